@@ -1,0 +1,109 @@
+"""Configuration from the environment, validated: a bad value is an error, never a default.
+
+The Go seed read ``PORT``, ``WORKER_COUNT`` and ``JOB_QUEUE_CAPACITY`` and silently fell back
+to defaults on garbage. jobsim raises :class:`ConfigError` naming the variable, the value it
+got and what is allowed, before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from jobsim.domain import JobsimError
+
+__all__ = ["Config", "ConfigError"]
+
+T = TypeVar("T")
+
+
+class ConfigError(JobsimError, ValueError):
+    """An environment variable holds a value jobsim cannot use."""
+
+    def __init__(self, name: str, value: str, allowed: str) -> None:
+        self.name, self.value, self.allowed = name, value, allowed
+        super().__init__(f"{name}={value!r} is invalid: {allowed}")
+
+
+def _int(name: str, raw: str, low: int, high: int) -> int:
+    allowed = f"expected an integer from {low} to {high}"
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(name, raw, allowed) from None
+    if not low <= value <= high:
+        raise ConfigError(name, raw, allowed)
+    return value
+
+
+def _float(name: str, raw: str, low: float, high: float) -> float:
+    allowed = f"expected a number of seconds from {low:g} to {high:g}"
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(name, raw, allowed) from None
+    if not low <= value <= high:  # also rejects nan
+        raise ConfigError(name, raw, allowed)
+    return value
+
+
+def _text(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ConfigError(name, raw, "expected a non-empty value")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Service settings. Build one with :meth:`from_env`, or directly in code.
+
+    Attributes:
+        port: ``PORT``, TCP port of the HTTP service (1-65535; 0 picks a free one).
+        worker_count: ``WORKER_COUNT``, workers in the pool (1-100,000).
+        job_queue_capacity: ``JOB_QUEUE_CAPACITY``, slots in the bounded channel (1-10,000,000).
+        host: ``HOST``, interface the service binds (loopback by default).
+        store_url: ``JOBSIM_STORE``, where jobs live: ``memory://``, ``sqlite:///path``,
+            ``postgresql://...``.
+        shutdown_grace: ``JOBSIM_SHUTDOWN_GRACE``, seconds workers get to drain on shutdown.
+        job_duration: ``JOBSIM_JOB_DURATION``, seconds the built-in handler sleeps per job.
+    """
+
+    port: int = 8080
+    worker_count: int = 10
+    job_queue_capacity: int = 100
+    host: str = "127.0.0.1"
+    store_url: str = "memory://"
+    shutdown_grace: float = 30.0
+    job_duration: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read the settings from ``env`` (default ``os.environ``); unset means default.
+
+        Raises :class:`ConfigError` for any value out of range or of the wrong type.
+        """
+        env = os.environ if env is None else env
+        d = cls()
+
+        def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
+            raw = env.get(name)
+            return default if raw is None else parse(name, raw)
+
+        return cls(
+            port=get("PORT", lambda n, r: _int(n, r, 0, 65535), d.port),
+            worker_count=get("WORKER_COUNT", lambda n, r: _int(n, r, 1, 100_000), d.worker_count),
+            job_queue_capacity=get(
+                "JOB_QUEUE_CAPACITY", lambda n, r: _int(n, r, 1, 10_000_000), d.job_queue_capacity
+            ),
+            host=get("HOST", _text, d.host),
+            store_url=get("JOBSIM_STORE", _text, d.store_url),
+            shutdown_grace=get(
+                "JOBSIM_SHUTDOWN_GRACE", lambda n, r: _float(n, r, 0.0, 86_400.0), d.shutdown_grace
+            ),
+            job_duration=get(
+                "JOBSIM_JOB_DURATION", lambda n, r: _float(n, r, 0.0, 3_600.0), d.job_duration
+            ),
+        )

@@ -1,0 +1,244 @@
+"""The job, its statuses, the legal moves between them, and the errors users can meet.
+
+Everything else in jobsim builds on this module and it imports nothing heavier than the
+standard library: it sits on the pool's hot path.
+
+A job's life::
+
+    pending ──claim──> processing ──> completed
+       │  ^                 │  └────> failed
+       │  └──retry/lease────┘  └────> cancelled   (cooperative cancel of a running job)
+       └──cancel──> cancelled
+
+Any other move raises :class:`InvalidTransition`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "TRANSITIONS",
+    "DuplicateJob",
+    "InvalidTransition",
+    "Job",
+    "JobNotFound",
+    "JobStatus",
+    "JobsimError",
+    "PoolClosed",
+    "check_transition",
+    "new_job_id",
+]
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life. String-valued, so it serialises as ``"pending"`` etc."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_P, _R, _C, _F, _X = (
+    JobStatus.PENDING,
+    JobStatus.PROCESSING,
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+)
+
+#: The legal moves: ``TRANSITIONS[old]`` is the set of statuses ``old`` may move to.
+TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
+    _P: frozenset({_R, _X}),  # claim; cancel before it ran
+    _R: frozenset({_C, _F, _P, _X}),  # done; failed; retry or lease expiry; cancelled while running
+    _C: frozenset(),
+    _F: frozenset(),
+    _X: frozenset(),
+}
+
+#: Statuses a job never leaves.
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({_C, _F, _X})
+
+
+class JobsimError(Exception):
+    """Base class of every error jobsim raises on purpose."""
+
+
+class InvalidTransition(JobsimError, ValueError):
+    """A job was asked to move between two statuses that are not connected."""
+
+    def __init__(self, job_id: str, old: JobStatus | str, new: JobStatus | str) -> None:
+        self.job_id, self.old, self.new = job_id, JobStatus(old), JobStatus(new)
+        allowed = ", ".join(sorted(TRANSITIONS[self.old])) or "nothing (it is final)"
+        super().__init__(
+            f"job {job_id!r} cannot move from {self.old.value!r} to {self.new.value!r}; "
+            f"from {self.old.value!r} it may move to: {allowed}"
+        )
+
+
+class JobNotFound(JobsimError, LookupError):
+    """No job with this id exists in the store."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"no job with id {job_id!r} in this store")
+
+
+class DuplicateJob(JobsimError, ValueError):
+    """A job was added twice under the same id."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"a job with id {job_id!r} is already in this store; ids must be unique")
+
+
+class PoolClosed(JobsimError, RuntimeError):
+    """``submit``/``deliver`` was called on a pool that is shutting down or has shut down."""
+
+
+def check_transition(job_id: str, old: JobStatus, new: JobStatus) -> None:
+    """Raise :class:`InvalidTransition` unless ``old -> new`` is a legal move."""
+    if new not in TRANSITIONS[old]:
+        raise InvalidTransition(job_id, old, new)
+
+
+# Ids: 128 random bits like uuid4, but from one urandom call per id without the UUID object
+# (about 4x cheaper, which matters when a benchmark creates 200,000 jobs).
+def new_job_id() -> str:
+    """A fresh, globally unique job id (32 hex digits)."""
+    return os.urandom(16).hex()
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """One unit of work.
+
+    ``Job(type="email", payload={...})`` creates a pending job with a fresh id. The store owns
+    its status from then on; the timestamps are floats on the clock of the pool that ran it
+    (the event loop's clock by default, virtual in simulations).
+
+    Attributes:
+        type: what kind of work this is; handlers dispatch on it.
+        payload: JSON-able arguments for the handler.
+        id: unique id (generated unless given).
+        status: see :class:`JobStatus`.
+        attempts: how many times the job has been claimed (1 once its first run starts).
+        max_attempts: how many attempts a retry policy may make before the job is dead.
+        timeout: seconds one attempt may take before it fails (``None``: the pool's default).
+        worker_id: the worker that claimed it last.
+        created, started, finished: when it was stored, last claimed, and reached an end.
+        result: what the handler returned (when completed).
+        error: the last error text (when an attempt failed).
+        lease_expires: for shared stores, when the current claim lapses unless renewed.
+    """
+
+    type: str = "job"
+    payload: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_job_id)
+    status: JobStatus = JobStatus.PENDING
+    attempts: int = 0
+    max_attempts: int = 1
+    timeout: float | None = None
+    worker_id: str | None = None
+    created: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    result: Any = None
+    error: str | None = None
+    lease_expires: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.type, str) or not self.type:
+            raise ValueError(f"Job.type must be a non-empty string, got {self.type!r}")
+        if not isinstance(self.payload, dict):
+            raise TypeError(
+                f"Job.payload must be a dict (JSON object), got {type(self.payload).__name__}"
+            )
+        if type(self.status) is not JobStatus:
+            self.status = JobStatus(self.status)
+        if self.max_attempts < 1:
+            raise ValueError(f"Job.max_attempts must be >= 1, got {self.max_attempts!r}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(
+                f"Job.timeout must be a positive number of seconds, got {self.timeout!r}"
+            )
+
+    # -- transitions: each checks legality, then records what happened ------------------------
+
+    def move(self, new: JobStatus) -> None:
+        """Move to ``new`` or raise :class:`InvalidTransition`."""
+        if new not in TRANSITIONS[self.status]:
+            raise InvalidTransition(self.id, self.status, new)
+        self.status = new
+
+    def mark_claimed(self, worker_id: str, at: float | None) -> None:
+        """pending -> processing by ``worker_id``; counts an attempt."""
+        self.move(_R)
+        self.worker_id = worker_id
+        self.attempts += 1
+        self.started = at
+        self.finished = None
+
+    def mark_completed(self, result: Any, at: float | None) -> None:
+        """processing -> completed with the handler's result."""
+        self.move(_C)
+        self.result = result
+        self.error = None
+        self.finished = at
+        self.lease_expires = None
+
+    def mark_failed(self, error: str, at: float | None) -> None:
+        """processing -> failed with the error text."""
+        self.move(_F)
+        self.error = error
+        self.finished = at
+        self.lease_expires = None
+
+    def mark_released(self, error: str | None = None) -> None:
+        """processing -> pending (retry, interrupted shutdown, expired lease)."""
+        self.move(_P)
+        if error is not None:
+            self.error = error
+        self.lease_expires = None
+
+    def mark_cancelled(self, at: float | None) -> None:
+        """pending or processing -> cancelled."""
+        self.move(_X)
+        self.finished = at
+        self.lease_expires = None
+
+    @property
+    def is_final(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self.status in TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field (status as its string value)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "payload": self.payload,
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "timeout": self.timeout,
+            "worker_id": self.worker_id,
+            "created": self.created,
+            "started": self.started,
+            "finished": self.finished,
+            "result": self.result,
+            "error": self.error,
+            "lease_expires": self.lease_expires,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError`` naming them."""
+        return cls(**data)

@@ -1,0 +1,109 @@
+"""The :class:`JobStore` protocol: what a pool needs from the source of truth.
+
+The store, not the channel, decides who runs a job: :meth:`JobStore.claim` moves a job from
+``pending`` to ``processing`` atomically and says whether this caller won. A job delivered twice
+is therefore still run once. Every store passes the same contract suite in ``tests/stores/``.
+
+Timestamps are passed in (``at=``) by the caller, so one run keeps one clock (virtual in a
+simulation); a store fills in ``time.time()`` when none is given.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from jobsim.domain import Job, JobStatus
+
+__all__ = ["JobStore", "LeasingJobStore", "status_or_none"]
+
+
+@runtime_checkable
+class JobStore(Protocol):
+    """An async, claimable job store."""
+
+    async def add(self, job: Job, *, at: float | None = None) -> Job:
+        """Store a new job (pending). Sets ``created`` to ``at`` unless already set.
+
+        Raises :class:`~jobsim.domain.DuplicateJob` when the id is taken.
+        """
+        ...
+
+    async def get(self, job_id: str) -> Job:
+        """The job with this id; :class:`~jobsim.domain.JobNotFound` when there is none."""
+        ...
+
+    async def list(
+        self, status: JobStatus | str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Job]:
+        """Jobs in creation order, optionally filtered by status and paged."""
+        ...
+
+    async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
+        """Atomically move a pending job to processing for ``worker_id``.
+
+        True if this call won the job (``attempts`` goes up by one, ``started = at``); False if
+        the job was not pending (already claimed, finished or cancelled). Unknown id:
+        :class:`~jobsim.domain.JobNotFound`.
+        """
+        ...
+
+    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+        """processing -> completed with ``result``."""
+        ...
+
+    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
+        """processing -> failed with ``error``."""
+        ...
+
+    async def release(self, job_id: str, error: str | None = None) -> None:
+        """processing -> pending: the attempt was interrupted or will be retried."""
+        ...
+
+    async def cancel(self, job_id: str, *, at: float | None = None) -> bool:
+        """Cancel a job: True if it moved to cancelled, False if it had already finished.
+
+        A pending job is cancelled outright; a processing one too (the pool that runs it is
+        responsible for stopping its handler).
+        """
+        ...
+
+    async def counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status (every status present, zeros included)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections, threads and files. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class LeasingJobStore(JobStore, Protocol):
+    """A store shared between processes: claims carry a lease that the runner renews.
+
+    A job whose lease lapses (its worker crashed) goes back to pending and is run again.
+    """
+
+    async def claim_next(
+        self, worker_id: str, lease: float, *, at: float | None = None
+    ) -> Job | None:
+        """Claim the oldest pending job for ``lease`` seconds, or None if there is none."""
+        ...
+
+    async def renew(self, job_id: str, worker_id: str, lease: float) -> bool:
+        """Extend this worker's lease; False if the worker no longer holds the job."""
+        ...
+
+    async def requeue_expired(self) -> int:
+        """Return jobs whose lease lapsed to pending; how many moved."""
+        ...
+
+
+def status_or_none(status: JobStatus | str | None) -> JobStatus | None:
+    """Normalise a status filter, with an error that lists the allowed values."""
+    if status is None or isinstance(status, JobStatus):
+        return status
+    try:
+        return JobStatus(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise ValueError(f"unknown job status {status!r}; allowed: {allowed}") from None

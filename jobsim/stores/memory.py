@@ -1,0 +1,127 @@
+"""The in-memory store: the embedded default and the fastest path."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from jobsim.domain import DuplicateJob, Job, JobNotFound, JobStatus
+from jobsim.stores.base import status_or_none
+
+__all__ = ["InMemoryJobStore"]
+
+_PENDING = JobStatus.PENDING
+_PROCESSING = JobStatus.PROCESSING
+
+
+class InMemoryJobStore:
+    """A :class:`~jobsim.stores.JobStore` in a dict, for one event loop in one process.
+
+    **Why the claim needs no mutex.** The Go seed guards its map with a mutex because goroutines
+    run in parallel: two of them can both read ``pending`` before either writes
+    ``processing``. Under asyncio and trio only one task runs at a time and a task is switched
+    out only at an ``await`` that reaches the event loop (a *checkpoint*). :meth:`claim` has no
+    such ``await`` between reading the status and writing the new one, so the check-and-set is
+    atomic by construction: no other task can run in between. (:class:`~jobsim.stores.RacyStore`
+    adds exactly one checkpoint there and duplicates jobs, which the contract suite catches.)
+
+    A lock *would* be needed as soon as the claim awaited something between check and set (a
+    network round trip, a thread hop), or if the store were touched from other threads or
+    processes: then use :class:`~jobsim.stores.SQLiteJobStore` or
+    :class:`~jobsim.stores.PostgresJobStore`, whose claim is one atomic SQL statement.
+
+    ``get`` returns the live job object (no copy, for speed): read it, don't modify it.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._counts: dict[JobStatus, int] = dict.fromkeys(JobStatus, 0)
+
+    def __repr__(self) -> str:
+        return f"<InMemoryJobStore jobs={len(self._jobs)}>"
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def _job(self, job_id: str) -> Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise JobNotFound(job_id) from None
+
+    def _moved(self, old: JobStatus, new: JobStatus) -> None:
+        counts = self._counts
+        counts[old] -= 1
+        counts[new] += 1
+
+    async def add(self, job: Job, *, at: float | None = None) -> Job:
+        if job.id in self._jobs:
+            raise DuplicateJob(job.id)
+        if job.created is None:
+            job.created = time.time() if at is None else at
+        self._jobs[job.id] = job
+        self._counts[job.status] += 1
+        return job
+
+    async def get(self, job_id: str) -> Job:
+        return self._job(job_id)
+
+    async def list(
+        self, status: JobStatus | str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Job]:
+        wanted = status_or_none(status)
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0 or None, got {limit}")
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        jobs = self._jobs.values()
+        selected = [j for j in jobs if j.status is wanted] if wanted is not None else list(jobs)
+        end = None if limit is None else offset + limit
+        return selected[offset:end]
+
+    async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
+        # No await between the check and the set: atomic under asyncio and trio (see class doc).
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if job.status is not _PENDING:
+            return False
+        job.status = _PROCESSING
+        job.worker_id = worker_id
+        job.attempts += 1
+        job.started = time.time() if at is None else at
+        job.finished = None
+        counts = self._counts
+        counts[_PENDING] -= 1
+        counts[_PROCESSING] += 1
+        return True
+
+    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+        job = self._job(job_id)
+        job.mark_completed(result, time.time() if at is None else at)
+        self._moved(_PROCESSING, JobStatus.COMPLETED)
+
+    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
+        job = self._job(job_id)
+        job.mark_failed(error, time.time() if at is None else at)
+        self._moved(_PROCESSING, JobStatus.FAILED)
+
+    async def release(self, job_id: str, error: str | None = None) -> None:
+        job = self._job(job_id)
+        job.mark_released(error)
+        self._moved(_PROCESSING, _PENDING)
+
+    async def cancel(self, job_id: str, *, at: float | None = None) -> bool:
+        job = self._job(job_id)
+        if job.is_final:
+            return False
+        old = job.status
+        job.mark_cancelled(time.time() if at is None else at)
+        self._moved(old, JobStatus.CANCELLED)
+        return True
+
+    async def counts(self) -> dict[JobStatus, int]:
+        return dict(self._counts)
+
+    async def close(self) -> None:
+        """Nothing to release; the jobs stay readable."""
