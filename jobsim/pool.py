@@ -238,6 +238,11 @@ class WorkerPool:
         return self._send.statistics().current_buffer_used
 
     @property
+    def running(self) -> dict[str, str]:
+        """Jobs whose handler is running now: ``{job_id: worker_id}`` (a copy)."""
+        return dict(self._running)
+
+    @property
     def busy(self) -> int:
         """Workers currently running a handler."""
         return len(self._running)

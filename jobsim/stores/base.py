@@ -93,8 +93,14 @@ class LeasingJobStore(JobStore, Protocol):
         """Extend this worker's lease; False if the worker no longer holds the job."""
         ...
 
-    async def requeue_expired(self) -> int:
-        """Return jobs whose lease lapsed to pending; how many moved."""
+    async def requeue_expired(self, *, at: float | None = None) -> int:
+        """Return jobs whose lease lapsed to pending (their attempt counts stays: the next
+        claim adds one); how many moved."""
+        ...
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        """Return when new pending jobs may be there (e.g. LISTEN/NOTIFY) or after
+        ``timeout`` seconds, whichever is first. Polling stores just sleep."""
         ...
 
 
