@@ -3,6 +3,7 @@
 The public API lives here; submodules are the implementation rooms (see DESIGN.md).
 """
 
+from jobsim import theory
 from jobsim.config import Config, ConfigError
 from jobsim.domain import (
     DuplicateJob,
@@ -15,6 +16,7 @@ from jobsim.domain import (
 )
 from jobsim.pool import ShutdownReport, WorkerPool
 from jobsim.stores import InMemoryJobStore, JobStore, LeasingJobStore, RacyStore
+from jobsim.theory import QueueMetrics, erlang_c, mmc, workers_for
 
 __version__ = "0.1.0"
 
@@ -31,8 +33,13 @@ __all__ = [
     "JobsimError",
     "LeasingJobStore",
     "PoolClosed",
+    "QueueMetrics",
     "RacyStore",
     "ShutdownReport",
     "WorkerPool",
     "__version__",
+    "erlang_c",
+    "mmc",
+    "theory",
+    "workers_for",
 ]

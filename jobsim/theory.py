@@ -1,0 +1,317 @@
+"""Closed-form queueing theory: check simulations against it and plan capacity with it.
+
+The models match the lab's pool: jobs arrive at ``arrival_rate`` per second (Poisson), wait in
+one first-come-first-served queue, and are served by ``servers`` identical workers.
+
+* ``mmc`` / ``erlang_c``: M/M/c (exponential service), via Erlang C.
+* ``mm1``: M/M/1, the one-worker special case.
+* ``md1`` / ``mg1``: one worker with constant / general service (Pollaczek-Khinchine).
+* ``littles_law``: L = lambda * W, the bridge between counts and times.
+* ``wait_quantile`` / ``workers_for``: waiting-time percentiles and capacity planning for M/M/c.
+
+Units are whatever the caller uses consistently (the lab uses seconds and jobs per second).
+Everything is pure Python + ``math``: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = [
+    "QueueMetrics",
+    "erlang_b",
+    "erlang_c",
+    "littles_law",
+    "md1",
+    "mg1",
+    "mm1",
+    "mmc",
+    "wait_quantile",
+    "workers_for",
+]
+
+
+@dataclass(frozen=True)
+class QueueMetrics:
+    """Steady-state figures of a queue; Little's law links them (lq = λ·wq, l = λ·w).
+
+    arrival_rate: λ, jobs per unit time.  mean_service: E[S].  servers: c.
+    utilisation: ρ = λ·E[S]/c, the busy fraction of each worker.
+    p_wait: probability an arriving job has to queue.
+    wq / w: mean time in the queue / in the system (queue + service).
+    lq / l: mean number of jobs in the queue / in the system.
+    """
+
+    arrival_rate: float
+    mean_service: float
+    servers: int
+    utilisation: float
+    p_wait: float
+    wq: float
+    w: float
+    lq: float
+    l: float  # noqa: E741 - the textbook name
+
+
+# --- argument checks --------------------------------------------------------------------------
+
+
+def _positive(name: str, value: float) -> float:
+    """Return ``value`` as a float if it is a finite number > 0, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _non_negative(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _servers(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"servers must be an integer >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"servers must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _probability(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be strictly between 0 and 1 (e.g. 0.95), got {value!r}")
+    return float(value)
+
+
+def _check_stable(arrival_rate: float, mean_service: float, servers: int) -> float:
+    """Return ρ; raise ValueError if the queue would grow without bound (ρ >= 1)."""
+    rho = arrival_rate * mean_service / servers
+    if rho >= 1:
+        raise ValueError(
+            f"unstable queue: utilisation = arrival_rate * mean_service / servers = "
+            f"{arrival_rate:g} * {mean_service:g} / {servers} = {rho:.4g} >= 1; "
+            f"allowed: utilisation < 1 (use at least {math.floor(arrival_rate * mean_service) + 1}"
+            f" servers, or a lower arrival_rate)"
+        )
+    return rho
+
+
+# --- Erlang B / C -----------------------------------------------------------------------------
+
+
+def _erlang_b_steps(offered_load: float) -> Iterator[tuple[int, float]]:
+    """Yield (c, B(c, a)) for c = 1, 2, ... by the stable recurrence B(c) = aB/(c + aB)."""
+    b = 1.0
+    c = 0
+    while True:
+        c += 1
+        b = offered_load * b / (c + offered_load * b)
+        yield c, b
+
+
+def _c_from_b(servers: int, offered_load: float, b: float) -> float:
+    """Erlang C from Erlang B for the same (c, a); requires a < c."""
+    return servers * b / (servers - offered_load * (1.0 - b))
+
+
+def erlang_b(servers: int, offered_load: float) -> float:
+    """Blocking probability of M/M/c/c (Erlang B), the building block of Erlang C.
+
+    Uses the recurrence B(0) = 1, B(k) = a·B(k-1) / (k + a·B(k-1)): no factorials, no
+    overflow, O(c) and stable for thousands of servers.
+    """
+    servers = _servers(servers)
+    offered_load = _non_negative("offered_load", offered_load)
+    if offered_load == 0:
+        return 0.0
+    for c, b in _erlang_b_steps(offered_load):
+        if c == servers:
+            return b
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Probability that an arriving job has to wait in an M/M/c queue (Erlang C).
+
+    ``offered_load`` is a = λ·E[S] in Erlangs (the mean number of busy workers); it must be
+    below ``servers``, else the queue is unstable. Computed from Erlang B,
+    C = c·B / (c − a·(1 − B)), so it is stable for servers up to many thousands.
+    """
+    servers = _servers(servers)
+    offered_load = _non_negative("offered_load", offered_load)
+    if offered_load >= servers:
+        raise ValueError(
+            f"unstable queue: offered_load {offered_load:g} >= servers {servers}; "
+            f"allowed: 0 <= offered_load < servers"
+        )
+    if offered_load == 0:
+        return 0.0
+    b = erlang_b(servers, offered_load)
+    return _c_from_b(servers, offered_load, b)
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+def mmc(arrival_rate: float, mean_service: float, servers: int) -> QueueMetrics:
+    """Steady state of M/M/c: Poisson arrivals, exponential service, ``servers`` workers.
+
+    Wq = C(c, a) / (c·μ − λ) with μ = 1/E[S] and a = λ·E[S]; W = Wq + E[S].
+    """
+    arrival_rate = _positive("arrival_rate", arrival_rate)
+    mean_service = _positive("mean_service", mean_service)
+    servers = _servers(servers)
+    rho = _check_stable(arrival_rate, mean_service, servers)
+    load = arrival_rate * mean_service
+    p_wait = erlang_c(servers, load)
+    wq = p_wait * mean_service / (servers - load)  # = C / (cμ − λ)
+    return _metrics(arrival_rate, mean_service, servers, rho, p_wait, wq)
+
+
+def mm1(arrival_rate: float, mean_service: float) -> QueueMetrics:
+    """Steady state of M/M/1: Wq = ρ·E[S] / (1 − ρ), P(wait) = ρ."""
+    return mg1(arrival_rate, mean_service, service_scv=1.0)
+
+
+def md1(arrival_rate: float, service_time: float) -> QueueMetrics:
+    """Steady state of M/D/1 (constant service): Wq = ρ·S / (2(1 − ρ)), half of M/M/1's."""
+    return mg1(arrival_rate, service_time, service_scv=0.0)
+
+
+def mg1(arrival_rate: float, mean_service: float, service_scv: float) -> QueueMetrics:
+    """Steady state of M/G/1 by Pollaczek-Khinchine: Wq = ρ·E[S]·(1 + scv) / (2(1 − ρ)).
+
+    ``service_scv`` is the squared coefficient of variation of the service time,
+    Var[S] / E[S]²: 0 for constant, 1 for exponential service.
+    """
+    arrival_rate = _positive("arrival_rate", arrival_rate)
+    mean_service = _positive("mean_service", mean_service)
+    service_scv = _non_negative("service_scv", service_scv)
+    rho = _check_stable(arrival_rate, mean_service, 1)
+    wq = rho * mean_service * (1.0 + service_scv) / (2.0 * (1.0 - rho))
+    return _metrics(arrival_rate, mean_service, 1, rho, rho, wq)
+
+
+def _metrics(
+    arrival_rate: float, mean_service: float, servers: int, rho: float, p_wait: float, wq: float
+) -> QueueMetrics:
+    w = wq + mean_service
+    return QueueMetrics(
+        arrival_rate=arrival_rate,
+        mean_service=mean_service,
+        servers=servers,
+        utilisation=rho,
+        p_wait=p_wait,
+        wq=wq,
+        w=w,
+        lq=arrival_rate * wq,
+        l=arrival_rate * w,
+    )
+
+
+# --- Little's law -----------------------------------------------------------------------------
+
+
+def littles_law(
+    *,
+    arrival_rate: float | None = None,
+    time_in_system: float | None = None,
+    number_in_system: float | None = None,
+) -> float:
+    """Little's law L = λ·W: give exactly two of the three, get the third.
+
+    Holds for any stable system (or any part of one: the queue alone, with Wq and Lq).
+    """
+    given = {
+        "arrival_rate": arrival_rate,
+        "time_in_system": time_in_system,
+        "number_in_system": number_in_system,
+    }
+    missing = [name for name, value in given.items() if value is None]
+    if len(missing) != 1:
+        raise ValueError(
+            "littles_law needs exactly two of arrival_rate, time_in_system, number_in_system "
+            f"(got {3 - len(missing)}: {', '.join(n for n in given if n not in missing) or 'none'})"
+        )
+    if missing == ["number_in_system"]:
+        assert arrival_rate is not None and time_in_system is not None
+        return _positive("arrival_rate", arrival_rate) * _non_negative(
+            "time_in_system", time_in_system
+        )
+    if missing == ["time_in_system"]:
+        assert arrival_rate is not None and number_in_system is not None
+        return _non_negative("number_in_system", number_in_system) / _positive(
+            "arrival_rate", arrival_rate
+        )
+    assert time_in_system is not None and number_in_system is not None
+    return _non_negative("number_in_system", number_in_system) / _positive(
+        "time_in_system", time_in_system
+    )
+
+
+# --- waiting-time percentiles and capacity planning -------------------------------------------
+
+
+def _quantile_from_c(
+    q: float, p_wait: float, arrival_rate: float, mean_service: float, c: int
+) -> float:
+    """t with P(Wq <= t) = q, given P(Wq > t) = C·exp(−(cμ − λ)·t)."""
+    tail = 1.0 - q
+    if p_wait <= tail:
+        return 0.0  # at least a fraction q of jobs do not wait at all
+    decay = c / mean_service - arrival_rate  # cμ − λ > 0 when stable
+    return math.log(p_wait / tail) / decay
+
+
+def wait_quantile(q: float, arrival_rate: float, mean_service: float, servers: int) -> float:
+    """The q-quantile of the time a job waits in the queue of an M/M/c system.
+
+    From P(Wq > t) = C·exp(−(c·μ − λ)·t): 0 when at least a fraction q of jobs never wait
+    (C <= 1 − q), else ln(C / (1 − q)) / (c·μ − λ).
+    """
+    q = _probability("q", q)
+    metrics = mmc(arrival_rate, mean_service, servers)
+    return _quantile_from_c(q, metrics.p_wait, metrics.arrival_rate, metrics.mean_service, servers)
+
+
+def workers_for(
+    arrival_rate: float,
+    mean_service: float,
+    target_wait: float,
+    *,
+    percentile: float | None = None,
+) -> int:
+    """The fewest M/M/c workers whose mean wait (or ``percentile`` wait) is <= ``target_wait``.
+
+    ``workers_for(8, 1.0, 0.1)`` answers "8 jobs/s of 1 s each: how many workers keep the mean
+    queueing delay under 100 ms?"; with ``percentile=0.95`` the 95th-percentile wait must meet
+    the target instead. Starts at the smallest stable pool and walks up the Erlang B recurrence
+    incrementally, so it is O(answer) even for thousands of workers.
+    """
+    arrival_rate = _positive("arrival_rate", arrival_rate)
+    mean_service = _positive("mean_service", mean_service)
+    if percentile is None:
+        target_wait = _positive("target_wait (a mean wait is never exactly 0)", target_wait)
+    else:
+        percentile = _probability("percentile", percentile)
+        target_wait = _non_negative("target_wait", target_wait)
+    load = arrival_rate * mean_service
+    for c, b in _erlang_b_steps(load):
+        if c <= load:
+            continue  # unstable: the queue grows without bound
+        p_wait = _c_from_b(c, load, b)
+        if percentile is None:
+            wait = p_wait * mean_service / (c - load)
+        else:
+            wait = _quantile_from_c(percentile, p_wait, arrival_rate, mean_service, c)
+        if wait <= target_wait:
+            return c
+    raise AssertionError("unreachable")  # pragma: no cover
