@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jobsim.domain import DuplicateJob, Job, JobNotFound, JobStatus
+from jobsim.domain import DuplicateJob, InvalidTransition, Job, JobNotFound, JobStatus
 from jobsim.stores.base import status_or_none
 
 __all__ = ["InMemoryJobStore"]
 
 _PENDING = JobStatus.PENDING
 _PROCESSING = JobStatus.PROCESSING
+_COMPLETED = JobStatus.COMPLETED
 
 
 class InMemoryJobStore:
@@ -31,6 +32,10 @@ class InMemoryJobStore:
     :class:`~jobsim.stores.PostgresJobStore`, whose claim is one atomic SQL statement.
 
     ``get`` returns the live job object (no copy, for speed): read it, don't modify it.
+
+    ``add_nowait``, ``claim_nowait`` and ``complete_nowait`` are the same operations without
+    a coroutine around them (see :class:`~jobsim.stores.base.NonBlockingJobStore`): a
+    :class:`~jobsim.pool.WorkerPool` uses them to keep its per-job cost near a bare queue's.
     """
 
     def __init__(self) -> None:
@@ -54,14 +59,20 @@ class InMemoryJobStore:
         counts[old] -= 1
         counts[new] += 1
 
-    async def add(self, job: Job, *, at: float | None = None) -> Job:
-        if job.id in self._jobs:
-            raise DuplicateJob(job.id)
+    def add_nowait(self, job: Job, *, at: float | None = None) -> Job:
+        """:meth:`add` without the coroutine (the pool's fast path)."""
+        jobs = self._jobs
+        job_id = job.id
+        if job_id in jobs:
+            raise DuplicateJob(job_id)
         if job.created is None:
             job.created = time.time() if at is None else at
-        self._jobs[job.id] = job
+        jobs[job_id] = job
         self._counts[job.status] += 1
         return job
+
+    async def add(self, job: Job, *, at: float | None = None) -> Job:
+        return self.add_nowait(job, at=at)
 
     async def get(self, job_id: str) -> Job:
         return self._job(job_id)
@@ -79,13 +90,15 @@ class InMemoryJobStore:
         end = None if limit is None else offset + limit
         return selected[offset:end]
 
-    async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
+    def claim_nowait(self, job_id: str, worker_id: str, *, at: float | None = None) -> Job | None:
+        """:meth:`claim` without the coroutine, returning the claimed job (or None if it was
+        not pending): the pool's fast path, saving the ``get`` after the claim."""
         # No await between the check and the set: atomic under asyncio and trio (see class doc).
         job = self._jobs.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
         if job.status is not _PENDING:
-            return False
+            return None
         job.status = _PROCESSING
         job.worker_id = worker_id
         job.attempts += 1
@@ -94,12 +107,27 @@ class InMemoryJobStore:
         counts = self._counts
         counts[_PENDING] -= 1
         counts[_PROCESSING] += 1
-        return True
+        return job
+
+    async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
+        return self.claim_nowait(job_id, worker_id, at=at) is not None
+
+    def complete_nowait(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+        """:meth:`complete` without the coroutine (the pool's fast path)."""
+        job = self._job(job_id)
+        if job.status is not _PROCESSING:
+            raise InvalidTransition(job_id, job.status, _COMPLETED)
+        job.status = _COMPLETED
+        job.result = result
+        job.error = None
+        job.finished = time.time() if at is None else at
+        job.lease_expires = None
+        counts = self._counts
+        counts[_PROCESSING] -= 1
+        counts[_COMPLETED] += 1
 
     async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
-        job = self._job(job_id)
-        job.mark_completed(result, time.time() if at is None else at)
-        self._moved(_PROCESSING, JobStatus.COMPLETED)
+        self.complete_nowait(job_id, result, at=at)
 
     async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
         job = self._job(job_id)

@@ -27,6 +27,11 @@ class RacyStore(InMemoryJobStore):
     counted by ``attempts`` and by the handler.
     """
 
+    # The race lives in the awaitable claim; hide the inherited non-blocking fast paths so
+    # the pool goes through it.
+    claim_nowait = None  # type: ignore[assignment]
+    complete_nowait = None  # type: ignore[assignment]
+
     def __repr__(self) -> str:
         return f"<RacyStore jobs={len(self._jobs)}>"
 
