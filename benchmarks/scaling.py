@@ -1,0 +1,261 @@
+"""The seed's comparison: 1 vs N workers on I/O-bound jobs (the default suite).
+
+Three cases, one row per run (``case`` column):
+
+* ``sweep`` (real clock): ``jobs`` jobs that each ``anyio.sleep(duration)``, all arriving at
+  once, on 1, 2, 5, 10, 20 and 50 workers. Durations are scaled down (50 ms, 10 ms with
+  ``quick``) so the default run stays under a minute; the *ratio* is what the seed is about.
+  ``speedup`` = median 1-worker makespan / this makespan, ``efficiency`` = speedup / workers.
+* ``seed`` (virtual clock): the seed's exact table, 100 jobs x 1 s, through
+  ``jobsim.simulate(..., clock="virtual")`` when the lab provides it, else the same pool on
+  trio's ``MockClock``. Virtual time is exact: 100 s on 1 worker, 10 s on 10, speedup 10.0.
+* ``headroom`` (real clock): 10,000 jobs x 10 ms on 1,000 workers. Its ``efficiency`` is the
+  ideal makespan ``ceil(jobs / workers) * duration`` over the measured one, and ``speedup``
+  is ``jobs * duration / makespan`` (against the ideal serial time: 100 s is not worth
+  measuring).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pandas as pd
+
+from benchmarks._harness import (
+    Step,
+    add_speedup,
+    batch_run,
+    order_columns,
+    plot_scaling,
+    run_plan,
+)
+from jobsim import Job
+
+__all__ = ["DEFAULT_WORKERS", "notes", "plot", "run"]
+
+#: The seed's sweep.
+DEFAULT_WORKERS: tuple[int, ...] = (1, 2, 5, 10, 20, 50)
+DEFAULT_JOBS = 100
+DEFAULT_DURATION = 0.05
+QUICK_DURATION = 0.01
+SEED_DURATION = 1.0
+HEADROOM = {"jobs": 10_000, "workers": 1_000, "duration_s": 0.01}
+
+
+def _sleeper(duration: float) -> Callable[[Job], Any]:
+    async def io_job(job: Job) -> None:
+        await anyio.sleep(duration)
+
+    return io_job
+
+
+def _real_steps(
+    workers: list[int], jobs: int, duration: float, backend: str, headroom: bool
+) -> list[Step]:
+    ident = {"suite": "scaling", "backend": backend, "clock": "real", "store": "memory"}
+    steps: list[Step] = [
+        (
+            {**ident, "case": "sweep", "workers": w, "duration_s": duration},
+            partial(batch_run, _sleeper(duration), jobs=jobs, workers=w),
+        )
+        for w in workers
+    ]
+    if headroom:
+        h = HEADROOM
+        steps.append(
+            (
+                {
+                    **ident,
+                    "case": "headroom",
+                    "workers": h["workers"],
+                    "duration_s": h["duration_s"],
+                },
+                partial(
+                    batch_run,
+                    _sleeper(float(h["duration_s"])),
+                    jobs=int(h["jobs"]),
+                    workers=int(h["workers"]),
+                ),
+            )
+        )
+    if not headroom:
+        # The warm-up runs the last step: make it a cheap one (the most workers of the sweep).
+        steps.append(steps.pop(max(range(len(workers)), key=lambda i: workers[i])))
+    return steps
+
+
+def _simulate_virtual() -> Callable[..., Any] | None:
+    """The lab's ``simulate`` with the seed workload, when it has landed."""
+    try:
+        from jobsim.simulate import simulate
+        from jobsim.workload import Batch, Constant, Workload
+    except ImportError:
+        return None
+
+    def run_one(jobs: int, workers: int, duration: float, backend: str) -> dict[str, float]:
+        result = simulate(
+            Workload(jobs, Batch(), Constant(duration)),
+            workers=workers,
+            clock="virtual",
+            backend=backend,
+        )
+        return _from_summary(result.summary, jobs)
+
+    return run_one
+
+
+def _from_summary(summary: Any, jobs: int) -> dict[str, float]:
+    """Map a RunResult summary onto the tidy columns (names tolerated with or without ``_s``)."""
+    data = dict(summary.items()) if hasattr(summary, "items") else dict(vars(summary))
+
+    def pick(*names: str) -> float:
+        for name in names:
+            if name in data and data[name] is not None:
+                return float(data[name])
+        return float("nan")
+
+    makespan = pick("makespan_s", "makespan")
+    return {
+        "jobs": jobs,
+        "makespan_s": makespan,
+        "throughput_jobs_s": jobs / makespan if makespan > 0 else float("nan"),
+        "wait_p50_s": pick("wait_p50_s", "wait_p50"),
+        "latency_p50_s": pick("latency_p50_s", "latency_p50"),
+        "latency_p95_s": pick("latency_p95_s", "latency_p95"),
+        "latency_p99_s": pick("latency_p99_s", "latency_p99"),
+    }
+
+
+def _virtual_rows(
+    workers: list[int], jobs: int, repeat: int, backend: str, progress: bool
+) -> list[dict[str, Any]]:
+    """The seed table in virtual time (deterministic, so repeats agree exactly)."""
+    simulate_one = _simulate_virtual()
+    if simulate_one is not None:
+        run_one = simulate_one
+
+        async def measure(w: int) -> dict[str, float]:
+            return run_one(jobs, w, SEED_DURATION, backend)
+
+        used = backend
+    else:
+        # Fallback until jobsim.simulate lands: the same pool under trio's MockClock, which
+        # jumps straight to the next timer whenever every task sleeps (virtual time).
+        used = "trio"
+
+        async def measure(w: int) -> dict[str, float]:
+            return await batch_run(_sleeper(SEED_DURATION), jobs=jobs, workers=w)
+
+    ident = {"suite": "scaling", "backend": used, "clock": "virtual", "store": "memory"}
+    steps: list[Step] = [
+        ({**ident, "case": "seed", "workers": w, "duration_s": SEED_DURATION}, partial(measure, w))
+        for w in workers
+    ]
+
+    async def main() -> list[dict[str, Any]]:
+        return await run_plan(
+            steps, repeat=repeat, warmup=False, progress=progress, desc="scaling (virtual)"
+        )
+
+    if simulate_one is not None:
+        return anyio.run(main)
+    from trio.testing import MockClock
+
+    return anyio.run(
+        main, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)}
+    )
+
+
+def run(
+    *,
+    quick: bool = False,
+    repeat: int = 3,
+    workers: list[int] | None = None,
+    jobs: int | None = None,
+    backend: str = "asyncio",
+    clock: str | None = None,
+    duration: float | None = None,
+    headroom: bool = True,
+    progress: bool = True,
+    **options: Any,
+) -> pd.DataFrame:
+    """1 vs N workers on I/O-bound jobs; returns one tidy row per run.
+
+    Args:
+        quick: 10 ms jobs instead of 50 ms (a few seconds in all).
+        repeat: recorded runs per configuration (after one discarded warm-up run).
+        workers: the sweep (default 1, 2, 5, 10, 20, 50); 1 is always added as the baseline.
+        jobs: jobs per run (default 100, the seed's).
+        backend: ``"asyncio"`` or ``"trio"``.
+        clock: ``"real"`` (sweep + headroom), ``"virtual"`` (seed table) or None (both).
+        duration: seconds each real-clock job sleeps (default 0.05; 0.01 with ``quick``).
+        headroom: include the 10,000 x 10 ms on 1,000 workers row (real clock).
+        progress: show a tqdm bar over runs.
+    """
+    sweep = sorted({1, *(workers or DEFAULT_WORKERS)})
+    jobs = DEFAULT_JOBS if jobs is None else jobs
+    if duration is None:
+        duration = QUICK_DURATION if quick else DEFAULT_DURATION
+    if clock not in (None, "real", "virtual"):
+        raise ValueError(f"clock must be 'real', 'virtual' or None (both), got {clock!r}")
+    if backend not in ("asyncio", "trio"):
+        raise ValueError(f"backend must be 'asyncio' or 'trio', got {backend!r}")
+    rows: list[dict[str, Any]] = []
+    if clock in (None, "real"):
+        steps = _real_steps(sweep, jobs, duration, backend, headroom)
+
+        async def main() -> list[dict[str, Any]]:
+            return await run_plan(steps, repeat=repeat, progress=progress, desc="scaling (real)")
+
+        rows += anyio.run(main, backend=backend)
+    if clock in (None, "virtual"):
+        rows += _virtual_rows(sweep, jobs, repeat, backend, progress)
+    frame = pd.DataFrame(rows)
+    frame = add_speedup(frame, ["case", "backend", "clock"])
+    head = frame["case"] == "headroom"
+    if head.any():
+        ideal_makespan = (frame.loc[head, "jobs"] / frame.loc[head, "workers"]).map(
+            math.ceil
+        ) * frame.loc[head, "duration_s"]
+        frame.loc[head, "efficiency"] = ideal_makespan / frame.loc[head, "makespan_s"]
+        frame.loc[head, "speedup"] = (
+            frame.loc[head, "jobs"] * frame.loc[head, "duration_s"] / frame.loc[head, "makespan_s"]
+        )
+    return order_columns(frame)
+
+
+def notes(frame: pd.DataFrame) -> list[str]:
+    """The issue's checks in words: speedup at 10 workers (real, virtual), headroom efficiency."""
+    lines = []
+    for clock, case, target in (("real", "sweep", ">= 9.5"), ("virtual", "seed", "exactly 10.0")):
+        at10 = frame[(frame["case"] == case) & (frame["workers"] == 10)]
+        if not at10.empty:
+            lines.append(
+                f"speedup at 10 workers, {clock} clock: {at10['speedup'].median():.2f} "
+                f"(target {target})"
+            )
+    head = frame[frame["case"] == "headroom"]
+    if not head.empty:
+        lines.append(
+            f"I/O headroom, {int(head['jobs'].iloc[0]):,} jobs x "
+            f"{head['duration_s'].iloc[0] * 1000:g} ms on {int(head['workers'].iloc[0]):,} "
+            f"workers: efficiency {head['efficiency'].median():.2f} (target >= 0.95), "
+            f"{head['throughput_jobs_s'].median():,.0f} jobs/s"
+        )
+    return lines
+
+
+def plot(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Scaling plots for the real-clock sweep (``scaling_*.png``) and the virtual seed table
+    (``scaling_virtual_*.png``); the single headroom point is reported in the table only."""
+    written: list[Path] = []
+    for case, prefix in (("sweep", "scaling"), ("seed", "scaling_virtual")):
+        part = frame[frame["case"] == case]
+        if part["workers"].nunique() > 1:
+            written += plot_scaling(part, out_dir, prefix=prefix, series=("backend",))
+    return written
