@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the whole session (stores and multi-process tests).
+
+    Started from the installed binaries with pytest-postgresql's executor, as an unprivileged
+    user when we are root (see jobsim/stores/pgtemp.py). Without binaries the PostgreSQL
+    tests skip locally but FAIL in CI (CI=true): no PostgreSQL test may be skipped there.
+    """
+    import os
+
+    from jobsim.stores.pgtemp import PostgresUnavailable, TemporaryPostgres
+
+    try:
+        server = TemporaryPostgres().start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"CI needs a PostgreSQL server for the store tests: {exc}")
+        pytest.skip(f"no PostgreSQL server binaries: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()

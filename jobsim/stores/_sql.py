@@ -1,0 +1,120 @@
+"""What the SQL stores share: the column list, JSON encoding, rows -> jobs, transition errors.
+
+Kept free of any driver import so that SQLite never pulls in psycopg and vice versa.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from jobsim.domain import InvalidTransition, Job, JobNotFound, JobStatus
+
+logger = logging.getLogger("jobsim.stores")
+
+#: Columns in the order every ``SELECT``/``RETURNING`` of the SQL stores lists them.
+COLUMNS = (
+    "id",
+    "type",
+    "payload",
+    "status",
+    "attempts",
+    "max_attempts",
+    "timeout",
+    "worker_id",
+    "created",
+    "started",
+    "finished",
+    "result",
+    "error",
+    "lease_expires",
+)
+COLUMN_LIST = ", ".join(COLUMNS)
+
+_STATUS = {s.value: s for s in JobStatus}
+
+
+def encode_payload(job: Job) -> str:
+    """The payload as JSON text; a clear ``TypeError`` when it is not JSON-able."""
+    try:
+        return json.dumps(job.payload, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"job {job.id!r}: payload must be JSON-serialisable for a SQL store ({exc})"
+        ) from None
+
+
+def encode_result(job_id: str, result: Any) -> str | None:
+    """A handler's result as JSON text. Values JSON cannot hold are stored as their
+    ``repr`` string (with a warning) rather than failing a job that did its work."""
+    if result is None:
+        return None
+    try:
+        return json.dumps(result, separators=(",", ":"))
+    except (TypeError, ValueError):
+        logger.warning(
+            "job %s: result of type %s is not JSON-serialisable; storing its repr",
+            job_id,
+            type(result).__name__,
+        )
+        return json.dumps(repr(result))
+
+
+def decode(text: Any) -> Any:
+    """JSON text back to a value (psycopg already decodes ``jsonb``: pass those through)."""
+    if text is None or not isinstance(text, str | bytes):
+        return text
+    return json.loads(text)
+
+
+def row_to_job(row: Sequence[Any]) -> Job:
+    """Build a :class:`Job` from a row in :data:`COLUMNS` order."""
+    (
+        id_,
+        type_,
+        payload,
+        status,
+        attempts,
+        max_attempts,
+        timeout,
+        worker_id,
+        created,
+        started,
+        finished,
+        result,
+        error,
+        lease_expires,
+    ) = row
+    return Job(
+        id=id_,
+        type=type_,
+        payload=decode(payload),
+        status=_STATUS[status],
+        attempts=attempts,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        worker_id=worker_id,
+        created=created,
+        started=started,
+        finished=finished,
+        result=decode(result),
+        error=error,
+        lease_expires=lease_expires,
+    )
+
+
+def transition_error(job_id: str, current: str | None, new: JobStatus) -> Exception:
+    """The error for a conditional update that matched no row: unknown id or illegal move."""
+    if current is None:
+        return JobNotFound(job_id)
+    return InvalidTransition(job_id, current, new)
+
+
+def check_page(limit: int | None, offset: int) -> None:
+    """Validate ``list`` paging arguments with the same messages as the in-memory store."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0 or None, got {limit}")
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")

@@ -1,0 +1,486 @@
+"""PostgresJobStore: one PostgreSQL table shared by any number of worker processes and hosts.
+
+* **Claims.** :meth:`~PostgresJobStore.claim` is one conditional ``UPDATE ... WHERE id = %s
+  AND status = 'pending' RETURNING``; a concurrent claimer blocks on the row lock, re-checks
+  the condition, and loses. :meth:`~PostgresJobStore.claim_next` picks the oldest pending job
+  with ``FOR UPDATE SKIP LOCKED``, so many workers claim different jobs without queueing on
+  each other's locks.
+* **Waking idle workers.** A trigger runs ``pg_notify`` whenever a job becomes pending (added,
+  released, lease expired); :meth:`~PostgresJobStore.wait_for_jobs` returns on the
+  notification instead of polling hard.
+* **Leases** use the database server's clock (``clock_timestamp()``), which every host shares.
+* **Schema** is created idempotently (``IF NOT EXISTS`` under an advisory lock, so several
+  processes starting at once do not trip over each other).
+
+**Backends.** On asyncio the store uses psycopg's native async connections
+(``AsyncConnectionPool``). psycopg has no trio support, so on trio every statement runs on a
+synchronous ``ConnectionPool`` connection in a worker thread (``anyio.to_thread``), at most
+``max_connections`` at a time. Both backends pass the same contract suite; asyncio is faster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+import anyio
+import anyio.to_thread
+import psycopg
+import psycopg.errors
+import sniffio
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from jobsim.domain import DuplicateJob, Job, JobNotFound, JobStatus
+from jobsim.stores._sql import (
+    COLUMN_LIST,
+    check_page,
+    encode_payload,
+    encode_result,
+    row_to_job,
+    transition_error,
+)
+from jobsim.stores.base import status_or_none
+
+__all__ = ["PostgresJobStore", "claim_next_sql", "schema_sql"]
+
+logger = logging.getLogger("jobsim.stores.postgres")
+
+Fetch = Literal["one", "all", "rowcount"]
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
+_NOW = "extract(epoch from clock_timestamp())"
+
+
+def schema_sql(table: str) -> str:
+    """The idempotent DDL for ``table`` (and its index, notify function and trigger)."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {table} (
+    seq           bigserial PRIMARY KEY,
+    id            text      NOT NULL UNIQUE,
+    type          text      NOT NULL,
+    payload       jsonb     NOT NULL,
+    status        text      NOT NULL,
+    attempts      integer   NOT NULL DEFAULT 0,
+    max_attempts  integer   NOT NULL DEFAULT 1,
+    timeout       double precision,
+    worker_id     text,
+    created       double precision,
+    started       double precision,
+    finished      double precision,
+    result        jsonb,
+    error         text,
+    lease_expires double precision
+);
+CREATE INDEX IF NOT EXISTS {table}_pending ON {table} (seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS {table}_status ON {table} (status, seq);
+CREATE INDEX IF NOT EXISTS {table}_leases ON {table} (lease_expires) WHERE status = 'processing';
+CREATE OR REPLACE FUNCTION {table}_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{table}', '');
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER {table}_pending_notify
+    AFTER INSERT OR UPDATE OF status ON {table}
+    FOR EACH ROW WHEN (NEW.status = 'pending') EXECUTE FUNCTION {table}_notify();
+"""
+
+
+def claim_next_sql(table: str) -> str:
+    """Claim the oldest pending job (params: worker_id, started or None, lease seconds)."""
+    return (
+        f"UPDATE {table} SET status = 'processing', worker_id = %s, attempts = attempts + 1, "
+        f"started = COALESCE(%s::double precision, {_NOW}), finished = NULL, "
+        f"lease_expires = {_NOW} + %s::double precision "
+        f"WHERE seq = (SELECT seq FROM {table} WHERE status = 'pending' ORDER BY seq LIMIT 1 "
+        f"FOR UPDATE SKIP LOCKED) RETURNING {COLUMN_LIST}"
+    )
+
+
+class PostgresJobStore:
+    """A :class:`~jobsim.stores.LeasingJobStore` in a PostgreSQL table.
+
+    Create it with ``await PostgresJobStore.connect("postgresql://user@host/db")`` (or
+    :func:`jobsim.stores.open_store`), which checks the server and creates the schema.
+
+    Args:
+        conninfo: a libpq URL or ``key=value`` string.
+        table: table name (lower-case identifier); the NOTIFY channel has the same name.
+        max_connections: connections per process (and threads on trio).
+        connect_timeout: seconds to wait for the server when connecting.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        table: str = "jobsim_jobs",
+        max_connections: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if not _IDENTIFIER.match(table):
+            raise ValueError(
+                f"table must be a lower-case SQL identifier ([a-z_][a-z0-9_]*), got {table!r}"
+            )
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        self.conninfo = conninfo
+        self.table = table
+        self.max_connections = max_connections
+        self.connect_timeout = connect_timeout
+        self._apool: AsyncConnectionPool | None = None
+        self._spool: ConnectionPool | None = None
+        self._spool_lock = threading.Lock()
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._closed = False
+        self._listener: _Listener | None = None
+        t = table
+        self._sql = {
+            "insert": f"INSERT INTO {t} ({COLUMN_LIST}) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "get": f"SELECT {COLUMN_LIST} FROM {t} WHERE id = %s",
+            "status": f"SELECT status FROM {t} WHERE id = %s",
+            "claim": f"UPDATE {t} SET status = 'processing', worker_id = %s, "
+            "attempts = attempts + 1, started = %s, finished = NULL "
+            "WHERE id = %s AND status = 'pending' RETURNING id",
+            "claim_next": claim_next_sql(t),
+            "complete": f"UPDATE {t} SET status = 'completed', result = %s, error = NULL, "
+            "finished = %s, lease_expires = NULL WHERE id = %s AND status = 'processing'",
+            "fail": f"UPDATE {t} SET status = 'failed', error = %s, finished = %s, "
+            "lease_expires = NULL WHERE id = %s AND status = 'processing'",
+            "release": f"UPDATE {t} SET status = 'pending', error = COALESCE(%s, error), "
+            "lease_expires = NULL WHERE id = %s AND status = 'processing'",
+            "cancel": f"UPDATE {t} SET status = 'cancelled', finished = %s, lease_expires = NULL "
+            "WHERE id = %s AND status IN ('pending', 'processing')",
+            "counts": f"SELECT status, count(*) FROM {t} GROUP BY status",
+            "renew": f"UPDATE {t} SET lease_expires = {_NOW} + %s::double precision "
+            "WHERE id = %s AND worker_id = %s AND status = 'processing'",
+            "requeue": f"UPDATE {t} SET status = 'pending', lease_expires = NULL, "
+            "error = 'lease expired (worker ' || COALESCE(worker_id, '?') || "
+            "' stopped renewing)' WHERE status = 'processing' AND lease_expires IS NOT NULL "
+            f"AND lease_expires < COALESCE(%s::double precision, {_NOW})",
+        }
+
+    def __repr__(self) -> str:
+        from jobsim.stores.url import mask_url
+
+        state = "closed" if self._closed else "open"
+        return f"<PostgresJobStore {mask_url(self.conninfo)} table={self.table} {state}>"
+
+    @classmethod
+    async def connect(cls, conninfo: str, **options: Any) -> PostgresJobStore:
+        """Create the store, check the server answers, and create the schema if needed."""
+        store = cls(conninfo, **options)
+        await store.create_schema()
+        return store
+
+    async def create_schema(self) -> None:
+        """Create table, indexes and trigger unless present (safe to run concurrently)."""
+
+        def create() -> None:
+            with self._connect() as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
+                conn.execute(schema_sql(self.table))
+
+        await anyio.to_thread.run_sync(create)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            self.conninfo, autocommit=True, connect_timeout=max(1, int(self.connect_timeout))
+        )
+
+    # -- plumbing: one statement at a time, natively async on asyncio, threads on trio ---------
+
+    async def _q(self, sql: str, params: Any = (), fetch: Fetch = "rowcount") -> Any:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; open a new store")
+        if sniffio.current_async_library() == "asyncio":
+            pool = self._apool
+            if pool is None:
+                pool = await self._open_async_pool()
+            async with pool.connection() as conn:
+                cur = await conn.execute(sql, params)
+                if fetch == "one":
+                    return await cur.fetchone()
+                if fetch == "all":
+                    return await cur.fetchall()
+                return cur.rowcount
+        return await anyio.to_thread.run_sync(
+            self._q_sync, sql, params, fetch, limiter=self._thread_limiter()
+        )
+
+    def _q_sync(self, sql: str, params: Any, fetch: Fetch) -> Any:
+        pool = self._sync_pool()
+        with pool.connection() as conn:
+            cur = conn.execute(sql, params)
+            if fetch == "one":
+                return cur.fetchone()
+            if fetch == "all":
+                return cur.fetchall()
+            return cur.rowcount
+
+    async def _open_async_pool(self) -> AsyncConnectionPool:
+        pool = AsyncConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=self.max_connections,
+            kwargs={"autocommit": True},
+            open=False,
+            timeout=self.connect_timeout,
+            name=f"jobsim-{self.table}",
+        )
+        if self._apool is not None:  # another task opened one meanwhile
+            return self._apool
+        self._apool = pool
+        await pool.open(wait=True, timeout=self.connect_timeout)
+        return pool
+
+    def _sync_pool(self) -> ConnectionPool:
+        if self._spool is not None:
+            return self._spool
+        with self._spool_lock:  # worker threads may race to create it
+            if self._spool is None:
+                self._spool = ConnectionPool(
+                    self.conninfo,
+                    min_size=1,
+                    max_size=self.max_connections,
+                    kwargs={"autocommit": True},
+                    open=True,
+                    timeout=self.connect_timeout,
+                    name=f"jobsim-{self.table}-sync",
+                )
+            return self._spool
+
+    def _thread_limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.max_connections)
+        return self._limiter
+
+    async def _status(self, job_id: str) -> str | None:
+        row = await self._q(self._sql["status"], (job_id,), "one")
+        return None if row is None else str(row[0])
+
+    # -- JobStore ------------------------------------------------------------------------------
+
+    async def add(self, job: Job, *, at: float | None = None) -> Job:
+        if job.created is None:
+            job.created = time.time() if at is None else at
+        try:
+            await self._q(self._sql["insert"], _row(job))
+        except psycopg.errors.UniqueViolation:
+            raise DuplicateJob(job.id) from None
+        return job
+
+    async def add_many(self, jobs: Iterable[Job], *, at: float | None = None) -> list[Job]:
+        """Store many jobs in one transaction (all or none); much faster than one by one."""
+        jobs = list(jobs)
+        when = time.time() if at is None else at
+        for job in jobs:
+            if job.created is None:
+                job.created = when
+        rows = [_row(job) for job in jobs]
+        sql = self._sql["insert"]
+
+        def insert() -> None:
+            with self._sync_pool().connection() as conn, conn.transaction():
+                conn.cursor().executemany(sql, rows)
+
+        try:
+            await anyio.to_thread.run_sync(insert, limiter=self._thread_limiter())
+        except psycopg.errors.UniqueViolation as exc:
+            raise DuplicateJob(_duplicate_id(exc, jobs)) from None
+        return jobs
+
+    async def get(self, job_id: str) -> Job:
+        row = await self._q(self._sql["get"], (job_id,), "one")
+        if row is None:
+            raise JobNotFound(job_id)
+        return row_to_job(row)
+
+    async def list(
+        self, status: JobStatus | str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Job]:
+        wanted = status_or_none(status)
+        check_page(limit, offset)
+        where = "" if wanted is None else "WHERE status = %s"
+        params: tuple[Any, ...] = () if wanted is None else (wanted.value,)
+        sql = f"SELECT {COLUMN_LIST} FROM {self.table} {where} ORDER BY seq LIMIT %s OFFSET %s"
+        rows = await self._q(sql, (*params, limit, offset), "all")
+        return [row_to_job(r) for r in rows]
+
+    async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
+        started = time.time() if at is None else at
+        if await self._q(self._sql["claim"], (worker_id, started, job_id), "one") is not None:
+            return True
+        if await self._status(job_id) is None:
+            raise JobNotFound(job_id)
+        return False
+
+    async def _finish(self, key: str, new: JobStatus, params: tuple[Any, ...]) -> None:
+        job_id = params[-1]
+        if await self._q(self._sql[key], params) == 0:
+            raise transition_error(job_id, await self._status(job_id), new)
+
+    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+        when = time.time() if at is None else at
+        await self._finish(
+            "complete", JobStatus.COMPLETED, (encode_result(job_id, result), when, job_id)
+        )
+
+    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
+        when = time.time() if at is None else at
+        await self._finish("fail", JobStatus.FAILED, (error, when, job_id))
+
+    async def release(self, job_id: str, error: str | None = None) -> None:
+        await self._finish("release", JobStatus.PENDING, (error, job_id))
+
+    async def cancel(self, job_id: str, *, at: float | None = None) -> bool:
+        when = time.time() if at is None else at
+        if await self._q(self._sql["cancel"], (when, job_id)):
+            return True
+        if await self._status(job_id) is None:
+            raise JobNotFound(job_id)
+        return False
+
+    async def counts(self) -> dict[JobStatus, int]:
+        counts = dict.fromkeys(JobStatus, 0)
+        for status, n in await self._q(self._sql["counts"], (), "all"):
+            counts[JobStatus(status)] = n
+        return counts
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        apool, self._apool = self._apool, None
+        if apool is not None:
+            await apool.close()
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            await anyio.to_thread.run_sync(spool.close)
+
+    # -- LeasingJobStore -----------------------------------------------------------------------
+
+    async def claim_next(
+        self, worker_id: str, lease: float, *, at: float | None = None
+    ) -> Job | None:
+        if not lease > 0:
+            raise ValueError(f"lease must be > 0 seconds, got {lease!r}")
+        row = await self._q(self._sql["claim_next"], (worker_id, at, lease), "one")
+        return None if row is None else row_to_job(row)
+
+    async def renew(self, job_id: str, worker_id: str, lease: float) -> bool:
+        if not lease > 0:
+            raise ValueError(f"lease must be > 0 seconds, got {lease!r}")
+        return bool(await self._q(self._sql["renew"], (lease, job_id, worker_id)))
+
+    async def requeue_expired(self, *, at: float | None = None) -> int:
+        """Put jobs whose lease lapsed back to pending. ``at`` is epoch seconds on the
+        server's clock; default: the server's now."""
+        return int(await self._q(self._sql["requeue"], (at,)))
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        """Return on a NOTIFY that a job became pending, or after ``timeout`` seconds."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; open a new store")
+        if self._listener is None:
+            self._listener = _Listener(self._connect, self.table)
+        await self._listener.wait(timeout)
+
+
+class _Listener:
+    """One thread LISTENing on one connection; wakes every task waiting in any event loop."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], channel: str) -> None:
+        self._connect = connect
+        self._channel = channel
+        self._waiters: dict[anyio.Event, Callable[[Callable[[], object]], object]] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name=f"jobsim-listen {channel}")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _listen(self) -> None:
+        try:
+            with self._connect() as conn:
+                conn.execute(f"LISTEN {self._channel}")
+                self._ready.set()
+                while not self._stopping:
+                    for _ in conn.notifies(timeout=0.25, stop_after=1):
+                        self._wake_all()
+        except Exception:
+            if not self._stopping:
+                logger.exception(
+                    "LISTEN %s stopped; waiters fall back to their timeouts", self._channel
+                )
+        finally:
+            self._ready.set()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            waiters, self._waiters = self._waiters, {}
+        for event, wake in waiters.items():
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                wake(event.set)
+
+    async def wait(self, timeout: float) -> None:
+        if not self._ready.is_set():
+            await anyio.to_thread.run_sync(self._ready.wait, 5.0)
+        event = anyio.Event()
+        with self._lock:
+            self._waiters[event] = _waker()
+        try:
+            with anyio.move_on_after(timeout):
+                await event.wait()
+        finally:
+            with self._lock:
+                self._waiters.pop(event, None)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+
+def _waker() -> Callable[[Callable[[], object]], object]:
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token().run_sync_soon
+    import asyncio
+
+    return asyncio.get_running_loop().call_soon_threadsafe
+
+
+def _row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id,
+        job.type,
+        encode_payload(job),
+        job.status.value,
+        job.attempts,
+        job.max_attempts,
+        job.timeout,
+        job.worker_id,
+        job.created,
+        job.started,
+        job.finished,
+        encode_result(job.id, job.result),
+        job.error,
+        job.lease_expires,
+    )
+
+
+def _duplicate_id(exc: psycopg.errors.UniqueViolation, jobs: list[Job]) -> str:
+    detail = exc.diag.message_detail or ""
+    match = re.search(r"\(id\)=\((.*)\) already exists", detail)
+    if match:
+        return match.group(1)
+    return jobs[0].id if jobs else "?"
