@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="S",
         help="seconds per job: the sleep of a real-clock I/O job (scaling default 0.05, "
-        "0.01 with --quick) or the CPU time of a cpu job (default 0.02)",
+        "0.01 with --quick) or the CPU time of a cpu job (default 0.05, 0.01 with --quick)",
     )
     parser.add_argument(
         "--clock",

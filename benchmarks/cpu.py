@@ -1,0 +1,163 @@
+"""CPU-bound jobs: threads vs processes on 1 and 2 workers (the GIL made visible).
+
+The same pure-Python busy loop (calibrated to ``duration`` seconds of CPU per job) runs in
+three ways, each through the same WorkerPool:
+
+* ``inline``: in the handler itself, on the event loop: it blocks the loop, so 2 workers
+  cannot overlap at all (the negative control);
+* ``thread``: ``anyio.to_thread.run_sync``: the loop stays free, but the GIL lets one thread
+  run Python at a time, so 2 workers stay near 1x;
+* ``process``: ``anyio.to_process.run_sync``: separate interpreters, so 2 workers approach
+  2x when two cores are free (this machine shares its cores: expect noise).
+
+``speedup`` = median 1-worker makespan / this makespan for the same kind. Real clock only:
+CPU work has no meaning in virtual time. The worker processes are started by the discarded
+warm-up run, so their start-up cost is not in the figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_process
+import anyio.to_thread
+import pandas as pd
+
+from benchmarks._harness import Step, add_speedup, batch_run, order_columns, plot_bars, run_plan
+from jobsim import Job
+
+__all__ = ["KINDS", "notes", "plot", "run", "spin"]
+
+KINDS: tuple[str, ...] = ("inline", "thread", "process")
+DEFAULT_WORKERS: tuple[int, ...] = (1, 2)
+DEFAULT_JOBS = 8
+QUICK_JOBS = 4
+DEFAULT_DURATION = 0.05
+QUICK_DURATION = 0.01
+
+
+def spin(iterations: int) -> int:
+    """Pure-Python CPU work that holds the GIL throughout (module level: picklable)."""
+    total = 0
+    for i in range(iterations):
+        total += i * i % 7
+    return total
+
+
+def calibrate(duration: float) -> int:
+    """Iterations of :func:`spin` that take about ``duration`` seconds on this machine."""
+    probe = 50_000
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        spin(probe)
+        best = min(best, time.perf_counter() - start)
+    return max(1, round(probe * duration / best))
+
+
+def _handler(kind: str, iterations: int) -> Callable[[Job], Awaitable[int]]:
+    if kind == "inline":
+
+        async def inline(job: Job) -> int:
+            return spin(iterations)
+
+        return inline
+    if kind == "thread":
+
+        async def in_thread(job: Job) -> int:
+            return await anyio.to_thread.run_sync(spin, iterations)
+
+        return in_thread
+    if kind == "process":
+
+        async def in_process(job: Job) -> int:
+            return int(await anyio.to_process.run_sync(spin, iterations))
+
+        return in_process
+    raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+
+
+def run(
+    *,
+    quick: bool = False,
+    repeat: int = 3,
+    workers: list[int] | None = None,
+    jobs: int | None = None,
+    backend: str = "asyncio",
+    clock: str | None = None,
+    duration: float | None = None,
+    kinds: tuple[str, ...] = KINDS,
+    progress: bool = True,
+    **options: Any,
+) -> pd.DataFrame:
+    """Threads vs processes (and inline) on CPU-bound jobs; one tidy row per run.
+
+    Args:
+        quick: 4 jobs of 10 ms instead of 8 of 50 ms.
+        repeat: recorded runs per configuration (after one discarded warm-up run).
+        workers: worker counts (default 1 and 2; 1 is always added as the baseline).
+        jobs: jobs per run.
+        backend: ``"asyncio"`` or ``"trio"``.
+        clock: must be None or ``"real"``: CPU time cannot be simulated.
+        duration: seconds of CPU per job.
+        kinds: which of ``inline``, ``thread``, ``process`` to run.
+        progress: show a tqdm bar over runs.
+    """
+    if clock not in (None, "real"):
+        raise ValueError(
+            f"the cpu suite needs the real clock (CPU work cannot run in virtual time), "
+            f"got clock={clock!r}"
+        )
+    for kind in kinds:
+        _handler(kind, 1)  # validates the name
+    counts = sorted({1, *(workers or DEFAULT_WORKERS)})
+    n = jobs or (QUICK_JOBS if quick else DEFAULT_JOBS)
+    if duration is None:
+        duration = QUICK_DURATION if quick else DEFAULT_DURATION
+    iterations = calibrate(duration)
+    ident = {"suite": "cpu", "backend": backend, "clock": "real", "store": "memory"}
+    steps: list[Step] = [
+        (
+            {**ident, "kind": kind, "workers": w, "duration_s": duration},
+            partial(batch_run, _handler(kind, iterations), jobs=n, workers=w),
+        )
+        for kind in kinds
+        for w in counts
+    ]
+    # The warm-up runs the last step: the most processes, so every worker process is started.
+    steps.sort(key=lambda s: (s[0]["kind"] == "process", s[0]["workers"]))
+
+    async def main() -> list[dict[str, Any]]:
+        return await run_plan(steps, repeat=repeat, progress=progress, desc="cpu")
+
+    frame = pd.DataFrame(anyio.run(main, backend=backend))
+    frame["iterations"] = iterations
+    frame = add_speedup(frame, ["kind", "backend"])
+    return order_columns(frame)
+
+
+def notes(frame: pd.DataFrame) -> list[str]:
+    """Speedup at 2 workers per kind, in words."""
+    top = frame["workers"].max()
+    lines = []
+    for kind, group in frame[frame["workers"] == top].groupby("kind", sort=False):
+        lines.append(f"{kind}: speedup at {top} workers {group['speedup'].median():.2f}")
+    return lines
+
+
+def plot(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """``cpu_speedup.png``: speedup per kind and worker count (medians, 95% CI)."""
+    return plot_bars(
+        frame,
+        out_dir,
+        prefix="cpu",
+        metric="speedup",
+        by=("kind", "workers"),
+        ylabel="speedup vs 1 worker",
+        title="cpu: CPU-bound jobs, threads vs processes (GIL)",
+    )

@@ -1,0 +1,252 @@
+"""What the pool costs per job: no-op jobs through the full WorkerPool vs a bare queue pool.
+
+Both sides run the same pre-built Job objects (built before either timer starts) through the
+same awaited no-op handler with the same number of consumers and the same channel capacity,
+in the same process, interleaved repeat by repeat:
+
+* ``pool``: ``WorkerPool`` over an ``InMemoryJobStore``: submit (store add + channel send) ->
+  a worker takes the id -> atomic claim -> get -> handler -> complete, then a drained
+  shutdown. This is everything the real pool does per job.
+* ``bare``: on asyncio, one producer and ``workers`` consumers on an ``asyncio.Queue``
+  (``await q.put`` / ``await q.get``, handler awaited, no store, no claim). On trio there is no
+  asyncio.Queue, so the baseline is the same shape on a trio memory channel written the fast
+  way (``send_nowait``/``receive_nowait`` first, awaiting only when it must wait).
+
+``ratio`` = pool jobs/s / bare jobs/s on the same backend and repeat (target >= 0.75).
+``ratio_vs_asyncio_bare`` additionally compares every pool run with the asyncio.Queue baseline
+(measured in the same process) so trio's figure can be read against one fixed yardstick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pandas as pd
+from tqdm.auto import tqdm
+
+from benchmarks._harness import order_columns, plot_bars
+from jobsim import InMemoryJobStore, Job, WorkerPool
+
+__all__ = ["notes", "plot", "run"]
+
+DEFAULT_JOBS = 200_000
+QUICK_JOBS = 20_000
+DEFAULT_WORKERS = 10
+CAPACITY = 100
+
+
+async def _noop(job: Job) -> None:
+    return None
+
+
+def _jobs(n: int) -> list[Job]:
+    return [Job(type="noop") for _ in range(n)]
+
+
+async def _pool(jobs: list[Job], workers: int) -> float:
+    store = InMemoryJobStore()
+    async with WorkerPool(store, _noop, workers=workers, capacity=CAPACITY) as pool:
+        start = time.perf_counter()
+        for job in jobs:
+            await pool.submit(job)
+        report = await pool.shutdown()
+        elapsed = time.perf_counter() - start
+    if report.completed != len(jobs):
+        raise RuntimeError(f"pool lost jobs: {report}")
+    return elapsed
+
+
+async def _bare_asyncio(jobs: list[Job], workers: int) -> float:
+    queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=CAPACITY)
+    done = 0
+
+    async def consumer() -> None:
+        nonlocal done
+        while True:
+            job = await queue.get()
+            if job is None:
+                return
+            await _noop(job)
+            done += 1
+
+    tasks = [asyncio.ensure_future(consumer()) for _ in range(workers)]
+    start = time.perf_counter()  # like the pool's: workers exist, none has run a job yet
+    for job in jobs:
+        await queue.put(job)
+    for _ in range(workers):
+        await queue.put(None)
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    if done != len(jobs):
+        raise RuntimeError(f"bare asyncio pool ran {done} of {len(jobs)} jobs")
+    return elapsed
+
+
+async def _bare_trio(jobs: list[Job], workers: int) -> float:
+    import trio
+
+    send, receive = trio.open_memory_channel[Job](CAPACITY)
+    done = 0
+
+    async def consumer() -> None:
+        nonlocal done
+        while True:
+            try:
+                job = receive.receive_nowait()
+            except trio.WouldBlock:
+                try:
+                    job = await receive.receive()
+                except trio.EndOfChannel:
+                    return
+            except trio.EndOfChannel:
+                return
+            await _noop(job)
+            done += 1
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(workers):
+            nursery.start_soon(consumer)
+        start = time.perf_counter()
+        async with send:
+            for job in jobs:
+                try:
+                    send.send_nowait(job)
+                except trio.WouldBlock:
+                    await send.send(job)
+    elapsed = time.perf_counter() - start
+    if done != len(jobs):
+        raise RuntimeError(f"bare trio pool ran {done} of {len(jobs)} jobs")
+    return elapsed
+
+
+Runner = Callable[[list[Job], int], Awaitable[float]]
+
+
+def _measure(backend: str, variant: str, n: int, workers: int) -> float:
+    """One timed run on a fresh event loop; the Job objects are built before the timer."""
+    runner: Runner
+    if variant == "pool":
+        runner = _pool
+    elif backend == "asyncio":
+        runner = _bare_asyncio
+    else:
+        runner = _bare_trio
+    jobs = _jobs(n)
+    return float(anyio.run(runner, jobs, workers, backend=backend))
+
+
+def run(
+    *,
+    quick: bool = False,
+    repeat: int = 3,
+    workers: list[int] | None = None,
+    jobs: int | None = None,
+    backend: str | None = None,
+    clock: str | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> pd.DataFrame:
+    """Pool vs bare-queue throughput on no-op jobs; one tidy row per run.
+
+    Args:
+        quick: 20,000 jobs instead of 200,000.
+        repeat: recorded runs per (backend, variant), after one discarded warm-up of each.
+        workers: consumers on both sides (the first value; default 10).
+        jobs: no-op jobs per run.
+        backend: ``"asyncio"``, ``"trio"`` or None (both). The asyncio.Queue baseline is always
+            measured too: it is the yardstick for ``ratio_vs_asyncio_bare``.
+        clock: only the real clock makes sense here; ``"virtual"`` is refused.
+        progress: show a tqdm bar over runs.
+    """
+    if clock not in (None, "real"):
+        raise ValueError(
+            f"the overhead suite measures wall time: clock must be 'real', got {clock!r}"
+        )
+    n = jobs or (QUICK_JOBS if quick else DEFAULT_JOBS)
+    w = (workers or [DEFAULT_WORKERS])[0]
+    backends = ["asyncio", "trio"] if backend is None else [backend]
+    if any(b not in ("asyncio", "trio") for b in backends):
+        raise ValueError(f"backend must be 'asyncio' or 'trio', got {backend!r}")
+    plan = [(b, v) for b in backends for v in ("pool", "bare")]
+    if ("asyncio", "bare") not in plan:
+        plan.append(("asyncio", "bare"))
+    warm = max(1_000, n // 10)
+    rows: list[dict[str, Any]] = []
+    with tqdm(
+        total=len(plan) * (repeat + 1),
+        desc="overhead",
+        unit="run",
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        for b, v in plan:  # warm-up: one smaller run of each, discarded
+            bar.set_postfix_str(f"warm-up {b} {v}")
+            _measure(b, v, warm, w)
+            bar.update()
+        for r in range(repeat):
+            for b, v in plan:
+                bar.set_postfix_str(f"{b} {v}")
+                elapsed = _measure(b, v, n, w)
+                rows.append(
+                    {
+                        "suite": "overhead",
+                        "backend": b,
+                        "clock": "real",
+                        "store": "memory" if v == "pool" else "none",
+                        "workers": w,
+                        "repeat": r,
+                        "jobs": n,
+                        "makespan_s": elapsed,
+                        "throughput_jobs_s": n / elapsed,
+                        "variant": v,
+                        "baseline": "WorkerPool"
+                        if v == "pool"
+                        else ("asyncio.Queue" if b == "asyncio" else "trio memory channel"),
+                    }
+                )
+                bar.update()
+    frame = pd.DataFrame(rows)
+    bare = frame[frame["variant"] == "bare"].set_index(["backend", "repeat"])["throughput_jobs_s"]
+    pool = frame["variant"] == "pool"
+    keys = list(zip(frame.loc[pool, "backend"], frame.loc[pool, "repeat"], strict=True))
+    frame.loc[pool, "ratio"] = (
+        frame.loc[pool, "throughput_jobs_s"].to_numpy() / bare.loc[keys].to_numpy()
+    )
+    yardstick = [bare.loc[("asyncio", r)] for r in frame.loc[pool, "repeat"]]
+    frame.loc[pool, "ratio_vs_asyncio_bare"] = (
+        frame.loc[pool, "throughput_jobs_s"].to_numpy() / yardstick
+    )
+    # Only the asyncio baseline runs when backend="trio" was asked for: keep it, it's the yardstick.
+    return order_columns(frame)
+
+
+def notes(frame: pd.DataFrame) -> list[str]:
+    """Pool / bare ratio per backend, against the 0.75 target."""
+    lines = []
+    for backend, group in frame[frame["variant"] == "pool"].groupby("backend", sort=False):
+        bare = frame[(frame["variant"] == "bare") & (frame["backend"] == backend)]
+        base = bare["baseline"].iloc[0] if not bare.empty else "asyncio.Queue"
+        lines.append(
+            f"{backend}: pool {group['throughput_jobs_s'].median():,.0f} jobs/s = "
+            f"{group['ratio'].median():.2f}x bare {base} (target >= 0.75); "
+            f"{group['ratio_vs_asyncio_bare'].median():.2f}x the asyncio.Queue baseline"
+        )
+    return lines
+
+
+def plot(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """``overhead_throughput.png``: jobs/s per backend and variant (medians, 95% CI)."""
+    return plot_bars(
+        frame,
+        out_dir,
+        prefix="overhead",
+        metric="throughput_jobs_s",
+        by=("backend", "baseline"),
+        ylabel="no-op jobs/s",
+        title=f"overhead: WorkerPool vs bare queue ({int(frame['workers'].iloc[0])} workers)",
+    )

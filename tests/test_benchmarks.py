@@ -1,0 +1,221 @@
+"""The benchmark harness: each suite in quick mode with tiny sizes, the CLI once, the stats.
+
+No wall-clock thresholds: timings are only checked for being measured (positive, finite);
+exact figures are asserted only in virtual time.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from benchmarks import __main__ as cli
+from benchmarks import _harness, cpu, overhead, scaling
+from benchmarks.suites import DEFAULT_SUITES, SUITES
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def _check_base_columns(frame: pd.DataFrame) -> None:
+    missing = [c for c in _harness.BASE_COLUMNS if c not in frame.columns]
+    assert not missing, f"missing tidy columns: {missing}"
+    assert (frame["makespan_s"] > 0).all()
+    assert np.isfinite(frame["throughput_jobs_s"]).all()
+
+
+def test_registry_lists_the_core_suites_and_scaling_is_the_default() -> None:
+    for name in ("scaling", "cpu", "overhead", "simulation", "stores"):
+        assert SUITES[name] == f"benchmarks.{name}"
+    assert DEFAULT_SUITES == ("scaling",)
+
+
+def test_scaling_quick_rows_and_exact_virtual_seed_table(tmp_path: Path) -> None:
+    frame = scaling.run(
+        quick=True,
+        repeat=2,
+        workers=[2, 10],
+        jobs=20,
+        duration=0.002,
+        headroom=False,
+        progress=False,
+    )
+    _check_base_columns(frame)
+    assert set(frame["case"]) == {"sweep", "seed"}
+    assert sorted(frame["workers"].unique()) == [1, 2, 10]  # 1 added as the baseline
+    assert len(frame) == 2 * 3 * 2  # (sweep + seed) x 3 worker counts x 2 repeats
+    seed = frame[frame["case"] == "seed"].set_index(["workers", "repeat"])
+    # Virtual time is exact: 20 jobs x 1 s take 20 s on 1 worker, 2 s on 10.
+    assert seed.loc[(1, 0), "makespan_s"] == 20.0
+    assert seed.loc[(10, 0), "makespan_s"] == 2.0
+    assert seed.loc[(10, 1), "speedup"] == 10.0
+    assert seed.loc[(2, 0), "efficiency"] == 1.0
+    sweep = frame[frame["case"] == "sweep"]
+    base = sweep.loc[sweep["workers"] == 1, "makespan_s"].median()
+    assert np.allclose(sweep["speedup"] * sweep["makespan_s"], base)  # vs the 1-worker median
+    assert np.allclose(sweep["efficiency"], sweep["speedup"] / sweep["workers"])
+    assert (sweep["latency_p50_s"] <= sweep["latency_p99_s"]).all()
+
+    written = scaling.plot(frame, tmp_path)
+    names = {p.name for p in written}
+    for kind in ("throughput", "speedup", "efficiency", "latency"):
+        assert f"scaling_{kind}.png" in names
+        assert f"scaling_virtual_{kind}.png" in names
+    assert all(_is_png(p) for p in written)
+
+
+def test_scaling_headroom_efficiency_is_against_the_ideal_makespan() -> None:
+    frame = scaling.run(
+        quick=True, repeat=1, workers=[1], jobs=2, duration=0.001, clock="real", progress=False
+    )
+    head = frame[frame["case"] == "headroom"].iloc[0]
+    ideal = math.ceil(head["jobs"] / head["workers"]) * head["duration_s"]
+    assert head["efficiency"] == pytest.approx(ideal / head["makespan_s"])
+    assert set(frame["clock"]) == {"real"}
+
+
+def test_cpu_quick_has_every_kind_on_1_and_2_workers(tmp_path: Path) -> None:
+    frame = cpu.run(quick=True, repeat=1, jobs=2, duration=0.002, progress=False)
+    _check_base_columns(frame)
+    assert set(frame["kind"]) == {"inline", "thread", "process"}
+    assert sorted(frame["workers"].unique()) == [1, 2]
+    one = frame[frame["workers"] == 1]
+    assert np.allclose(one["speedup"], 1.0)
+    paths = cpu.plot(frame, tmp_path)
+    assert [p.name for p in paths] == ["cpu_speedup.png"] and _is_png(paths[0])
+
+
+def test_cpu_refuses_virtual_time() -> None:
+    with pytest.raises(ValueError, match="virtual"):
+        cpu.run(quick=True, clock="virtual", progress=False)
+
+
+def test_overhead_quick_compares_pool_and_bare_on_both_backends(tmp_path: Path) -> None:
+    frame = overhead.run(quick=True, repeat=1, jobs=300, workers=[3], progress=False)
+    assert {"suite", "backend", "workers", "jobs", "throughput_jobs_s", "ratio"} <= set(
+        frame.columns
+    )
+    assert set(zip(frame["backend"], frame["variant"], strict=True)) == {
+        ("asyncio", "pool"),
+        ("asyncio", "bare"),
+        ("trio", "pool"),
+        ("trio", "bare"),
+    }
+    assert (frame["workers"] == 3).all() and (frame["jobs"] == 300).all()
+    pool = frame[frame["variant"] == "pool"].set_index("backend")
+    bare = frame[frame["variant"] == "bare"].set_index("backend")
+    for backend in ("asyncio", "trio"):
+        expected = pool.loc[backend, "throughput_jobs_s"] / bare.loc[backend, "throughput_jobs_s"]
+        assert pool.loc[backend, "ratio"] == pytest.approx(expected)
+    assert pool.loc["trio", "ratio_vs_asyncio_bare"] == pytest.approx(
+        pool.loc["trio", "throughput_jobs_s"] / bare.loc["asyncio", "throughput_jobs_s"]
+    )
+    paths = overhead.plot(frame, tmp_path)
+    assert all(_is_png(p) for p in paths)
+
+
+def test_bootstrap_ci_brackets_the_median_and_collapses_on_equal_values() -> None:
+    lo, hi = _harness.bootstrap_ci([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert lo <= 3.0 <= hi
+    assert _harness.bootstrap_ci([5.0, 5.0, 5.0]) == (5.0, 5.0)
+    assert all(math.isnan(v) for v in _harness.bootstrap_ci([1.0]))
+
+
+def test_summarize_gives_one_row_per_configuration() -> None:
+    frame = pd.DataFrame(
+        {
+            "suite": "x",
+            "workers": [1, 1, 1, 2, 2, 2],
+            "repeat": [0, 1, 2] * 2,
+            "jobs": 10,
+            "makespan_s": [3.0, 1.0, 2.0, 1.0, 1.0, 1.0],
+        }
+    )
+    summary = _harness.summarize(frame).set_index("workers")
+    assert summary.loc[1, "makespan_s_median"] == 2.0
+    assert summary.loc[1, "n"] == 3
+    assert summary.loc[2, "makespan_s_ci_lo"] == summary.loc[2, "makespan_s_ci_hi"] == 1.0
+    text = _harness.format_summary(summary.reset_index())
+    assert "makespan_s" in text and "[" in text
+
+
+def test_append_csv_keeps_earlier_rows_and_unions_columns(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "results.csv"
+    _harness.append_csv(pd.DataFrame({"suite": ["a"], "x": [1]}), path)
+    _harness.append_csv(pd.DataFrame({"suite": ["b"], "y": [2]}), path)
+    back = pd.read_csv(path)
+    assert list(back["suite"]) == ["a", "b"]
+    assert {"x", "y"} <= set(back.columns)
+
+
+def test_cli_bad_value_is_an_argparse_error_naming_the_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for argv, flag in (
+        (["--workers", "0"], "--workers"),
+        (["--workers", "a,b"], "--workers"),
+        (["--repeat", "0"], "--repeat"),
+        (["--duration", "-1"], "--duration"),
+        (["--backend", "curio"], "--backend"),
+        (["nosuch"], "nosuch"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(argv)
+        assert exc.value.code == 2
+        assert flag in capsys.readouterr().err
+
+
+def test_cli_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for flag in (
+        "--workers",
+        "--jobs",
+        "--duration",
+        "--clock",
+        "--backend",
+        "--repeat",
+        "--quick",
+        "--out",
+    ):
+        assert flag in out
+
+
+def test_cli_missing_suite_fails_only_when_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(cli, "SUITES", {"ghost": "benchmarks._no_such_suite"})
+    assert cli.main(["ghost", "--out", str(tmp_path)]) == 1
+    assert "benchmarks._no_such_suite does not exist yet" in capsys.readouterr().err
+    assert cli.main(["all", "--out", str(tmp_path)]) == 0
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_cli_subprocess_quick_run_writes_csv_and_plots(tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    argv = [sys.executable, "-m", "benchmarks", "scaling", "--quick", "--workers", "1,2"]
+    argv += ["--jobs", "4", "--duration", "0.002", "--repeat", "1", "--no-progress"]
+    argv += ["--clock", "virtual", "--out", str(out)]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "== scaling" in proc.stdout and "speedup" in proc.stdout
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == 2  # 2 worker counts x 1 repeat, virtual clock only
+    for column in (*_harness.BASE_COLUMNS, *_harness.ENV_COLUMNS):
+        assert column in frame.columns
+    assert (frame["jobsim_version"].astype(str) != "").all()
+    assert _is_png(out / "scaling_virtual_speedup.png")
