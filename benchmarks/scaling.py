@@ -12,7 +12,8 @@ Three cases, one row per run (``case`` column):
 * ``headroom`` (real clock): 10,000 jobs x 10 ms on 1,000 workers. Its ``efficiency`` is the
   ideal makespan ``ceil(jobs / workers) * duration`` over the measured one, and ``speedup``
   is ``jobs * duration / makespan`` (against the ideal serial time: 100 s is not worth
-  measuring).
+  measuring). A ``headroom_bare`` row runs the same sleeps on plain tasks without the pool:
+  the event loop's own ceiling, so the pool's share of the gap is visible.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from benchmarks._harness import (
     run_plan,
 )
 from jobsim import Job
+from jobsim.pool import loop_clock
 
 __all__ = ["DEFAULT_WORKERS", "notes", "plot", "run"]
 
@@ -54,6 +56,35 @@ def _sleeper(duration: float) -> Callable[[Job], Any]:
     return io_job
 
 
+async def _bare_headroom(jobs: int, workers: int, duration: float) -> dict[str, float]:
+    """The headroom workload without the pool: ``workers`` tasks taking from a counter and
+    sleeping. What the event loop alone allows; the pool cannot beat it."""
+    remaining = jobs
+
+    async def consumer() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await anyio.sleep(duration)
+
+    clock = loop_clock()
+    start = clock()
+    async with anyio.create_task_group() as tg:
+        for _ in range(workers):
+            tg.start_soon(consumer)
+    makespan = clock() - start
+    nan = float("nan")
+    return {
+        "jobs": jobs,
+        "makespan_s": makespan,
+        "throughput_jobs_s": jobs / makespan,
+        "wait_p50_s": nan,
+        "latency_p50_s": nan,
+        "latency_p95_s": nan,
+        "latency_p99_s": nan,
+    }
+
+
 def _real_steps(
     workers: list[int], jobs: int, duration: float, backend: str, headroom: bool
 ) -> list[Step]:
@@ -67,6 +98,13 @@ def _real_steps(
     ]
     if headroom:
         h = HEADROOM
+        bare_ident = {**ident, "store": "none", "case": "headroom_bare"}
+        steps.append(
+            (
+                {**bare_ident, "workers": h["workers"], "duration_s": h["duration_s"]},
+                partial(_bare_headroom, int(h["jobs"]), int(h["workers"]), float(h["duration_s"])),
+            )
+        )
         steps.append(
             (
                 {
@@ -217,7 +255,7 @@ def run(
         rows += _virtual_rows(sweep, jobs, repeat, backend, progress)
     frame = pd.DataFrame(rows)
     frame = add_speedup(frame, ["case", "backend", "clock"])
-    head = frame["case"] == "headroom"
+    head = frame["case"].isin(["headroom", "headroom_bare"])
     if head.any():
         ideal_makespan = (frame.loc[head, "jobs"] / frame.loc[head, "workers"]).map(
             math.ceil
@@ -246,6 +284,12 @@ def notes(frame: pd.DataFrame) -> list[str]:
             f"{head['duration_s'].iloc[0] * 1000:g} ms on {int(head['workers'].iloc[0]):,} "
             f"workers: efficiency {head['efficiency'].median():.2f} (target >= 0.95), "
             f"{head['throughput_jobs_s'].median():,.0f} jobs/s"
+        )
+    bare = frame[frame["case"] == "headroom_bare"]
+    if not bare.empty:
+        lines.append(
+            f"  same workload without the pool (tasks + sleep only): efficiency "
+            f"{bare['efficiency'].median():.2f}: the event loop's own ceiling on this machine"
         )
     return lines
 
