@@ -409,7 +409,12 @@ def plot_scaling(
         )
 
     def finish(fig: Any, ax: Any, name: str, ylabel: str, title: str) -> None:
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
         ax.set_xscale("log")
+        ax.set_xticks(sorted(frame["workers"].unique()))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("workers")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
