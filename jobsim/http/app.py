@@ -262,6 +262,11 @@ class Admission:
         self._lock: anyio.Lock | None = None
         self._room: anyio.Event | None = None
 
+    @property
+    def waiting(self) -> int:
+        """POSTs waiting for room now."""
+        return self._waiters
+
     def _has_room(self) -> bool:
         return self.pool.queue_depth + self.reserved < self.pool.capacity
 
