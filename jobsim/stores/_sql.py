@@ -69,8 +69,12 @@ def decode(text: Any) -> Any:
     return json.loads(text)
 
 
-def row_to_job(row: Sequence[Any]) -> Job:
-    """Build a :class:`Job` from a row in :data:`COLUMNS` order."""
+def row_to_job(row: Sequence[Any], json_decoded: bool = False) -> Job:
+    """Build a :class:`Job` from a row in :data:`COLUMNS` order.
+
+    ``json_decoded``: the driver already decoded payload and result (psycopg with ``jsonb``);
+    decoding again would turn a string result into a JSON parse error.
+    """
     (
         id_,
         type_,
@@ -90,7 +94,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
     return Job(
         id=id_,
         type=type_,
-        payload=decode(payload),
+        payload=payload if json_decoded else decode(payload),
         status=_STATUS[status],
         attempts=attempts,
         max_attempts=max_attempts,
@@ -99,7 +103,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
         created=created,
         started=started,
         finished=finished,
-        result=decode(result),
+        result=result if json_decoded else decode(result),
         error=error,
         lease_expires=lease_expires,
     )

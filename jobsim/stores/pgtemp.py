@@ -22,6 +22,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -168,8 +169,16 @@ class TemporaryPostgres:
         import psycopg
 
         admin = f"postgresql://{self.user}@{self.host}:{self.port}/postgres"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.dbname}"')
+        deadline = time.monotonic() + 60
+        while True:  # the port opens a moment before the server accepts connections
+            try:
+                with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f'CREATE DATABASE "{self.dbname}"')
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def log(self) -> str:
         """The server's log so far (for failure messages)."""

@@ -45,6 +45,8 @@ def mask_url(url: str) -> str:
             for k, v in parse_qsl(query, keep_blank_values=True)
         ]
         query = "&".join(f"{k}={v}" for k, v in pairs)
+    if netloc == parts.netloc and query == parts.query:
+        return url
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -126,6 +126,14 @@ async def test_complete_stores_the_result(store: JobStore) -> None:
     )
 
 
+@pytest.mark.parametrize("result", ["a string", 7, 2.5, True, None, [1, "x"]], ids=repr)
+async def test_every_json_result_round_trips(store: JobStore, result: Any) -> None:
+    job = await store.add(Job())
+    await store.claim(job.id, "w")
+    await store.complete(job.id, result)
+    assert (await store.get(job.id)).result == result
+
+
 async def test_fail_stores_the_error(store: JobStore) -> None:
     job = await store.add(Job())
     await store.claim(job.id, "w")

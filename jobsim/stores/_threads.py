@@ -1,0 +1,173 @@
+"""Database threads: blocking driver calls off the event loop, on asyncio and trio alike.
+
+Each thread owns one connection for its whole life and takes work from one shared queue; an
+async caller enqueues ``fn`` and waits for a wake-up posted back to its own loop. Measured
+here, this costs about half of ``anyio.to_thread.run_sync`` per call (no limiter, no thread
+lookup), and it beats psycopg's async connections and pool checkouts on a small machine
+(PostgreSQL ``SELECT 1``: sync connection 0.20 ms; async connection 0.55 ms; a checkout from
+psycopg_pool per call 0.57 ms).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Generic, TypeVar
+
+import anyio
+import sniffio
+
+__all__ = ["ConnectionThreads", "waker"]
+
+logger = logging.getLogger("jobsim.stores")
+
+C = TypeVar("C")
+T = TypeVar("T")
+
+
+def waker() -> Callable[[Callable[[], object]], object]:
+    """A thread-safe "run this soon on the current event loop" for asyncio or trio."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token().run_sync_soon
+    import asyncio
+
+    return asyncio.get_running_loop().call_soon_threadsafe
+
+
+class ConnectionThreads(Generic[C]):
+    """Up to ``max_threads`` threads, each with a connection from ``acquire``.
+
+    Threads start on demand (when every existing one is busy). ``release(conn)`` is called
+    when a thread stops, or after a call failed with one of ``broken_errors`` (the thread then
+    acquires a fresh connection for the next call).
+
+    ``group`` (group commit): when several calls are waiting, a thread runs up to
+    ``group_max`` of them inside ``with group(conn):`` (one transaction) and wakes their
+    callers only after it committed. Each call still sees its own result or error.
+    """
+
+    def __init__(
+        self,
+        acquire: Callable[[], C],
+        release: Callable[[C], None],
+        *,
+        max_threads: int,
+        name: str,
+        broken_errors: tuple[type[BaseException], ...] = (),
+        group: Callable[[C], AbstractContextManager[object]] | None = None,
+        group_max: int = 64,
+    ) -> None:
+        self._acquire = acquire
+        self._release = release
+        self._max = max_threads
+        self._name = name
+        self._broken = broken_errors
+        self._group = group
+        self._group_max = group_max
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    def _spawn_if_needed(self) -> None:
+        with self._lock:
+            if self._idle > 0 or len(self._threads) >= self._max:
+                return
+            self._idle += 1  # counts as idle until it takes its first item
+            thread = threading.Thread(
+                target=self._serve, name=f"{self._name}-{len(self._threads) + 1}", daemon=True
+            )
+            self._threads.append(thread)
+        thread.start()
+
+    def _serve(self) -> None:
+        conn: C | None = None
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        try:
+            while True:
+                item = get()
+                with self._lock:
+                    self._idle -= 1
+                if item is None:
+                    return
+                items = [item]
+                if self._group is not None:  # take what else is waiting: one transaction
+                    while len(items) < self._group_max:
+                        try:
+                            nxt = get_nowait()
+                        except queue.Empty:
+                            break
+                        if nxt is None:
+                            self._queue.put(None)  # stop after this group
+                            break
+                        items.append(nxt)
+                try:
+                    if conn is None:
+                        conn = self._acquire()
+                    if len(items) == 1 or self._group is None:
+                        self._run_one(conn, items[0])
+                    else:
+                        with self._group(conn):
+                            for it in items:
+                                self._run_one(conn, it)
+                except BaseException as exc:  # no connection, or the group's commit failed
+                    for it in items:
+                        it[1][:] = [(False, exc)]
+                    if conn is not None and self._broken and isinstance(exc, self._broken):
+                        with contextlib.suppress(Exception):
+                            self._release(conn)
+                        conn = None
+                with self._lock:
+                    self._idle += 1
+                for _, _, done, wake in items:
+                    with contextlib.suppress(RuntimeError):  # the caller's loop is gone
+                        wake(done.set)
+        finally:
+            if conn is not None:
+                try:
+                    self._release(conn)
+                except Exception:
+                    logger.debug("%s: releasing a connection failed", self._name, exc_info=True)
+
+    @staticmethod
+    def _run_one(conn: Any, item: Any) -> None:
+        fn, box, _, _ = item
+        try:
+            box.append((True, fn(conn)))
+        except Exception as exc:
+            box.append((False, exc))
+
+    async def call(self, fn: Callable[[C], T]) -> T:
+        """Run ``fn(connection)`` on a database thread and return its result (or raise).
+
+        The wait is shielded: a statement once sent finishes and its outcome is known (a
+        cancelled caller never leaves a claim half-done); cancellation is delivered after.
+        """
+        if self._closed:
+            raise RuntimeError(f"{self._name}: the store is closed")
+        done = anyio.Event()
+        box: list[tuple[bool, Any]] = []
+        self._spawn_if_needed()
+        self._queue.put((fn, box, done, waker()))
+        with anyio.CancelScope(shield=True):
+            await done.wait()
+        ok, value = box[0]
+        if ok:
+            return value  # type: ignore[no-any-return,unused-ignore]
+        raise value
+
+    def close(self) -> list[threading.Thread]:
+        """Ask every thread to stop after the work already queued; returns them (to join)."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._queue.put(None)
+        return threads

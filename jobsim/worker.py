@@ -1,0 +1,225 @@
+"""``python -m jobsim worker``: a worker pool that pulls jobs from a shared store.
+
+Start as many as you like, on one machine or many, against one SQLite file (one host) or one
+PostgreSQL database (any number of hosts)::
+
+    python -m jobsim worker --store postgresql://jobs@db/jobs --workers 10 --lease 30
+
+Each process runs a :class:`~jobsim.WorkerPool` in pull mode: its workers claim the oldest
+pending job with a lease, renew the lease while the job runs, and return jobs of crashed
+processes (expired leases) to pending. SIGTERM or SIGINT stops it gracefully: no new claims,
+running jobs finish (or, after ``--grace`` seconds, go back to pending), then one summary line
+and exit status 0.
+
+The built-in handler sleeps ``payload["duration"]`` seconds (default ``JOBSIM_JOB_DURATION``)
+and returns ``{"slept": seconds}``; ``--handler module:function`` runs your own
+``async def handler(job)`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from jobsim.config import Config, ConfigError
+from jobsim.domain import Job, JobsimError
+from jobsim.pool import Handler, ShutdownReport, WorkerPool
+from jobsim.stores import LeasingJobStore, mask_url, open_store
+
+__all__ = ["main", "run_worker", "sleep_handler"]
+
+logger = logging.getLogger("jobsim.worker")
+
+
+def sleep_handler(default: float) -> Handler:
+    """The built-in handler: sleep ``payload["duration"]`` (else ``default``) seconds."""
+
+    async def handle(job: Job) -> dict[str, float]:
+        raw = job.payload.get("duration", default)
+        try:
+            seconds = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"payload['duration'] must be a number of seconds, got {raw!r}"
+            ) from None
+        if seconds < 0:
+            raise ValueError(f"payload['duration'] must be >= 0 seconds, got {seconds!r}")
+        await anyio.sleep(seconds)
+        return {"slept": seconds}
+
+    return handle
+
+
+def load_handler(spec: str) -> Handler:
+    """Import ``module:function`` (e.g. ``myapp.jobs:handle``) as the handler."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"--handler must look like 'package.module:function', got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"--handler {spec!r}: cannot import {module_name!r}: {exc}") from exc
+    handler = getattr(module, attr, None)
+    if not callable(handler):
+        raise ValueError(f"--handler {spec!r}: {module_name} has no callable {attr!r}")
+    return handler  # type: ignore[no-any-return,unused-ignore]
+
+
+async def run_worker(
+    url: str,
+    handler: Handler,
+    *,
+    workers: int,
+    lease: float,
+    name: str,
+    grace: float,
+    poll_interval: float = 1.0,
+    ready: Any = None,
+) -> ShutdownReport:
+    """Run a pull-mode pool on the store at ``url`` until SIGTERM/SIGINT; returns its report.
+
+    ``ready`` (optional callable) is called once the pool runs (tests use it).
+    """
+    store = await open_store(url)
+    try:
+        if not isinstance(store, LeasingJobStore):
+            raise JobsimError(
+                f"store {mask_url(url)!r} is not shared between processes; a worker needs "
+                "sqlite:///path or postgresql://... (memory:// lives in one process only)"
+            )
+        pool = WorkerPool(
+            store,
+            handler,
+            workers=workers,
+            name=name,
+            lease=lease,
+            poll_interval=poll_interval,
+            clock=time.time,  # wall-clock timestamps: comparable across processes and hosts
+        )
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with pool:
+                logger.info(
+                    "%s: %d workers pulling from %s (lease %gs)",
+                    name,
+                    workers,
+                    mask_url(url),
+                    lease,
+                )
+                if ready is not None:
+                    ready()
+                async for signum in signals:
+                    logger.info("%s: %s received, stopping", name, signal.Signals(signum).name)
+                    break
+                return await pool.shutdown(timeout=grace)
+    finally:
+        await store.close()
+
+
+def _parser(config: Config) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobsim worker",
+        description="Run a worker pool that pulls jobs from a shared store (SQLite or "
+        "PostgreSQL). Start any number of them; SIGTERM/SIGINT stops one gracefully.",
+    )
+    parser.add_argument(
+        "--store",
+        default=config.store_url,
+        help="store URL: sqlite:///path or postgresql://user@host/db "
+        "(default: JOBSIM_STORE, %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=config.worker_count,
+        help="workers in this process (default: WORKER_COUNT, %(default)s)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        help="seconds a claim holds before another process may run the job again; renewed "
+        "every lease/3 while the job runs (default %(default)s)",
+    )
+    parser.add_argument(
+        "--name",
+        default=f"{socket.gethostname()}-{os.getpid()}",
+        help="prefix of worker ids, unique per process (default: host-pid)",
+    )
+    parser.add_argument(
+        "--handler",
+        default=None,
+        help="module:function of an async handler (default: sleep payload['duration'] or "
+        "JOBSIM_JOB_DURATION seconds)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=config.shutdown_grace,
+        help="seconds running jobs get to finish on SIGTERM before they go back to pending "
+        "(default: JOBSIM_SHUTDOWN_GRACE, %(default)s)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=1.0,
+        help="longest an idle worker waits before looking for jobs again (default %(default)s)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m jobsim worker``; returns the exit status."""
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"jobsim worker: {exc}", file=sys.stderr)
+        return 2
+    parser = _parser(config)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1, got {args.workers}")
+    if not args.lease > 0:
+        parser.error(f"--lease must be > 0 seconds, got {args.lease}")
+    if not args.grace >= 0:
+        parser.error(f"--grace must be >= 0 seconds, got {args.grace}")
+    if not args.poll > 0:
+        parser.error(f"--poll must be > 0 seconds, got {args.poll}")
+    try:
+        handler = load_handler(args.handler) if args.handler else sleep_handler(config.job_duration)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    started = time.perf_counter()
+    try:
+        report = anyio.run(
+            lambda: run_worker(
+                args.store,
+                handler,
+                workers=args.workers,
+                lease=args.lease,
+                name=args.name,
+                grace=args.grace,
+                poll_interval=args.poll,
+            )
+        )
+    except JobsimError as exc:
+        print(f"jobsim worker: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"jobsim worker {args.name}: {report.completed} completed, {report.failed} failed, "
+        f"{report.interrupted} interrupted, {report.pending} pending in the store; "
+        f"ran {time.perf_counter() - started:.1f}s",
+        flush=True,
+    )
+    return 0
