@@ -13,8 +13,6 @@ __all__ = ["InMemoryJobStore"]
 _PENDING = JobStatus.PENDING
 _PROCESSING = JobStatus.PROCESSING
 _COMPLETED = JobStatus.COMPLETED
-_SLOT = {status: slot for slot, status in enumerate(JobStatus)}  # pending 0, processing 1, ...
-assert list(_SLOT.values()) == [0, 1, 2, 3, 4] and _SLOT[_COMPLETED] == 2
 
 
 class InMemoryJobStore:
@@ -42,9 +40,7 @@ class InMemoryJobStore:
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
-        # Counts per status in a list indexed by _SLOT: hashing an Enum member runs Python
-        # code (Enum.__hash__), too slow for three updates per job.
-        self._tally = [0] * len(_SLOT)
+        self._counts: dict[JobStatus, int] = dict.fromkeys(JobStatus, 0)
 
     def __repr__(self) -> str:
         return f"<InMemoryJobStore jobs={len(self._jobs)}>"
@@ -59,9 +55,9 @@ class InMemoryJobStore:
             raise JobNotFound(job_id) from None
 
     def _moved(self, old: JobStatus, new: JobStatus) -> None:
-        tally = self._tally
-        tally[_SLOT[old]] -= 1
-        tally[_SLOT[new]] += 1
+        counts = self._counts
+        counts[old] -= 1
+        counts[new] += 1
 
     def add_nowait(self, job: Job, *, at: float | None = None) -> Job:
         """:meth:`add` without the coroutine (the pool's fast path)."""
@@ -72,10 +68,7 @@ class InMemoryJobStore:
         if job.created is None:
             job.created = time.time() if at is None else at
         jobs[job_id] = job
-        if job.status is _PENDING:
-            self._tally[0] += 1
-        else:
-            self._tally[_SLOT[job.status]] += 1
+        self._counts[job.status] += 1
         return job
 
     async def add(self, job: Job, *, at: float | None = None) -> Job:
@@ -111,9 +104,9 @@ class InMemoryJobStore:
         job.attempts += 1
         job.started = time.time() if at is None else at
         job.finished = None
-        tally = self._tally
-        tally[0] -= 1  # pending
-        tally[1] += 1  # processing
+        counts = self._counts
+        counts[_PENDING] -= 1
+        counts[_PROCESSING] += 1
         return job
 
     async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
@@ -129,9 +122,9 @@ class InMemoryJobStore:
         job.error = None
         job.finished = time.time() if at is None else at
         job.lease_expires = None
-        tally = self._tally
-        tally[1] -= 1  # processing
-        tally[2] += 1  # completed
+        counts = self._counts
+        counts[_PROCESSING] -= 1
+        counts[_COMPLETED] += 1
 
     async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
         self.complete_nowait(job_id, result, at=at)
@@ -156,7 +149,7 @@ class InMemoryJobStore:
         return True
 
     async def counts(self) -> dict[JobStatus, int]:
-        return dict(zip(JobStatus, self._tally, strict=True))
+        return dict(self._counts)
 
     async def close(self) -> None:
         """Nothing to release; the jobs stay readable."""
