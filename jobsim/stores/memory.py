@@ -13,6 +13,8 @@ __all__ = ["InMemoryJobStore"]
 _PENDING = JobStatus.PENDING
 _PROCESSING = JobStatus.PROCESSING
 _COMPLETED = JobStatus.COMPLETED
+_SLOT = {status: slot for slot, status in enumerate(JobStatus)}  # pending 0, processing 1, ...
+assert list(_SLOT.values()) == [0, 1, 2, 3, 4] and _SLOT[_COMPLETED] == 2
 
 
 class InMemoryJobStore:
@@ -40,7 +42,9 @@ class InMemoryJobStore:
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
-        self._counts: dict[JobStatus, int] = dict.fromkeys(JobStatus, 0)
+        # Counts per status in a list indexed by _SLOT: hashing an Enum member runs Python
+        # code (Enum.__hash__), too slow for three updates per job.
+        self._tally = [0] * len(_SLOT)
 
     def __repr__(self) -> str:
         return f"<InMemoryJobStore jobs={len(self._jobs)}>"
@@ -55,9 +59,9 @@ class InMemoryJobStore:
             raise JobNotFound(job_id) from None
 
     def _moved(self, old: JobStatus, new: JobStatus) -> None:
-        counts = self._counts
-        counts[old] -= 1
-        counts[new] += 1
+        tally = self._tally
+        tally[_SLOT[old]] -= 1
+        tally[_SLOT[new]] += 1
 
     def add_nowait(self, job: Job, *, at: float | None = None) -> Job:
         """:meth:`add` without the coroutine (the pool's fast path)."""
@@ -68,7 +72,10 @@ class InMemoryJobStore:
         if job.created is None:
             job.created = time.time() if at is None else at
         jobs[job_id] = job
-        self._counts[job.status] += 1
+        if job.status is _PENDING:
+            self._tally[0] += 1
+        else:
+            self._tally[_SLOT[job.status]] += 1
         return job
 
     async def add(self, job: Job, *, at: float | None = None) -> Job:
@@ -104,9 +111,9 @@ class InMemoryJobStore:
         job.attempts += 1
         job.started = time.time() if at is None else at
         job.finished = None
-        counts = self._counts
-        counts[_PENDING] -= 1
-        counts[_PROCESSING] += 1
+        tally = self._tally
+        tally[0] -= 1  # pending
+        tally[1] += 1  # processing
         return job
 
     async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
@@ -122,9 +129,9 @@ class InMemoryJobStore:
         job.error = None
         job.finished = time.time() if at is None else at
         job.lease_expires = None
-        counts = self._counts
-        counts[_PROCESSING] -= 1
-        counts[_COMPLETED] += 1
+        tally = self._tally
+        tally[1] -= 1  # processing
+        tally[2] += 1  # completed
 
     async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
         self.complete_nowait(job_id, result, at=at)
@@ -149,7 +156,7 @@ class InMemoryJobStore:
         return True
 
     async def counts(self) -> dict[JobStatus, int]:
-        return dict(self._counts)
+        return dict(zip(JobStatus, self._tally, strict=True))
 
     async def close(self) -> None:
         """Nothing to release; the jobs stay readable."""
