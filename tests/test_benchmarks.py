@@ -77,6 +77,17 @@ def test_scaling_quick_rows_and_exact_virtual_seed_table(tmp_path: Path) -> None
     assert all(_is_png(p) for p in written)
 
 
+def test_scaling_virtual_table_on_trio_is_exact_too() -> None:
+    frame = scaling.run(
+        quick=True, repeat=1, workers=[10], jobs=20, clock="virtual", backend="trio", progress=False
+    )
+    assert set(frame["clock"]) == {"virtual"} and set(frame["backend"]) == {"trio"}
+    by_workers = frame.set_index("workers")
+    assert by_workers.loc[1, "makespan_s"] == 20.0
+    assert by_workers.loc[10, "makespan_s"] == 2.0
+    assert by_workers.loc[10, "speedup"] == 10.0
+
+
 def test_scaling_headroom_efficiency_is_against_the_ideal_makespan() -> None:
     frame = scaling.run(
         quick=True, repeat=1, workers=[1], jobs=2, duration=0.001, clock="real", progress=False
