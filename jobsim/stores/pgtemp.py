@@ -139,8 +139,10 @@ class TemporaryPostgres:
             if os.path.basename(runuser) == "runuser":
                 line = f'exec {runuser} -u {self.run_as} -- "{pg_ctl}" "$@"'
             else:
+                # su runs: sh -c 'exec "$0" "$@"' pg_ctl args...  (as run_as)
                 line = (
-                    f'exec {runuser} -s /bin/sh {self.run_as} -c \'exec "{pg_ctl}" "$@"\' -- "$@"'
+                    f'exec {runuser} {self.run_as} -s /bin/sh -c \'exec "$0" "$@"\' '
+                    f'-- "{pg_ctl}" "$@"'
                 )
             Path(executable).write_text(f"#!/bin/sh\ncd /\n{line}\n")
             os.chmod(executable, 0o755)
