@@ -239,11 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in notes(frame):
                 print(f"   {line}")
         if not args.no_plots:
-            plot = getattr(module, "plot", None)
-            if callable(plot):
-                plots += plot(frame, args.out)
-            elif "workers" in frame.columns and frame["workers"].nunique() > 1:
-                plots += _harness.plot_scaling(frame, args.out, prefix=name)
+            try:
+                plot = getattr(module, "plot", None)
+                if callable(plot):
+                    plots += plot(frame, args.out)
+                elif "workers" in frame.columns and frame["workers"].nunique() > 1:
+                    plots += _harness.plot_scaling(frame, args.out, prefix=name)
+            except Exception as exc:  # a broken plot must not cost the measurements
+                log.exception("plots for suite %s failed", name)
+                print(f"   plots for {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                status = 1
     if frames:
         csv = _harness.append_csv(
             pd.concat(frames, ignore_index=True, sort=False), args.out / "results.csv"

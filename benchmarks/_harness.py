@@ -367,7 +367,7 @@ def plot_scaling(
     out_dir: Path,
     *,
     prefix: str,
-    series: Sequence[str] = ("backend", "clock"),
+    series: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write ``<prefix>_throughput.png`` and ``_speedup.png`` (via :func:`jobsim.plot.scaling`,
     with the ideal linear line), ``_efficiency.png`` and ``_latency.png`` (p50/p95/p99):
@@ -427,19 +427,31 @@ def plot_scaling(
         plt.close(fig)
         written.append(path)
 
+    if series is None:  # one line per combination of the columns that vary (but workers)
+        series = [c for c in identity_columns(frame) if c != "workers" and frame[c].nunique() > 1]
     groups = list(_series(frame, series))
+    by_name = " ".join(series) or "series"
     labelled = pd.concat(
-        [g.assign(series=label or "measured") for label, g in groups], ignore_index=True
+        [g.assign(**{by_name: label or "measured"}) for label, g in groups], ignore_index=True
     )
-    by = "series" if len(groups) > 1 else None
+    by = by_name if len(groups) > 1 else None
     for metric, name in (("throughput", "throughput"), ("speedup", "speedup")):
         column = "throughput_jobs_s" if metric == "throughput" else "speedup"
+        if column not in labelled.columns:
+            continue
         data = labelled.dropna(subset=[column])
         if data.empty:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
         # jobsim.plot.scaling: medians, bootstrap 95% CI error bars and the ideal linear line.
         jobsim_plot.scaling(data, ax=ax, metric=metric, by=by)  # type: ignore[arg-type]
+        legend = ax.get_legend()
+        if legend is not None:
+            plt.setp(legend.get_texts(), fontsize="x-small")
+        values = data[column].astype(float)
+        if values.min() > 0 and values.max() / values.min() > 50:  # e.g. stores: 1e3..1e6
+            ax.set_yscale("log")
+            ax.set_ylim(values.min() / 2, values.max() * 3)
         ax.set_title(f"{prefix}: {ax.get_title().lower()}")
         path = out_dir / f"{prefix}_{name}.png"
         fig.tight_layout()
@@ -447,24 +459,29 @@ def plot_scaling(
         plt.close(fig)
         written.append(path)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.axhline(1.0, color="k", ls="--", lw=1, label="ideal")
-    for label, group in groups:
-        line(ax, group, "efficiency", label)
-    ax.set_ylim(bottom=0)
-    finish(fig, ax, "efficiency", "efficiency (speedup / workers)", f"{prefix}: efficiency")
+    def has(column: str) -> bool:
+        return column in frame.columns and bool(frame[column].notna().any())
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, group in groups:
-        for metric, style in (
-            ("latency_p50_s", "-"),
-            ("latency_p95_s", "--"),
-            ("latency_p99_s", ":"),
-        ):
-            tag = metric.split("_")[1]
-            line(ax, group, metric, f"{label} {tag}".strip(), linestyle=style)
-    ax.set_yscale("log")
-    finish(fig, ax, "latency", "latency (s, submit to done)", f"{prefix}: latency percentiles")
+    if has("efficiency"):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.axhline(1.0, color="k", ls="--", lw=1, label="ideal")
+        for label, group in groups:
+            line(ax, group, "efficiency", label)
+        ax.set_ylim(bottom=0)
+        finish(fig, ax, "efficiency", "efficiency (speedup / workers)", f"{prefix}: efficiency")
+
+    if has("latency_p50_s"):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, group in groups:
+            for metric, style in (
+                ("latency_p50_s", "-"),
+                ("latency_p95_s", "--"),
+                ("latency_p99_s", ":"),
+            ):
+                tag = metric.split("_")[1]
+                line(ax, group, metric, f"{label} {tag}".strip(), linestyle=style)
+        ax.set_yscale("log")
+        finish(fig, ax, "latency", "latency (s, submit to done)", f"{prefix}: latency percentiles")
     return written
 
 

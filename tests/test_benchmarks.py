@@ -138,6 +138,22 @@ def test_overhead_quick_compares_pool_and_bare_on_both_backends(tmp_path: Path) 
     assert all(_is_png(p) for p in paths)
 
 
+def test_generic_plots_cope_with_a_suite_without_speedup_or_latency(tmp_path: Path) -> None:
+    # Another helper's suite (e.g. stores) may have only throughput: plot what is there.
+    frame = pd.DataFrame(
+        {
+            "suite": "other",
+            "store": ["a", "a", "b", "b"] * 2,
+            "workers": [1, 4] * 4,
+            "repeat": [0, 0, 0, 0, 1, 1, 1, 1],
+            "throughput_jobs_s": [10.0, 30.0, 1e4, 2e4, 11.0, 29.0, 1.1e4, 2.1e4],
+        }
+    )
+    paths = _harness.plot_scaling(frame, tmp_path, prefix="other")
+    assert [p.name for p in paths] == ["other_throughput.png"]
+    assert _is_png(paths[0])
+
+
 def test_bootstrap_ci_brackets_the_median_and_collapses_on_equal_values() -> None:
     lo, hi = _harness.bootstrap_ci([1.0, 2.0, 3.0, 4.0, 100.0])
     assert lo <= 3.0 <= hi
