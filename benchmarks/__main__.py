@@ -224,7 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 status = 1
             continue
         started = time.perf_counter()
-        frame = module.run(**kwargs)
+        try:
+            frame = module.run(**kwargs)
+        except Exception as exc:  # report it, keep the other suites' rows
+            log.debug("suite %s failed", name, exc_info=True)
+            print(f"\n== {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            status = 1
+            continue
         elapsed = time.perf_counter() - started
         if "suite" not in frame.columns:
             frame.insert(0, "suite", name)

@@ -232,6 +232,19 @@ def test_cli_missing_suite_fails_only_when_named(
     assert not (tmp_path / "results.csv").exists()
 
 
+def test_cli_a_failing_suite_exits_non_zero_and_keeps_the_others_rows(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(
+        cli, "SUITES", {"scaling": "benchmarks.scaling", "broken": "benchmarks._harness"}
+    )  # _harness has no run(): calling it fails like a crashing suite would
+    argv = ["scaling", "broken", "--clock", "virtual", "--workers", "2", "--jobs", "2"]
+    argv += ["--repeat", "1", "--no-plots", "--no-progress", "--out", str(tmp_path)]
+    assert cli.main(argv) == 1
+    assert "broken: failed" in capsys.readouterr().err
+    assert set(pd.read_csv(tmp_path / "results.csv")["suite"]) == {"scaling"}
+
+
 def test_cli_subprocess_quick_run_writes_csv_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "res"
     argv = [sys.executable, "-m", "benchmarks", "scaling", "--quick", "--workers", "1,2"]
