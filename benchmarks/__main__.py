@@ -38,19 +38,14 @@ GENERIC_METRICS = (
 )
 
 
-def _positive_int(flag: str) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} must be a whole number, got {text!r}"
-            ) from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be >= 1, got {value}")
-        return value
-
-    return parse
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -89,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description=(
-            "jobsim benchmarks: run suites, print medians with 95%% bootstrap confidence "
+            "jobsim benchmarks: run suites, print medians with 95% bootstrap confidence "
             "intervals over repeats, append tidy rows to DIR/results.csv and write PNG plots."
         ),
         epilog=(
@@ -112,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--jobs",
-        type=_positive_int("--jobs"),
+        type=_positive_int,
         metavar="N",
         help="jobs per run (scaling default 100; overhead default 200000, 20000 with --quick)",
     )
@@ -136,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--repeat",
-        type=_positive_int("--repeat"),
+        type=_positive_int,
         default=3,
         metavar="K",
         help="recorded runs per configuration, after one discarded warm-up run (default 3)",
