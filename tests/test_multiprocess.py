@@ -46,21 +46,41 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield f"{base}/{name}"
+    close_stores()
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_open: dict[str, Any] = {}
+
+
 def store_call(url: str, fn: Callable[[Any], Any]) -> Any:
-    """Open the store, ``await fn(store)``, close it: store access from a sync test."""
+    """``await fn(store)`` from a sync test. One store per URL stays open for the test (the
+    SQL stores work from any event loop: their database threads wake whichever loop waits)."""
 
     async def run() -> Any:
-        store = await open_store(url)
-        try:
-            return await fn(store)
-        finally:
-            await store.close()
+        if url not in _open:
+            _open[url] = await open_store(url)
+        return await fn(_open[url])
 
     return anyio.run(run)
+
+
+def close_stores() -> None:
+    stores = list(_open.values())
+    _open.clear()
+
+    async def close() -> None:
+        for store in stores:
+            await store.close()
+
+    anyio.run(close)
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    close_stores()
 
 
 class Workers:

@@ -179,12 +179,20 @@ class PostgresJobStore:
         return store
 
     async def create_schema(self) -> None:
-        """Create table, indexes and trigger unless present (safe to run concurrently)."""
+        """Create table, indexes and trigger unless present (safe to run concurrently).
+
+        The DDL runs only when the table is missing: ``CREATE OR REPLACE TRIGGER`` locks the
+        table against writes, which running workers must not feel when another one starts.
+        """
+        exists = "SELECT to_regclass(%s) IS NOT NULL"
 
         def create() -> None:
-            with self._connect() as conn, conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
-                conn.execute(schema_sql(self.table))
+            with self._connect() as conn:
+                if conn.execute(exists, (self.table,)).fetchone() == (True,):
+                    return
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
+                    conn.execute(schema_sql(self.table))
 
         await anyio.to_thread.run_sync(create)
 

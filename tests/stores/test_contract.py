@@ -126,12 +126,12 @@ async def test_complete_stores_the_result(store: JobStore) -> None:
     )
 
 
-@pytest.mark.parametrize("result", ["a string", 7, 2.5, True, None, [1, "x"]], ids=repr)
-async def test_every_json_result_round_trips(store: JobStore, result: Any) -> None:
-    job = await store.add(Job())
-    await store.claim(job.id, "w")
-    await store.complete(job.id, result)
-    assert (await store.get(job.id)).result == result
+async def test_every_json_result_round_trips(store: JobStore) -> None:
+    for result in ["a string", 7, 2.5, True, None, [1, "x"], {"k": [None]}]:
+        job = await store.add(Job())
+        await store.claim(job.id, "w")
+        await store.complete(job.id, result)
+        assert (await store.get(job.id)).result == result, result
 
 
 async def test_fail_stores_the_error(store: JobStore) -> None:
@@ -203,23 +203,24 @@ async def _move(store: JobStore, move: str, job_id: str) -> None:
         await store.release(job_id)
 
 
-@pytest.mark.parametrize("move", list(MOVES))
-@pytest.mark.parametrize("start", [P, C, F, X], ids=str)
 async def test_illegal_moves_raise_invalid_transition_and_change_nothing(
-    store: JobStore, start: JobStatus, move: str
+    store: JobStore,
 ) -> None:
-    job = await _job_in(store, start)
-    with pytest.raises(InvalidTransition) as caught:
-        await _move(store, move, job.id)
-    assert (caught.value.old, caught.value.new) == (start, MOVES[move])
-    assert start.value in str(caught.value) and MOVES[move].value in str(caught.value)
-    assert (await store.get(job.id)).status is start
+    # Every move out of a status that does not allow it (one job per case, one store).
+    for start in (P, C, F, X):
+        for move, new in MOVES.items():
+            job = await _job_in(store, start)
+            with pytest.raises(InvalidTransition) as caught:
+                await _move(store, move, job.id)
+            assert (caught.value.old, caught.value.new) == (start, new)
+            assert start.value in str(caught.value) and new.value in str(caught.value)
+            assert (await store.get(job.id)).status is start
 
 
-@pytest.mark.parametrize("move", list(MOVES))
-async def test_moves_on_an_unknown_id_raise_job_not_found(store: JobStore, move: str) -> None:
-    with pytest.raises(JobNotFound):
-        await _move(store, move, "missing")
+async def test_moves_on_an_unknown_id_raise_job_not_found(store: JobStore) -> None:
+    for move in MOVES:
+        with pytest.raises(JobNotFound):
+            await _move(store, move, "missing")
 
 
 async def test_non_json_payload_is_refused_or_kept_as_is(store: JobStore) -> None:
