@@ -64,7 +64,7 @@ Tracer = Callable[[str, float, str, "str | None"], None]
 
 State = Literal["new", "running", "closing", "closed"]
 
-_YIELD_EVERY = 100000
+_YIELD_EVERY = 64
 _PENDING = JobStatus.PENDING
 
 
