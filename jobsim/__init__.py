@@ -22,12 +22,36 @@ from jobsim.retry import RetryPolicy
 from jobsim.stores import InMemoryJobStore, JobStore, LeasingJobStore, RacyStore
 from jobsim.theory import QueueMetrics, erlang_c, mmc, workers_for
 
+# The lab. Imported eagerly so that ``jobsim.simulate`` is the function, not the submodule
+# (none of these import pandas at module level).
+from jobsim.clock import VirtualTimeError  # isort: skip
+from jobsim.records import RunResult  # isort: skip
+from jobsim.simulate import simulate, simulate_async, sweep  # isort: skip
+from jobsim.workload import (  # isort: skip
+    Batch,
+    Bursts,
+    Constant,
+    Empirical,
+    Exponential,
+    LogNormal,
+    Periodic,
+    Poisson,
+    SimulatedFailure,
+    Uniform,
+    Workload,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "Batch",
+    "Bursts",
     "Config",
     "ConfigError",
+    "Constant",
     "DuplicateJob",
+    "Empirical",
+    "Exponential",
     "InMemoryJobStore",
     "InvalidTransition",
     "Job",
@@ -36,15 +60,26 @@ __all__ = [
     "JobStore",
     "JobsimError",
     "LeasingJobStore",
+    "LogNormal",
+    "Periodic",
+    "Poisson",
     "PoolClosed",
     "QueueMetrics",
     "RacyStore",
     "RetryPolicy",
+    "RunResult",
     "ShutdownReport",
+    "SimulatedFailure",
+    "Uniform",
+    "VirtualTimeError",
     "WorkerPool",
+    "Workload",
     "__version__",
     "erlang_c",
     "mmc",
+    "simulate",
+    "simulate_async",
+    "sweep",
     "theory",
     "workers_for",
 ]

@@ -1,0 +1,215 @@
+"""Per-job records and run summaries, built once at the end of a run.
+
+During a run the pool's tracer appends plain tuples to a list (cheap: records must not slow
+the pool); :func:`build` turns them into pandas frames afterwards. pandas is imported only
+when a run is recorded, so ``import jobsim`` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from jobsim.domain import Job, JobStatus
+from jobsim.pool import ShutdownReport
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["JOB_COLUMNS", "SUMMARY_KEYS", "RunResult", "build", "summarise"]
+
+#: Columns of :attr:`RunResult.jobs`, one row per job (times in seconds on the run's clock,
+#: measured from the start of the run).
+JOB_COLUMNS = [
+    "job_id",
+    "index",
+    "worker_id",
+    "status",
+    "attempts",
+    "submitted",
+    "started",
+    "finished",
+    "wait",
+    "service",
+    "latency",
+    "retry_wait",
+]
+
+#: Keys of :attr:`RunResult.summary`.
+SUMMARY_KEYS = [
+    "workers",
+    "jobs",
+    "makespan",
+    "throughput",
+    "goodput",
+    "wait_mean",
+    "wait_p50",
+    "wait_p95",
+    "wait_p99",
+    "latency_mean",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "utilisation",
+    "completed",
+    "failed",
+    "cancelled",
+    "pending",
+    "retried",
+    "duplicates",
+    "lost",
+]
+
+_ATTEMPT_ENDS = ("completed", "failed", "retrying", "released", "cancelled")
+
+
+@dataclass
+class RunResult:
+    """What :func:`jobsim.simulate` returns.
+
+    Attributes:
+        jobs: one row per job, columns :data:`JOB_COLUMNS`. ``wait`` is submitted -> first
+            start; ``service`` is the last attempt's duration; ``latency`` is submitted ->
+            finished; ``retry_wait`` is the time spent between attempts.
+        summary: :data:`SUMMARY_KEYS` -> numbers. ``utilisation`` = busy time / (workers x
+            makespan); ``duplicates`` counts handler runs beyond one per attempt (a non-atomic
+            claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending.
+        events: the raw trace: ``time, event, job_id, worker_id``.
+        queue_depth: ``time, depth``: job ids waiting in the channel after each change.
+        report: the pool's :class:`~jobsim.ShutdownReport`.
+        settings: how the run was made (clock, backend, workers, capacity, seed, wall time).
+    """
+
+    jobs: pd.DataFrame
+    summary: dict[str, Any]
+    events: pd.DataFrame
+    queue_depth: pd.DataFrame
+    report: ShutdownReport
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (
+            f"<RunResult {s['jobs']} jobs on {s['workers']} workers "
+            f"({self.settings.get('clock', '?')} clock, {self.settings.get('backend', '?')}): "
+            f"makespan {s['makespan']:.6g} s, throughput {s['throughput']:.6g} jobs/s, "
+            f"wait p95 {s['wait_p95']:.6g} s, completed {s['completed']}, "
+            f"duplicates {s['duplicates']}, lost {s['lost']}>"
+        )
+
+    def _repr_html_(self) -> str:
+        import pandas as pd
+
+        table = pd.Series(self.summary, name="value").to_frame()
+        settings = ", ".join(f"{k}={v}" for k, v in self.settings.items())
+        return f"<p><b>RunResult</b> ({settings})</p>" + table.to_html()
+
+
+def _percentiles(values: np.ndarray, prefix: str) -> dict[str, float]:
+    if values.size == 0:
+        return {f"{prefix}_{k}": float("nan") for k in ("mean", "p50", "p95", "p99")}
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {
+        f"{prefix}_mean": float(values.mean()),
+        f"{prefix}_p50": float(p50),
+        f"{prefix}_p95": float(p95),
+        f"{prefix}_p99": float(p99),
+    }
+
+
+def build(
+    jobs: Sequence[Job],
+    trace: list[tuple[str, float, str, str | None]],
+    runs: dict[tuple[int, int], int],
+    report: ShutdownReport,
+    *,
+    workers: int,
+    t0: float,
+    settings: dict[str, Any],
+) -> RunResult:
+    """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`."""
+    import pandas as pd
+
+    events = pd.DataFrame(trace, columns=["event", "time", "job_id", "worker_id"])
+    events["time"] -= t0
+    events = events[["time", "event", "job_id", "worker_id"]]
+
+    starts = events[events["event"] == "started"]
+    ends = events[events["event"].isin(_ATTEMPT_ENDS) & events["worker_id"].notna()]
+    first_start = starts.groupby("job_id", sort=False)["time"].min()
+    # Every attempt that started has ended once the pool has shut down, so per job the work
+    # done is the sum of end times minus the sum of start times.
+    work = (
+        ends.groupby("job_id", sort=False)["time"]
+        .sum()
+        .sub(starts.groupby("job_id", sort=False)["time"].sum(), fill_value=0.0)
+    )
+    busy = float(work.sum())
+
+    frame = pd.DataFrame(
+        {
+            "job_id": [j.id for j in jobs],
+            "index": [j.payload.get("i", n) for n, j in enumerate(jobs)],
+            "worker_id": [j.worker_id for j in jobs],
+            "status": [j.status.value for j in jobs],
+            "attempts": [j.attempts for j in jobs],
+            "submitted": [np.nan if j.created is None else j.created - t0 for j in jobs],
+            "last_start": [np.nan if j.started is None else j.started - t0 for j in jobs],
+            "finished": [np.nan if j.finished is None else j.finished - t0 for j in jobs],
+        }
+    )
+    frame["started"] = frame["job_id"].map(first_start).astype(float)
+    frame["wait"] = frame["started"] - frame["submitted"]
+    frame["service"] = frame["finished"] - frame["last_start"]
+    frame["latency"] = frame["finished"] - frame["submitted"]
+    # Between attempts: the span from first to last start, minus the earlier attempts' work.
+    earlier_work = frame["job_id"].map(work).fillna(0.0) - frame["service"].fillna(0.0)
+    frame["retry_wait"] = (frame["last_start"] - frame["started"] - earlier_work).clip(lower=0)
+    frame = frame[JOB_COLUMNS]
+
+    depth = events[events["event"].isin(("queued", "taken"))]
+    queue_depth = pd.DataFrame(
+        {
+            "time": depth["time"].to_numpy(),
+            "depth": np.where(depth["event"].to_numpy() == "queued", 1, -1).cumsum()
+            if len(depth)
+            else np.array([], dtype=int),
+        }
+    )
+    duplicates = int(sum(count - 1 for count in runs.values() if count > 1))
+    summary = summarise(frame, workers=workers, busy=busy, duplicates=duplicates)
+    return RunResult(frame, summary, events.reset_index(drop=True), queue_depth, report, settings)
+
+
+def summarise(
+    jobs: pd.DataFrame, *, workers: int, busy: float, duplicates: int = 0
+) -> dict[str, Any]:
+    """The run's headline numbers from its per-job frame (see :data:`SUMMARY_KEYS`)."""
+    status = jobs["status"]
+    completed = int((status == JobStatus.COMPLETED.value).sum())
+    finished = jobs["finished"].dropna()
+    makespan = float(finished.max()) if len(finished) else 0.0
+    done = jobs[status.isin([JobStatus.COMPLETED.value, JobStatus.FAILED.value])]
+    summary: dict[str, Any] = {
+        "workers": workers,
+        "jobs": len(jobs),
+        "makespan": makespan,
+        "throughput": len(done) / makespan if makespan > 0 else float("nan"),
+        "goodput": completed / makespan if makespan > 0 else float("nan"),
+    }
+    summary |= _percentiles(jobs["wait"].dropna().to_numpy(), "wait")
+    summary |= _percentiles(done["latency"].dropna().to_numpy(), "latency")
+    summary["utilisation"] = busy / (workers * makespan) if makespan > 0 else float("nan")
+    summary |= {
+        "completed": completed,
+        "failed": int((status == JobStatus.FAILED.value).sum()),
+        "cancelled": int((status == JobStatus.CANCELLED.value).sum()),
+        "pending": int((status == JobStatus.PENDING.value).sum()),
+        "retried": int((jobs["attempts"] > 1).sum()),
+        "duplicates": duplicates,
+        "lost": int((status == JobStatus.PROCESSING.value).sum()),
+    }
+    return summary

@@ -1,0 +1,478 @@
+"""simulate(): run a Workload on the real WorkerPool, in virtual or real time, and record it.
+
+The pool is not a model of the pool: it *is* the pool. Only the clock changes. In virtual
+time (the default) ``anyio.sleep`` advances instantly and exactly, so the seed's 100 jobs x 1 s
+take 100.0 s on 1 worker and 10.0 s on 10, in milliseconds of wall time::
+
+    from jobsim import simulate, Workload, Batch, Constant
+    simulate(Workload(100, Batch(), Constant(1.0)), workers=10).summary["makespan"]   # 10.0
+
+**Determinism.** A workload's numbers are drawn up front (:meth:`Workload.plan`), and in
+virtual time every sleep that decides who runs next (a handler's service time, the producer's
+wait for the next arrival) goes through a :class:`~jobsim.clock.Sequencer`: sleepers that wake
+at the same instant resume in a fixed order (finished jobs by index, then arrivals by index),
+whatever the backend's scheduler prefers. Before the workload starts, each worker runs one
+zero-length warm-up job, released in worker-id order, so the workers queue on the channel in
+the same order on every backend (trio starts tasks in random order). Same workload + seed ->
+identical :attr:`RunResult.jobs` on asyncio and trio. (The pool's :class:`ShutdownReport` in
+``RunResult.report`` counts those ``workers`` warm-up jobs; the records do not.)
+
+``simulate`` is synchronous and safe inside Jupyter (whose kernel already runs an event loop):
+it then runs on a fresh loop in a helper thread. ``simulate_async`` is the ``await``-able twin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import functools
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_process
+import anyio.to_thread
+import sniffio
+
+from jobsim import clock as clocks
+from jobsim.domain import Job
+from jobsim.pool import WorkerPool
+from jobsim.retry import RetryPolicy
+from jobsim.stores.base import JobStore
+from jobsim.stores.memory import InMemoryJobStore
+from jobsim.workload import Plan, SimulatedFailure, Workload, spin, spins_for
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from jobsim.records import RunResult
+
+__all__ = ["main", "simulate", "simulate_async", "sweep"]
+
+_PRIME = "jobsim.warm-up"
+_FINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
+Sleep = Callable[[float, Any], Awaitable[None]]
+
+
+def _plain_sleep() -> Sleep:
+    """Real time: no ties to break; the backend's own sleep, keyed call signature."""
+    native = clocks.native_sleep()
+
+    async def sleep(delay: float, key: Any) -> None:
+        await native(delay)
+
+    return sleep
+
+
+def _make_handler(
+    workload: Workload, plan: Plan, runs: dict[tuple[int, int], int], sleep: Sleep
+) -> Callable[[Job], Awaitable[None]]:
+    service, failures = plan.service, plan.failures
+
+    def record(job: Job) -> int:
+        index: int = job.payload["i"]
+        key = (index, job.attempts)
+        runs[key] = runs.get(key, 0) + 1
+        return index
+
+    def maybe_fail(job: Job, index: int) -> None:
+        attempt = job.attempts
+        row = failures[index]
+        if attempt <= len(row) and row[attempt - 1]:
+            raise SimulatedFailure(
+                f"injected failure (failure_rate={workload.failure_rate:g}): "
+                f"job {index}, attempt {attempt}"
+            )
+
+    if workload.kind == "sleep":
+
+        async def handler(job: Job) -> None:
+            index = record(job)
+            await sleep(service[index], (0, index))
+            maybe_fail(job, index)
+
+    else:
+        spins = [spins_for(s) for s in service]
+        offload: Any = anyio.to_thread if workload.kind == "cpu-thread" else anyio.to_process
+
+        async def handler(job: Job) -> None:
+            index = record(job)
+            await offload.run_sync(spin, spins[index])
+            maybe_fail(job, index)
+
+    return handler
+
+
+async def _run(
+    workload: Workload,
+    plan: Plan,
+    *,
+    workers: int,
+    capacity: int,
+    store: JobStore,
+    retry: RetryPolicy | None,
+    settings: dict[str, Any],
+) -> RunResult:
+    from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
+
+    virtual = settings["clock"] == "virtual"
+    settings["backend"] = sniffio.current_async_library()
+    trace: list[tuple[str, float, str, str | None]] = []
+    append = trace.append
+    total = len(plan.arrivals)
+    ended = 0
+    all_ended = anyio.Event()
+
+    def tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+        nonlocal ended
+        append((event, at, job_id, worker_id))
+        if event in _FINAL_EVENTS:
+            ended += 1
+            if ended == total:
+                all_ended.set()
+
+    sequencer = clocks.Sequencer() if virtual else None
+    sleep: Sleep = sequencer.bind() if sequencer is not None else _plain_sleep()
+    runs: dict[tuple[int, int], int] = {}
+    work = _make_handler(workload, plan, runs, sleep)
+    primed = anyio.Event()
+    prime_left = workers
+
+    async def handler(job: Job) -> None:
+        nonlocal prime_left
+        if job.type != _PRIME:
+            await work(job)
+            return
+        # Warm-up: every worker holds one of these; they finish in worker-id order, so the
+        # workers line up on the channel in that order on every backend.
+        assert job.worker_id is not None
+        await sleep(0.0, (-1, int(job.worker_id.rpartition("-")[2])))
+        prime_left -= 1
+        if prime_left == 0:
+            primed.set()
+
+    if workload.kind == "cpu-process":
+        # Start the worker processes before the clock runs (spawning one takes far longer
+        # than a job): one concurrent call per worker, each long enough to overlap.
+        warm_up = spins_for(0.05)
+        async with anyio.create_task_group() as tg:
+            for _ in range(workers):
+                tg.start_soon(functools.partial(anyio.to_process.run_sync, spin, warm_up))
+    submitted: list[Job] = []
+    pool = WorkerPool(
+        store, handler, workers=workers, capacity=capacity, tracer=tracer, retry=retry
+    )
+    wall = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        if sequencer is not None:
+            tg.start_soon(sequencer.run, name="jobsim sequencer")
+        async with pool:
+            if sequencer is not None:
+                for _ in range(workers):
+                    await pool.submit(Job(type=_PRIME))
+                await primed.wait()
+                await clocks.wait_idle()  # every worker is back on the channel, in order
+                trace.clear()
+            now = loop_clock = _clock()
+            t0 = now()
+            for index, at in enumerate(plan.arrivals):
+                delay = t0 + at - now()
+                if delay > 0:
+                    await sleep(delay, (1, index))
+                job = Job(
+                    type=workload.kind,
+                    payload={"i": index},
+                    id=f"job-{index}",
+                    max_attempts=workload.max_attempts,
+                )
+                submitted.append(await pool.submit(job))
+            if workload.max_attempts > 1 and total:
+                # Failed attempts come back after their backoff: a drained channel is not
+                # the end. Wait until every job has reached an end.
+                await all_ended.wait()
+            report = await pool.shutdown()
+        tg.cancel_scope.cancel()
+    settings["wall_time"] = time.perf_counter() - wall
+    del loop_clock
+    jobs = [await store.get(job.id) for job in submitted]
+    return records.build(jobs, trace, runs, report, workers=workers, t0=t0, settings=settings)
+
+
+def _clock() -> Callable[[], float]:
+    from jobsim.pool import loop_clock
+
+    return loop_clock()
+
+
+def _prepare(
+    workload: Workload,
+    clock: str,
+    backend: str,
+    workers: int,
+    capacity: int,
+    seed: int | None,
+) -> tuple[Plan, dict[str, Any]]:
+    if not isinstance(workload, Workload):
+        raise TypeError(f"simulate() needs a Workload, got {type(workload).__name__}")
+    clocks.check_backend(backend)
+    clocks.check_clock(clock)
+    if clock == "virtual" and workload.is_cpu_bound:
+        raise clocks.VirtualTimeError(
+            f"kind={workload.kind!r} does real CPU work in threads or processes, which takes "
+            "real time that the virtual clock cannot skip; use clock='real' "
+            "(or kind='sleep' to model the work as waiting)"
+        )
+    for name, value in (("workers", workers), ("capacity", capacity)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    run_seed = workload.seed if seed is None else seed
+    settings: dict[str, Any] = {
+        "clock": clock,
+        "backend": backend,
+        "workers": workers,
+        "capacity": capacity,
+        "seed": run_seed,
+        "kind": workload.kind,
+    }
+    return workload.plan(run_seed), settings
+
+
+def simulate(
+    workload: Workload,
+    workers: int = 10,
+    capacity: int = 100,
+    clock: str = "virtual",
+    backend: str = "asyncio",
+    store: JobStore | None = None,
+    seed: int | None = None,
+    retry: RetryPolicy | None = None,
+) -> RunResult:
+    """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
+
+    Args:
+        workload: what to run (see :class:`~jobsim.Workload`).
+        workers, capacity: the pool's size and channel slots. A full channel blocks the
+            producer (backpressure), which delays later arrivals: for open-system models
+            such as M/M/c pass ``capacity >= jobs``.
+        clock: ``"virtual"`` (instant, exact, deterministic) or ``"real"``.
+        backend: ``"asyncio"`` or ``"trio"``.
+        store: a fresh store to run against (default: a new :class:`InMemoryJobStore`).
+        seed: overrides ``workload.seed``.
+        retry: the pool's retry spacing (default ``RetryPolicy(seed=seed)``).
+
+    Safe to call while an event loop is running in this thread (Jupyter): the run then
+    happens on a fresh loop in a helper thread, and this call blocks until it is done.
+    """
+    plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
+    retry = retry if retry is not None else RetryPolicy(seed=settings["seed"])
+    store = store if store is not None else InMemoryJobStore()
+    main = functools.partial(
+        _run,
+        workload,
+        plan,
+        workers=workers,
+        capacity=capacity,
+        store=store,
+        retry=retry,
+        settings=settings,
+    )
+    run = functools.partial(clocks.run, main, backend=backend, clock=clock)
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return run()
+    # An event loop runs in this thread (a notebook cell): use a fresh one in another thread.
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jobsim-simulate") as ex:
+        return ex.submit(run).result()
+
+
+async def simulate_async(
+    workload: Workload,
+    workers: int = 10,
+    capacity: int = 100,
+    clock: str = "real",
+    backend: str | None = None,
+    store: JobStore | None = None,
+    seed: int | None = None,
+    retry: RetryPolicy | None = None,
+) -> RunResult:
+    """``await``-able :func:`simulate`, for top-level ``await`` in notebooks and async code.
+
+    With ``clock="real"`` (the default here) and ``backend`` None or the running one, the
+    run happens on the caller's event loop, so a store bound to that loop works. Virtual time
+    (or another backend) needs a loop of its own: the run then happens in a worker thread
+    while the caller's loop keeps serving other tasks.
+    """
+    running = sniffio.current_async_library()
+    if clock == "real" and backend in (None, running):
+        plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
+        return await _run(
+            workload,
+            plan,
+            workers=workers,
+            capacity=capacity,
+            store=store if store is not None else InMemoryJobStore(),
+            retry=retry if retry is not None else RetryPolicy(seed=settings["seed"]),
+            settings=settings,
+        )
+    return await anyio.to_thread.run_sync(
+        functools.partial(
+            simulate,
+            workload,
+            workers=workers,
+            capacity=capacity,
+            clock=clock,
+            backend=backend or running,
+            store=store,
+            seed=seed,
+            retry=retry,
+        )
+    )
+
+
+def sweep(
+    workload: Workload,
+    workers: Sequence[int] = (1, 2, 5, 10),
+    repeats: int = 3,
+    progress: bool = True,
+    **options: Any,
+) -> pd.DataFrame:
+    """Run ``workload`` for each worker count, ``repeats`` times (seeds ``seed, seed+1, ...``).
+
+    ``options`` go to :func:`simulate` (``clock``, ``backend``, ``capacity``, ...). Returns one
+    row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend``, ``wall_time``
+    and ``speedup`` (makespan of the fewest workers / this makespan, within a repeat).
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    counts = list(workers)
+    if not counts:
+        raise ValueError("workers must list at least one worker count, e.g. [1, 2, 5, 10]")
+    base_seed = options.pop("seed", None)
+    base_seed = workload.seed if base_seed is None else base_seed
+    rows = []
+    runs = [(w, r) for r in range(repeats) for w in counts]
+    for count, repeat in tqdm(runs, desc="sweep", unit="run", disable=not progress):
+        result = simulate(workload, workers=count, seed=base_seed + repeat, **options)
+        rows.append(
+            result.summary
+            | {"repeat": repeat, "seed": base_seed + repeat}
+            | {k: result.settings[k] for k in ("clock", "backend", "wall_time")}
+        )
+    frame = pd.DataFrame(rows)
+    fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
+    base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
+    frame["speedup"] = base / frame["makespan"]
+    return frame
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers like 1,2,10; got {text!r}"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"worker counts must be integers >= 1; got {text!r}")
+    return values
+
+
+def _spec(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m jobsim simulate``: run a workload for some worker counts, print summaries."""
+    from jobsim.workload import parse_arrivals, parse_service
+
+    parser = argparse.ArgumentParser(
+        prog="python -m jobsim simulate",
+        description="Run a workload on the real worker pool, in virtual or real time.",
+    )
+    parser.add_argument("--jobs", type=int, default=100, help="number of jobs (default 100)")
+    parser.add_argument(
+        "--arrivals",
+        type=_spec(parse_arrivals),
+        default="batch",
+        help="batch | poisson:RATE | periodic:SECONDS | bursts:SIZE:EVERY (default batch)",
+    )
+    parser.add_argument(
+        "--service",
+        type=_spec(parse_service),
+        default="constant:1.0",
+        help="constant:S | uniform:LOW:HIGH | exponential:MEAN | lognormal:MEAN[:SIGMA] "
+        "(default constant:1.0)",
+    )
+    parser.add_argument("--kind", choices=["sleep", "cpu-thread", "cpu-process"], default="sleep")
+    parser.add_argument("--failure-rate", type=float, default=0.0, help="per attempt, 0..1")
+    parser.add_argument("--max-attempts", type=int, default=1, help="attempts per job")
+    parser.add_argument(
+        "--workers",
+        type=_int_list,
+        default=[1, 10],
+        help="comma-separated worker counts (default 1,10)",
+    )
+    parser.add_argument("--capacity", type=int, default=100, help="channel slots (default 100)")
+    parser.add_argument("--clock", choices=list(clocks.CLOCKS), default="virtual")
+    parser.add_argument("--backend", choices=list(clocks.BACKENDS), default="asyncio")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        workload = Workload(
+            args.jobs,
+            args.arrivals,
+            args.service,
+            kind=args.kind,
+            failure_rate=args.failure_rate,
+            max_attempts=args.max_attempts,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        flag = {"jobs": "--jobs", "failure_rate": "--failure-rate"}
+        named = next((f for key, f in flag.items() if f"Workload.{key}" in str(exc)), None)
+        named = named or ("--max-attempts" if "max_attempts" in str(exc) else "--kind")
+        parser.error(f"argument {named}: {exc}")
+    if args.capacity < 1:
+        parser.error(f"argument --capacity: must be an integer >= 1, got {args.capacity}")
+    if args.clock == "virtual" and workload.is_cpu_bound:
+        parser.error(
+            f"argument --clock: --kind {args.kind} does real CPU work, which the virtual "
+            "clock cannot skip; use --clock real"
+        )
+    columns = ["workers", "makespan", "throughput", "wait_p95", "latency_p95", "utilisation"]
+    print(
+        f"{args.jobs} jobs, arrivals {args.arrivals}, service {args.service}, kind {args.kind}, "
+        f"{args.clock} clock on {args.backend}"
+    )
+    print("".join(f"{c:>14}" for c in columns))
+    for count in args.workers:
+        result = simulate(
+            workload,
+            workers=count,
+            capacity=args.capacity,
+            clock=args.clock,
+            backend=args.backend,
+        )
+        s = result.summary
+        print("".join(f"{s[c]:>14.6g}" for c in columns))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""Workloads: when jobs arrive, how long each takes, what kind of work it is, how often it fails.
+
+A :class:`Workload` is a recipe; :meth:`Workload.plan` turns it into concrete, seeded numbers
+(arrival times, service times, failure draws), so the same seed gives the same run on any clock
+and backend::
+
+    Workload(100, Batch(), Constant(1.0))                      # the Go seed's scenario
+    Workload(50_000, Poisson(8.0), Exponential(1.0), seed=1)   # M/M/c
+    Workload(8, Batch(), Constant(0.1), kind="cpu-process")    # CPU-bound, real clock only
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from jobsim.domain import JobsimError
+
+__all__ = [
+    "Arrivals",
+    "Batch",
+    "Bursts",
+    "Constant",
+    "Empirical",
+    "Exponential",
+    "JobKind",
+    "LogNormal",
+    "Periodic",
+    "Plan",
+    "Poisson",
+    "ServiceTime",
+    "SimulatedFailure",
+    "Uniform",
+    "Workload",
+    "parse_arrivals",
+    "parse_service",
+    "spin",
+    "spins_for",
+]
+
+JobKind = Literal["sleep", "cpu-thread", "cpu-process"]
+KINDS: tuple[str, ...] = ("sleep", "cpu-thread", "cpu-process")
+
+
+class SimulatedFailure(JobsimError, RuntimeError):
+    """The failure a workload injects into an attempt (``failure_rate``)."""
+
+
+def _positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = isinstance(value, int | float) and math.isfinite(value)
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{owner}.{name} must be a finite number {bound}, got {value!r}")
+
+
+# -- arrivals -----------------------------------------------------------------------------------
+
+
+class Arrivals(Protocol):
+    """When jobs arrive: ``times(n, rng)`` gives ``n`` non-decreasing offsets in seconds."""
+
+    def times(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Every job at t = 0 (the seed's scenario: a burst, then drain)."""
+
+    def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.zeros(n)
+
+
+@dataclass(frozen=True)
+class Poisson:
+    """Independent arrivals at ``rate`` jobs per second (exponential gaps)."""
+
+    rate: float
+
+    def __post_init__(self) -> None:
+        _positive("Poisson", "rate", self.rate)
+
+    def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.cumsum(rng.exponential(1.0 / self.rate, n))
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """One job every ``interval`` seconds, the first at t = 0."""
+
+    interval: float
+
+    def __post_init__(self) -> None:
+        _positive("Periodic", "interval", self.interval, allow_zero=True)
+
+    def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.arange(n) * self.interval
+
+
+@dataclass(frozen=True)
+class Bursts:
+    """``size`` jobs at once, every ``every`` seconds."""
+
+    size: int
+    every: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"Bursts.size must be an integer >= 1, got {self.size!r}")
+        _positive("Bursts", "every", self.every)
+
+    def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return (np.arange(n) // self.size) * self.every
+
+
+# -- service times ------------------------------------------------------------------------------
+
+
+class ServiceTime(Protocol):
+    """How long one attempt takes: ``sample(n, rng)`` seconds, and the ``mean``."""
+
+    @property
+    def mean(self) -> float: ...
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Constant:
+    """Every job takes exactly ``value`` seconds (M/D/c)."""
+
+    value: float
+
+    def __post_init__(self) -> None:
+        _positive("Constant", "value", self.value, allow_zero=True)
+
+    @property
+    def mean(self) -> float:
+        return float(self.value)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.full(n, float(self.value))
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Uniform between ``low`` and ``high`` seconds."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        _positive("Uniform", "low", self.low, allow_zero=True)
+        _positive("Uniform", "high", self.high, allow_zero=True)
+        if self.high < self.low:
+            raise ValueError(f"Uniform needs low <= high, got low={self.low}, high={self.high}")
+
+    @property
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(self.low, self.high, n)
+
+
+@dataclass(frozen=True)
+class Exponential:
+    """Exponential with the given ``mean`` seconds (M/M/c)."""
+
+    mean: float
+
+    def __post_init__(self) -> None:
+        _positive("Exponential", "mean", self.mean)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.exponential(self.mean, n)
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    """Log-normal with the given ``mean`` seconds and log-space ``sigma`` (heavy tails)."""
+
+    mean: float
+    sigma: float = 1.0
+
+    def __post_init__(self) -> None:
+        _positive("LogNormal", "mean", self.mean)
+        _positive("LogNormal", "sigma", self.sigma, allow_zero=True)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        mu = math.log(self.mean) - self.sigma**2 / 2  # so that E[X] == mean
+        return rng.lognormal(mu, self.sigma, n)
+
+
+@dataclass(frozen=True)
+class Empirical:
+    """Resample (with replacement) from measured service times, e.g. from production logs."""
+
+    samples: Sequence[float]
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.samples, dtype=float)
+        if values.ndim != 1 or values.size == 0:
+            raise ValueError("Empirical.samples must be a non-empty sequence of seconds")
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError("Empirical.samples must all be finite numbers >= 0")
+        object.__setattr__(self, "samples", tuple(values.tolist()))
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.samples))
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(np.asarray(self.samples), n)
+
+
+# -- the workload -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A workload's concrete numbers: ``arrivals[i]``, ``service[i]`` (seconds) and
+    ``failures[i][k]``: whether attempt ``k + 1`` of job ``i`` fails."""
+
+    arrivals: list[float]
+    service: list[float]
+    failures: list[list[bool]]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A seeded recipe of jobs.
+
+    Args:
+        jobs: how many jobs.
+        arrivals: :class:`Batch`, :class:`Poisson`, :class:`Periodic` or :class:`Bursts`.
+        service: :class:`Constant`, :class:`Uniform`, :class:`Exponential`,
+            :class:`LogNormal` or :class:`Empirical`.
+        kind: ``"sleep"`` (I/O-bound: awaits ``anyio.sleep``), ``"cpu-thread"`` (pure-Python
+            busy work in ``anyio.to_thread``: the GIL serialises it) or ``"cpu-process"``
+            (the same work in ``anyio.to_process``: real parallelism). CPU kinds need the
+            real clock.
+        failure_rate: probability that an attempt raises :class:`SimulatedFailure`.
+        max_attempts: attempts per job (retries follow the pool's ``RetryPolicy``).
+        seed: the seed for every random draw.
+    """
+
+    jobs: int
+    arrivals: Arrivals = field(default_factory=Batch)
+    service: ServiceTime = field(default_factory=lambda: Constant(1.0))
+    kind: JobKind = "sleep"
+    failure_rate: float = 0.0
+    max_attempts: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 0:
+            raise ValueError(f"Workload.jobs must be an integer >= 0, got {self.jobs!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"Workload.kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
+        if not (isinstance(self.failure_rate, int | float) and 0 <= self.failure_rate <= 1):
+            raise ValueError(
+                f"Workload.failure_rate must be a probability in [0, 1], got {self.failure_rate!r}"
+            )
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValueError(
+                f"Workload.max_attempts must be an integer >= 1, got {self.max_attempts!r}"
+            )
+        if not hasattr(self.arrivals, "times"):
+            raise TypeError(
+                f"Workload.arrivals must be an Arrivals (e.g. Poisson(8.0)), got {self.arrivals!r}"
+            )
+        if not hasattr(self.service, "sample"):
+            raise TypeError(
+                "Workload.service must be a ServiceTime (e.g. Exponential(1.0)), "
+                f"got {self.service!r}"
+            )
+
+    @property
+    def is_cpu_bound(self) -> bool:
+        return self.kind != "sleep"
+
+    def plan(self, seed: int | None = None) -> Plan:
+        """Draw the concrete numbers (``seed`` overrides the workload's)."""
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        arrivals = np.asarray(self.arrivals.times(self.jobs, rng), dtype=float)
+        service = np.asarray(self.service.sample(self.jobs, rng), dtype=float)
+        if self.failure_rate > 0:
+            draws = rng.random((self.jobs, self.max_attempts)) < self.failure_rate
+            failures = draws.tolist()
+        else:
+            failures = [[False] * self.max_attempts] * self.jobs if self.jobs else []
+        return Plan(arrivals.tolist(), service.tolist(), failures)
+
+
+# -- CPU-bound work -----------------------------------------------------------------------------
+
+_SPINS_PER_SECOND: float | None = None
+
+
+def spin(iterations: int) -> int:
+    """Pure-Python busy work: holds the GIL for its whole duration (module level: picklable
+    for ``anyio.to_process``)."""
+    total = 0
+    for i in range(iterations):
+        total += i & 7
+    return total
+
+
+def spins_for(seconds: float) -> int:
+    """How many :func:`spin` iterations take ``seconds`` on this machine (calibrated once)."""
+    global _SPINS_PER_SECOND
+    if _SPINS_PER_SECOND is None:
+        n = 200_000
+        best = math.inf
+        for _ in range(3):
+            start = time.perf_counter()
+            spin(n)
+            best = min(best, time.perf_counter() - start)
+        _SPINS_PER_SECOND = n / max(best, 1e-9)
+    return max(1, round(seconds * _SPINS_PER_SECOND))
+
+
+# -- text specs (command line, environment) -----------------------------------------------------
+
+_ARRIVALS_HELP = "batch, poisson:RATE, periodic:SECONDS or bursts:SIZE:EVERY"
+_SERVICE_HELP = "constant:S, uniform:LOW:HIGH, exponential:MEAN or lognormal:MEAN[:SIGMA]"
+
+
+def _numbers(spec: str, count: range, allowed: str) -> list[float]:
+    _, _, rest = spec.partition(":")
+    parts = rest.split(":") if rest else []
+    if len(parts) not in count:
+        raise ValueError(f"{spec!r} has the wrong number of values; expected {allowed}")
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(
+            f"{spec!r} holds a value that is not a number; expected {allowed}"
+        ) from None
+
+
+def parse_arrivals(spec: str) -> Arrivals:
+    """``"poisson:8"`` -> ``Poisson(8.0)``; errors list the accepted forms."""
+    kind = spec.strip().lower().partition(":")[0]
+    if kind == "batch":
+        _numbers(spec, range(0, 1), _ARRIVALS_HELP)
+        return Batch()
+    if kind == "poisson":
+        return Poisson(*_numbers(spec, range(1, 2), _ARRIVALS_HELP))
+    if kind == "periodic":
+        return Periodic(*_numbers(spec, range(1, 2), _ARRIVALS_HELP))
+    if kind == "bursts":
+        size, every = _numbers(spec, range(2, 3), _ARRIVALS_HELP)
+        return Bursts(int(size), every)
+    raise ValueError(f"unknown arrivals {spec!r}; expected {_ARRIVALS_HELP}")
+
+
+def parse_service(spec: str) -> ServiceTime:
+    """``"exponential:1.0"`` -> ``Exponential(1.0)``; errors list the accepted forms."""
+    kind = spec.strip().lower().partition(":")[0]
+    if kind == "constant":
+        return Constant(*_numbers(spec, range(1, 2), _SERVICE_HELP))
+    if kind == "uniform":
+        return Uniform(*_numbers(spec, range(2, 3), _SERVICE_HELP))
+    if kind == "exponential":
+        return Exponential(*_numbers(spec, range(1, 2), _SERVICE_HELP))
+    if kind == "lognormal":
+        return LogNormal(*_numbers(spec, range(1, 3), _SERVICE_HELP))
+    raise ValueError(f"unknown service time {spec!r}; expected {_SERVICE_HELP}")

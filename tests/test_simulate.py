@@ -1,0 +1,236 @@
+"""simulate(): the real pool in virtual time; records; determinism; notebooks; the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pandas as pd
+import pytest
+
+import jobsim
+from jobsim import (
+    Batch,
+    Bursts,
+    Constant,
+    Exponential,
+    Periodic,
+    Poisson,
+    RetryPolicy,
+    RunResult,
+    Uniform,
+    VirtualTimeError,
+    Workload,
+    simulate,
+    simulate_async,
+    sweep,
+)
+from jobsim.records import JOB_COLUMNS, SUMMARY_KEYS
+
+BACKENDS = ["asyncio", "trio"]
+SEED_TABLE = Workload(100, Batch(), Constant(1.0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("workers", "makespan"), [(1, 100.0), (10, 10.0)])
+def test_the_seeds_table_exactly(backend: str, workers: int, makespan: float) -> None:
+    result = simulate(SEED_TABLE, workers=workers, backend=backend)
+    assert result.summary["makespan"] == makespan
+    assert result.summary["completed"] == 100
+    assert result.summary["throughput"] == 100 / makespan
+    assert result.summary["utilisation"] == 1.0
+    assert result.summary["lost"] == 0 and result.summary["duplicates"] == 0
+    # The first `workers` jobs start at once; the last one waits (100/workers - 1) s.
+    assert result.jobs["wait"].max() == makespan - 1.0
+    assert result.jobs["service"].eq(1.0).all()
+
+
+def test_records_shape() -> None:
+    result = simulate(Workload(50, Poisson(5.0), Exponential(0.5), seed=2), workers=3)
+    assert isinstance(result, RunResult)
+    assert list(result.jobs.columns) == JOB_COLUMNS
+    assert list(result.summary) == SUMMARY_KEYS
+    assert len(result.jobs) == 50
+    jobs = result.jobs
+    assert (jobs["latency"] - (jobs["wait"] + jobs["service"])).abs().max() < 1e-9
+    assert set(jobs["worker_id"]) <= {"worker-1", "worker-2", "worker-3"}
+    assert list(result.events.columns) == ["time", "event", "job_id", "worker_id"]
+    assert result.events["event"].value_counts()["completed"] == 50
+    depth = result.queue_depth
+    assert list(depth.columns) == ["time", "depth"]
+    assert depth["depth"].min() >= 0 and depth["depth"].iloc[-1] == 0
+    assert "50 jobs on 3 workers" in repr(result)
+    assert "makespan" in result._repr_html_()
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        Workload(2000, Poisson(8.0), Exponential(1.0), seed=4),
+        # Ties everywhere: arrivals and completions meet on the same instants.
+        Workload(300, Periodic(0.25), Constant(1.0), seed=5),
+        Workload(300, Bursts(7, 1.0), Uniform(0.5, 1.5), seed=6),
+    ],
+    ids=["mm10", "periodic-constant", "bursts"],
+)
+def test_same_seed_identical_jobs_across_runs_and_backends(workload: Workload) -> None:
+    runs = [
+        simulate(workload, workers=4, capacity=workload.jobs, backend=backend).jobs
+        for backend in ("asyncio", "asyncio", "trio", "trio")
+    ]
+    for other in runs[1:]:
+        pd.testing.assert_frame_equal(runs[0], other, check_exact=True)
+    assert runs[0]["worker_id"].nunique() == 4
+    if not isinstance(workload.service, Constant):  # random draws: another seed, another run
+        other_seed = simulate(workload, workers=4, capacity=workload.jobs, seed=99).jobs
+        assert not other_seed.equals(runs[0])
+
+
+def test_failures_are_retried_and_nothing_is_lost() -> None:
+    """Failure rate 0.2 per attempt, 3 attempts: a job dies with probability 0.2**3."""
+    jobs = 4000
+    workload = Workload(
+        jobs, Poisson(20.0), Exponential(0.1), failure_rate=0.2, max_attempts=3, seed=8
+    )
+    result = simulate(workload, workers=4, capacity=jobs, retry=RetryPolicy(base=0.1, seed=8))
+    s = result.summary
+    assert s["completed"] + s["failed"] == jobs and s["lost"] == 0 and s["pending"] == 0
+    share = s["completed"] / jobs
+    expected = 1 - 0.2**3
+    assert abs(share - expected) < 4 * math.sqrt(expected * (1 - expected) / jobs)
+    # A job needs a retry with probability 0.2; the count is binomial.
+    assert abs(s["retried"] / jobs - 0.2) < 4 * math.sqrt(0.2 * 0.8 / jobs)
+    assert s["goodput"] == s["completed"] / s["makespan"]
+    failed = result.jobs[result.jobs["status"] == "failed"]
+    assert (failed["attempts"] == 3).all()
+    assert (result.jobs.loc[result.jobs["attempts"] > 1, "retry_wait"] > 0).all()
+
+
+def test_cpu_kinds_refuse_virtual_time() -> None:
+    for kind in ("cpu-thread", "cpu-process"):
+        with pytest.raises(VirtualTimeError, match=f"kind='{kind}'.*clock='real'"):
+            simulate(Workload(2, kind=kind), clock="virtual")  # type: ignore[arg-type]
+
+
+def test_bad_arguments_name_themselves() -> None:
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        simulate(SEED_TABLE, workers=0)
+    with pytest.raises(ValueError, match="backend must be one of asyncio, trio"):
+        simulate(SEED_TABLE, backend="curio")
+    with pytest.raises(ValueError, match="clock must be one of virtual, real"):
+        simulate(SEED_TABLE, clock="wall")
+    with pytest.raises(TypeError, match="needs a Workload"):
+        simulate(100)  # type: ignore[arg-type]
+
+
+def test_simulate_inside_a_running_loop_like_a_notebook_cell() -> None:
+    """Jupyter runs cells inside its event loop; simulate() must not need one of its own."""
+
+    async def cell() -> float:
+        asyncio.get_running_loop()  # we are inside a running loop
+        return simulate(SEED_TABLE, workers=10).summary["makespan"]
+
+    assert asyncio.run(cell()) == 10.0
+
+
+@pytest.mark.anyio
+async def test_simulate_async_virtual_from_a_running_loop() -> None:
+    result = await simulate_async(SEED_TABLE, workers=10, clock="virtual")
+    assert result.summary["makespan"] == 10.0
+
+
+@pytest.mark.anyio
+async def test_simulate_async_real_clock_on_the_callers_loop(anyio_backend: str) -> None:
+    result = await simulate_async(Workload(6, Batch(), Constant(0.01)), workers=3)
+    assert result.settings["backend"] == anyio_backend
+    assert result.summary["completed"] == 6
+    assert (result.jobs["service"] >= 0.01 - 1e-6).all()  # a sleep never ends early
+
+
+def test_sweep_rows_and_speedup() -> None:
+    frame = sweep(SEED_TABLE, workers=[1, 2, 5, 10], repeats=2, progress=False)
+    assert len(frame) == 8
+    assert set(frame["repeat"]) == {0, 1}
+    assert frame.groupby("workers")["makespan"].first().to_dict() == {
+        1: 100.0,
+        2: 50.0,
+        5: 20.0,
+        10: 10.0,
+    }
+    assert frame.groupby("workers")["speedup"].first().to_dict() == {
+        1: 1.0,
+        2: 2.0,
+        5: 5.0,
+        10: 10.0,
+    }
+    with pytest.raises(ValueError, match="repeats"):
+        sweep(SEED_TABLE, repeats=0)
+
+
+def test_jobsim_simulate_is_the_function() -> None:
+    assert callable(jobsim.simulate)
+    assert jobsim.simulate is simulate
+
+
+def test_cli_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from jobsim.__main__ import main
+
+    code = main(
+        [
+            "simulate",
+            "--jobs",
+            "100",
+            "--service",
+            "constant:1.0",
+            "--workers",
+            "1,10",
+            "--backend",
+            "trio",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [(row[0], row[1]) for row in rows] == [("1", "100"), ("10", "10")]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--service", "gamma:1"], "--service"),
+        (["--workers", "0,2"], "--workers"),
+        (["--failure-rate", "2"], "--failure-rate"),
+        (["--kind", "cpu-thread"], "--clock"),
+    ],
+)
+def test_cli_errors_name_the_flag(
+    argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jobsim.simulate import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def _speedup(kind: str) -> float:
+    workload = Workload(8, Batch(), Constant(0.1), kind=kind)  # type: ignore[arg-type]
+    one = simulate(workload, workers=1, clock="real").summary["makespan"]
+    two = simulate(workload, workers=2, clock="real").summary["makespan"]
+    return float(one / two)
+
+
+@pytest.mark.slow
+def test_real_clock_cpu_kinds_gil_versus_processes() -> None:
+    """Threads share the GIL: two gain ~nothing. Processes run in parallel on two cores.
+    Asserted as ratios of makespans; processes get up to three tries (the machine is shared
+    with other work, which can only lower their speedup)."""
+    thread = _speedup("cpu-thread")
+    process = 0.0
+    for _ in range(3):
+        process = max(process, _speedup("cpu-process"))
+        if process >= 1.6:
+            break
+    assert process >= 1.6, f"cpu-process speedup 1 -> 2 workers: {process:.2f}"
+    assert process > thread, f"cpu-process {process:.2f} vs cpu-thread {thread:.2f}"
