@@ -76,7 +76,10 @@ def loop_clock() -> Callable[[], float]:
         return trio.current_time
     import asyncio
 
-    return asyncio.get_running_loop().time
+    loop = asyncio.get_running_loop()
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic  # what BaseEventLoop.time returns, minus a Python-level call
+    return loop.time
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +189,7 @@ class WorkerPool:
         self.poll_interval = poll_interval
         self._clock = clock
         self._tracer = tracer
+        self._debug = False  # worker debug logging; read from the logger when the pool starts
         self._add_nowait: Callable[..., Job] | None = None
         self._claim_nowait: Callable[..., Job | None] | None = None
         self._complete_nowait: Callable[..., None] | None = None
@@ -229,6 +233,7 @@ class WorkerPool:
             raise RuntimeError("a WorkerPool can be entered only once; create a new one")
         if self._clock is None:
             self._clock = loop_clock()
+        self._debug = worker_logger.isEnabledFor(logging.DEBUG)
         # Non-blocking fast paths of stores that never wait (see NonBlockingJobStore).
         self._add_nowait = getattr(self.store, "add_nowait", None)
         self._claim_nowait = getattr(self.store, "claim_nowait", None)
@@ -547,7 +552,7 @@ class WorkerPool:
         self.processed[worker_id] += 1
         if tracer is not None:
             tracer("completed", clock(), job_id, worker_id)
-        if worker_logger.isEnabledFor(logging.DEBUG):
+        if self._debug:
             worker_logger.debug("%s: completed %s", worker_id, job_id)
 
     async def _attempt_failed(self, job: Job, worker_id: str, error: str) -> None:
