@@ -39,7 +39,7 @@ import pandas as pd
 
 from jobsim import InMemoryJobStore, Job, JobStatus
 
-__all__ = ["DEFAULT_CLAIMERS", "notes", "run"]
+__all__ = ["DEFAULT_CLAIMERS", "notes", "plot", "run"]
 
 DEFAULT_CLAIMERS: tuple[int, ...] = (1, 4, 16)
 DEFAULT_JOBS = 2000
@@ -350,3 +350,34 @@ def notes(frame: pd.DataFrame) -> list[str]:
     for store, why in _skipped.items():
         lines.append(f"{store}: skipped ({why})")
     return lines
+
+
+def plot(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """``stores_claims.png``: median claims/s against claimers, one line per store and
+    variant (solid: jobsim, dashed: raw), log scale (memory is ~100x the SQL stores)."""
+    from benchmarks._harness import _pyplot
+
+    plt = _pyplot()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (store, variant), group in frame.groupby(["store", "variant"], sort=False):
+        medians = group.groupby("workers")["throughput_jobs_s"].median()
+        ax.plot(
+            medians.index,
+            medians.values,
+            marker="o",
+            linestyle="-" if variant == "jobsim" else "--",
+            label=f"{store} ({variant})",
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("concurrent claimers")
+    ax.set_ylabel("claims / s (median)")
+    ax.set_title("Claims per second: jobsim stores vs the raw claim statement")
+    ax.legend(fontsize="small")
+    ax.grid(True, which="both", alpha=0.3)
+    path = out_dir / "stores_claims.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
