@@ -196,7 +196,10 @@ async def _run(
         tg.cancel_scope.cancel()
     settings["wall_time"] = time.perf_counter() - wall
     del loop_clock
-    jobs = [await store.get(job.id) for job in submitted]
+    if isinstance(store, InMemoryJobStore):
+        jobs = submitted  # the store keeps these very objects: nothing to read back
+    else:
+        jobs = [await store.get(job.id) for job in submitted]
     return records.build(jobs, trace, runs, report, workers=workers, t0=t0, settings=settings)
 
 
