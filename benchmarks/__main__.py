@@ -21,7 +21,8 @@ from benchmarks.suites import DEFAULT_SUITES, SUITES
 
 log = logging.getLogger("jobsim.benchmarks")
 
-#: Columns shown in the printed table, per suite (others fall back to a generic set).
+#: Columns shown in the printed table, per suite; a suite module may set its own
+#: ``TABLE_METRICS`` tuple, others fall back to a generic set.
 TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "scaling": ("makespan_s", "throughput_jobs_s", "speedup", "efficiency", "latency_p95_s"),
     "cpu": ("makespan_s", "throughput_jobs_s", "speedup", "efficiency"),
@@ -232,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         frame = _harness.with_environment(frame, env)
         frames.append(frame)
         summary = _harness.summarize(frame)
-        metrics = TABLE_METRICS.get(name, GENERIC_METRICS)
+        metrics = getattr(module, "TABLE_METRICS", None) or TABLE_METRICS.get(name, GENERIC_METRICS)
         print(f"\n== {name} ({len(frame)} runs in {elapsed:.1f} s; median [95% CI])")
         print(_harness.format_summary(summary, metrics))
         notes = getattr(module, "notes", None)

@@ -272,9 +272,28 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+#: Numeric ``*_s`` columns that describe a configuration rather than measure it.
+CONFIG_SECONDS: frozenset[str] = frozenset({"duration_s", "mean_service_s"})
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """Measured columns: :data:`METRICS`, plus any other suite's numeric ``*_s`` or ``*ratio``
+    column (e.g. ``run_wall_s``, ``cpu_ratio``) except :data:`CONFIG_SECONDS`."""
+    out = []
+    for c in frame.columns:
+        if c in METRICS or (
+            c not in CONFIG_SECONDS
+            and c not in ENV_COLUMNS
+            and (c.endswith("_s") or c.endswith("ratio"))
+            and pd.api.types.is_numeric_dtype(frame[c])
+        ):
+            out.append(c)
+    return out
+
+
 def identity_columns(frame: pd.DataFrame) -> list[str]:
     """The columns that identify a configuration: everything but metrics, repeat and env."""
-    skip = set(METRICS) | set(ENV_COLUMNS) | {"repeat", "jobs"}
+    skip = set(metric_columns(frame)) | set(ENV_COLUMNS) | {"repeat", "jobs"}
     return [c for c in frame.columns if c not in skip and frame[c].notna().any()]
 
 
@@ -282,7 +301,11 @@ def summarize(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.D
     """One row per configuration: ``n`` repeats and, per metric, ``median``, ``ci_lo``,
     ``ci_hi`` (95% bootstrap CI of the median)."""
     keys = identity_columns(frame)
-    wanted = [m for m in (metrics or METRICS) if m in frame.columns and frame[m].notna().any()]
+    wanted = [
+        m
+        for m in (metrics or metric_columns(frame))
+        if m in frame.columns and frame[m].notna().any()
+    ]
     rows = []
     for ident, group in frame.groupby(keys, dropna=False, sort=False):
         ident_t = ident if isinstance(ident, tuple) else (ident,)

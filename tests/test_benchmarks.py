@@ -179,6 +179,24 @@ def test_summarize_gives_one_row_per_configuration() -> None:
     assert "makespan_s" in text and "[" in text
 
 
+def test_other_suites_measured_columns_are_summarised_not_grouped_on() -> None:
+    frame = pd.DataFrame(
+        {
+            "suite": "sim",
+            "arrival_rate": 8.0,
+            "mean_service_s": 1.0,
+            "repeat": [0, 1, 2],
+            "run_wall_s": [1.0, 2.0, 3.0],
+            "cpu_ratio": [0.5, 0.6, 0.7],
+        }
+    )
+    summary = _harness.summarize(frame)
+    assert len(summary) == 1 and summary.loc[0, "n"] == 3
+    assert summary.loc[0, "run_wall_s_median"] == 2.0
+    assert summary.loc[0, "cpu_ratio_median"] == 0.6
+    assert summary.loc[0, "arrival_rate"] == 8.0 and summary.loc[0, "mean_service_s"] == 1.0
+
+
 def test_append_csv_keeps_earlier_rows_and_unions_columns(tmp_path: Path) -> None:
     path = tmp_path / "out" / "results.csv"
     _harness.append_csv(pd.DataFrame({"suite": ["a"], "x": [1]}), path)
