@@ -67,40 +67,50 @@ def _plain_sleep() -> Sleep:
 
 
 def _make_handler(
-    workload: Workload, plan: Plan, runs: dict[tuple[int, int], int], sleep: Sleep
+    workload: Workload,
+    plan: Plan,
+    runs: dict[tuple[int, int], int],
+    sleep: Sleep,
+    warm_up: Callable[[Job], Awaitable[None]],
 ) -> Callable[[Job], Awaitable[None]]:
+    """The pool's handler: one job of the plan per call (``warm_up`` for warm-up jobs).
+    It sits on the hot path, so it is one flat coroutine."""
     service, failures = plan.service, plan.failures
+    rate = workload.failure_rate
 
-    def record(job: Job) -> int:
-        index: int = job.payload["i"]
-        key = (index, job.attempts)
-        runs[key] = runs.get(key, 0) + 1
-        return index
-
-    def maybe_fail(job: Job, index: int) -> None:
-        attempt = job.attempts
-        row = failures[index]
-        if attempt <= len(row) and row[attempt - 1]:
-            raise SimulatedFailure(
-                f"injected failure (failure_rate={workload.failure_rate:g}): "
-                f"job {index}, attempt {attempt}"
-            )
+    def fail(index: int, attempt: int) -> None:
+        raise SimulatedFailure(
+            f"injected failure (failure_rate={rate:g}): job {index}, attempt {attempt}"
+        )
 
     if workload.kind == "sleep":
 
         async def handler(job: Job) -> None:
-            index = record(job)
+            if job.type == _PRIME:
+                await warm_up(job)
+                return
+            index: int = job.payload["i"]
+            attempt = job.attempts
+            key = (index, attempt)
+            runs[key] = runs.get(key, 0) + 1
             await sleep(service[index], (0, index))
-            maybe_fail(job, index)
+            row = failures[index]
+            if attempt <= len(row) and row[attempt - 1]:
+                fail(index, attempt)
 
     else:
         spins = [spins_for(s) for s in service]
         offload: Any = anyio.to_thread if workload.kind == "cpu-thread" else anyio.to_process
 
         async def handler(job: Job) -> None:
-            index = record(job)
+            index: int = job.payload["i"]
+            attempt = job.attempts
+            key = (index, attempt)
+            runs[key] = runs.get(key, 0) + 1
             await offload.run_sync(spin, spins[index])
-            maybe_fail(job, index)
+            row = failures[index]
+            if attempt <= len(row) and row[attempt - 1]:
+                fail(index, attempt)
 
     return handler
 
@@ -125,7 +135,7 @@ async def _run(
     ended = 0
     all_ended = anyio.Event()
 
-    def tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+    def counting_tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
         nonlocal ended
         append((event, at, job_id, worker_id))
         if event in _FINAL_EVENTS:
@@ -133,33 +143,37 @@ async def _run(
             if ended == total:
                 all_ended.set()
 
+    def plain_tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+        append((event, at, job_id, worker_id))
+
+    # With retries, the run ends when every job has reached an end: count the ends.
+    tracer = counting_tracer if workload.max_attempts > 1 else plain_tracer
+
     sequencer = clocks.Sequencer() if virtual else None
     sleep: Sleep = sequencer.bind() if sequencer is not None else _plain_sleep()
     runs: dict[tuple[int, int], int] = {}
-    work = _make_handler(workload, plan, runs, sleep)
     primed = anyio.Event()
     prime_left = workers
 
-    async def handler(job: Job) -> None:
+    async def warm_up(job: Job) -> None:
+        # Every worker holds one of these; they finish in worker-id order, so the workers
+        # line up on the channel in that order on every backend.
         nonlocal prime_left
-        if job.type != _PRIME:
-            await work(job)
-            return
-        # Warm-up: every worker holds one of these; they finish in worker-id order, so the
-        # workers line up on the channel in that order on every backend.
         assert job.worker_id is not None
         await sleep(0.0, (-1, int(job.worker_id.rpartition("-")[2])))
         prime_left -= 1
         if prime_left == 0:
             primed.set()
 
+    handler = _make_handler(workload, plan, runs, sleep, warm_up)
+
     if workload.kind == "cpu-process":
         # Start the worker processes before the clock runs (spawning one takes far longer
         # than a job): one concurrent call per worker, each long enough to overlap.
-        warm_up = spins_for(0.05)
+        warm_spins = spins_for(0.05)
         async with anyio.create_task_group() as tg:
             for _ in range(workers):
-                tg.start_soon(functools.partial(anyio.to_process.run_sync, spin, warm_up))
+                tg.start_soon(functools.partial(anyio.to_process.run_sync, spin, warm_spins))
     submitted: list[Job] = []
     pool = WorkerPool(
         store, handler, workers=workers, capacity=capacity, tracer=tracer, retry=retry
@@ -175,7 +189,7 @@ async def _run(
                 await primed.wait()
                 await clocks.wait_idle()  # every worker is back on the channel, in order
                 trace.clear()
-            now = loop_clock = _clock()
+            now = _clock()
             t0 = now()
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
@@ -195,7 +209,6 @@ async def _run(
             report = await pool.shutdown()
         tg.cancel_scope.cancel()
     settings["wall_time"] = time.perf_counter() - wall
-    del loop_clock
     if isinstance(store, InMemoryJobStore):
         jobs = submitted  # the store keeps these very objects: nothing to read back
     else:
