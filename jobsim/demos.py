@@ -191,41 +191,42 @@ class DuplicateRaceReport:
 
     Attributes:
         store: ``"racy"`` or ``"memory"``.
-        workers, jobs, deliveries, seed: the run's parameters.
-        runs: handler runs per job id (1 everywhere means exactly once).
+        workers, job_count, deliveries, seed: the run's parameters.
+        run_counts: handler runs per job id (1 everywhere means exactly once).
         skipped: deliveries whose claim lost (the store said "already taken").
-        jobs_frame: one row per job: ``id``, ``runs`` and the store's fields.
-        runs_frame: one row per handler run: ``job_id``, ``worker_id``, ``started``,
-            ``finished``, ``status`` (``completed`` for a job's first run, ``duplicate`` for
-            the others): feed it to :func:`jobsim.plot.timeline`.
-        trace: every pool event in order (``time``, ``actor``, ``event``, ``job_id``).
+        jobs: one row per job: ``id``, ``runs`` and the store's fields.
+        runs: one row per handler run: ``job_id``, ``worker_id``, ``started``, ``finished``,
+            ``status`` (``completed`` for a job's first run, ``duplicate`` for the others):
+            feed it to :func:`jobsim.plot.timeline`.
+        events: every pool event in order (``time``, ``actor``, ``event``, ``problem``,
+            ``job_id``); a duplicate run's start is flagged as a problem.
     """
 
     store: str
     workers: int
-    jobs: int
+    job_count: int
     deliveries: int
     seed: int
-    runs: dict[str, int]
+    run_counts: dict[str, int]
     skipped: int
-    jobs_frame: pd.DataFrame = field(repr=False)
-    runs_frame: pd.DataFrame = field(repr=False)
-    trace: pd.DataFrame = field(repr=False)
+    jobs: pd.DataFrame = field(repr=False)
+    runs: pd.DataFrame = field(repr=False)
+    events: pd.DataFrame = field(repr=False)
 
     @property
     def total_runs(self) -> int:
         """Handler runs in all."""
-        return sum(self.runs.values())
+        return sum(self.run_counts.values())
 
     @property
     def duplicates(self) -> int:
         """Extra runs: handler runs beyond one per job (0 means exactly once)."""
-        return sum(n - 1 for n in self.runs.values() if n > 1)
+        return sum(n - 1 for n in self.run_counts.values() if n > 1)
 
     @property
     def jobs_run_more_than_once(self) -> int:
         """How many jobs ran more than once."""
-        return sum(1 for n in self.runs.values() if n > 1)
+        return sum(1 for n in self.run_counts.values() if n > 1)
 
 
 def duplicate_race(
@@ -304,16 +305,16 @@ def duplicate_race(
         return DuplicateRaceReport(
             store=store,
             workers=workers,
-            jobs=jobs,
+            job_count=jobs,
             deliveries=deliveries,
             seed=seed,
-            runs={j.id: runs[j.id] for j in stored},
+            run_counts={j.id: runs[j.id] for j in stored},
             skipped=report.duplicates_skipped,
-            jobs_frame=jobs_frame,
-            runs_frame=pd.DataFrame(
+            jobs=jobs_frame,
+            runs=pd.DataFrame(
                 run_rows, columns=["job_id", "worker_id", "started", "finished", "status"]
             ),
-            trace=rec.frame(rec.trace),
+            events=rec.frame(rec.trace),
         )
 
     return _run_virtual(run)
@@ -774,10 +775,10 @@ def _narrate_duplicate_race(args: argparse.Namespace, out: Any) -> None:
     report = duplicate_race(
         store, workers=args.workers, jobs=args.jobs, deliveries=args.deliveries, seed=args.seed
     )
-    trace = report.trace[report.trace["event"].str.match(r"(started|skipped) ")]
-    _print_log(trace, out)
+    events = report.events
+    _print_log(events[events["event"].str.match(r"(started|skipped) ")], out)
     print(
-        f"\n{report.total_runs} handler runs for {report.jobs} jobs: "
+        f"\n{report.total_runs} handler runs for {report.job_count} jobs: "
         f"{report.duplicates} duplicate run(s), {report.jobs_run_more_than_once} job(s) ran "
         f"more than once, {report.skipped} delivery(ies) skipped by the claim.",
         file=out,

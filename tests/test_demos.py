@@ -21,9 +21,9 @@ def test_racy_store_runs_jobs_more_than_once_and_repeats_per_seed(seed: int) -> 
     again = demos.duplicate_race("racy", workers=10, jobs=20, deliveries=2, seed=seed)
     assert first.duplicates > 0
     assert first.jobs_run_more_than_once > 0
-    assert first.runs == again.runs
+    assert first.run_counts == again.run_counts
     assert first.skipped == again.skipped
-    assert first.trace.equals(again.trace)
+    assert first.events.equals(again.events)
     # Every delivery was either run or skipped by the claim.
     assert first.total_runs + first.skipped == 20 * 2
 
@@ -31,18 +31,18 @@ def test_racy_store_runs_jobs_more_than_once_and_repeats_per_seed(seed: int) -> 
 def test_atomic_claim_runs_every_job_exactly_once() -> None:
     for seed in (0, 1, 2):
         report = demos.duplicate_race("memory", workers=10, jobs=20, deliveries=3, seed=seed)
-        assert set(report.runs.values()) == {1}
+        assert set(report.run_counts.values()) == {1}
         assert report.duplicates == 0
         assert report.skipped == 20 * 2  # every extra delivery was turned away
 
 
 def test_duplicate_race_frames_match_the_counts() -> None:
     report = demos.duplicate_race("racy", jobs=12, workers=6, seed=3)
-    assert len(report.runs_frame) == report.total_runs
-    assert (report.runs_frame["status"] == "duplicate").sum() == report.duplicates
-    assert (report.runs_frame["finished"] >= report.runs_frame["started"]).all()
-    assert report.jobs_frame.set_index("id")["runs"].to_dict() == report.runs
-    flagged = report.trace[report.trace["problem"].astype(bool)]
+    assert len(report.runs) == report.total_runs
+    assert (report.runs["status"] == "duplicate").sum() == report.duplicates
+    assert (report.runs["finished"] >= report.runs["started"]).all()
+    assert report.jobs.set_index("id")["runs"].to_dict() == report.run_counts
+    flagged = report.events[report.events["problem"].astype(bool)]
     assert len(flagged) == report.duplicates
     assert flagged["event"].str.contains("AGAIN").all()
 
