@@ -34,6 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobsim.config import Config
@@ -389,13 +390,31 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return _error(422, f"invalid request: {summary}", details)
 
 
+def _methods_for(request: Request) -> set[str]:
+    """Every method some route accepts on this request's path."""
+    methods: set[str] = set()
+    scope = {**request.scope, "method": "GET"}
+    for route in request.app.routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route {request.url.path!r}; see /docs for the API"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path!r}"
+        # Starlette's Allow names the first route that matched the path only; list them all.
+        allowed = sorted(_methods_for(request))
+        message = (
+            f"method {request.method} is not allowed on {request.url.path!r}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+        headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+        return _error(405, message, headers=headers)
     elif exc.status_code == 400 and "parsing the body" in message:
         message = "request body could not be parsed as JSON (too deeply nested?)"
     return _error(exc.status_code, message, headers=dict(exc.headers or {}))
