@@ -133,21 +133,18 @@ def build(
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`."""
     import pandas as pd
 
-    events = pd.DataFrame(trace, columns=["event", "time", "job_id", "worker_id"])
-    events["time"] -= t0
-    events = events[["time", "event", "job_id", "worker_id"]]
-
-    starts = events[events["event"] == "started"]
-    ends = events[events["event"].isin(_ATTEMPT_ENDS) & events["worker_id"].notna()]
-    first_start = starts.groupby("job_id", sort=False)["time"].min()
-    # Every attempt that started has ended once the pool has shut down, so per job the work
-    # done is the sum of end times minus the sum of start times.
-    work = (
-        ends.groupby("job_id", sort=False)["time"]
-        .sum()
-        .sub(starts.groupby("job_id", sort=False)["time"].sum(), fill_value=0.0)
+    if trace:
+        kinds, times, ids, workers_ = zip(*trace, strict=True)
+    else:
+        kinds = times = ids = workers_ = ()
+    events = pd.DataFrame(
+        {
+            "time": np.asarray(times, dtype=float) - t0,
+            "event": pd.Series(kinds, dtype=object),
+            "job_id": pd.Series(ids, dtype=object),
+            "worker_id": pd.Series(workers_, dtype=object),
+        }
     )
-    busy = float(work.sum())
 
     frame = pd.DataFrame(
         {
@@ -161,13 +158,30 @@ def build(
             "finished": [np.nan if j.finished is None else j.finished - t0 for j in jobs],
         }
     )
-    frame["started"] = frame["job_id"].map(first_start).astype(float)
-    frame["wait"] = frame["started"] - frame["submitted"]
     frame["service"] = frame["finished"] - frame["last_start"]
+    one_attempt_each = not any(kind in kinds for kind in ("retrying", "released", "cancelled"))
+    if one_attempt_each:
+        # Every job ran at most once, start to end: the stored timestamps say it all.
+        frame["started"] = frame["last_start"]
+        frame["retry_wait"] = np.where(frame["started"].notna(), 0.0, np.nan)
+        busy = float(frame["service"].sum())
+    else:
+        starts = events[events["event"] == "started"]
+        ends = events[events["event"].isin(_ATTEMPT_ENDS) & events["worker_id"].notna()]
+        by_job = frame["job_id"]
+        first_start = starts.groupby("job_id", sort=False)["time"].min()
+        # Once the pool has shut down every started attempt has ended, so per job the work
+        # done is the sum of its end times minus the sum of its start times.
+        ended = by_job.map(ends.groupby("job_id", sort=False)["time"].sum()).fillna(0.0)
+        began = by_job.map(starts.groupby("job_id", sort=False)["time"].sum()).fillna(0.0)
+        work = ended - began
+        busy = float(work.sum())
+        frame["started"] = by_job.map(first_start).astype(float)
+        # Between attempts: the span from first to last start, minus earlier attempts' work.
+        earlier_work = work - frame["service"].fillna(0.0)
+        frame["retry_wait"] = (frame["last_start"] - frame["started"] - earlier_work).clip(lower=0)
+    frame["wait"] = frame["started"] - frame["submitted"]
     frame["latency"] = frame["finished"] - frame["submitted"]
-    # Between attempts: the span from first to last start, minus the earlier attempts' work.
-    earlier_work = frame["job_id"].map(work).fillna(0.0) - frame["service"].fillna(0.0)
-    frame["retry_wait"] = (frame["last_start"] - frame["started"] - earlier_work).clip(lower=0)
     frame = frame[JOB_COLUMNS]
 
     depth = events[events["event"].isin(("queued", "taken"))]
