@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             frame = module.run(**kwargs)
         except Exception as exc:  # report it, keep the other suites' rows
-            log.debug("suite %s failed", name, exc_info=True)
+            traceback.print_exc(file=sys.stderr)
             print(f"\n== {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             status = 1
             continue
