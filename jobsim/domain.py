@@ -16,6 +16,7 @@ Any other move raises :class:`InvalidTransition`.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -109,11 +110,16 @@ def check_transition(job_id: str, old: JobStatus, new: JobStatus) -> None:
         raise InvalidTransition(job_id, old, new)
 
 
-# Ids: 128 random bits like uuid4, but from one urandom call per id without the UUID object
-# (about 4x cheaper, which matters when a benchmark creates 200,000 jobs).
+# Ids: 128 random bits, like uuid4, drawn from a generator seeded once per process from the
+# OS (and reseeded in a forked child, so parent and child never share a sequence). That is a
+# syscall fewer per job than uuid4/os.urandom: ids must be unique, not unguessable.
+_ids = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
+
+
 def new_job_id() -> str:
     """A fresh, globally unique job id (32 hex digits)."""
-    return os.urandom(16).hex()
+    return f"{_ids.getrandbits(128):032x}"
 
 
 @dataclass(slots=True, eq=False)
@@ -155,16 +161,19 @@ class Job:
     lease_expires: float | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.type, str) or not self.type:
+        # Exact-type checks first: the common case costs a few identity tests.
+        if not self.type or not isinstance(self.type, str):
             raise ValueError(f"Job.type must be a non-empty string, got {self.type!r}")
-        if not isinstance(self.payload, dict):
+        if type(self.payload) is not dict and not isinstance(self.payload, dict):
             raise TypeError(
                 f"Job.payload must be a dict (JSON object), got {type(self.payload).__name__}"
             )
-        if type(self.status) is not JobStatus:
+        if self.status is not _P and type(self.status) is not JobStatus:
             self.status = JobStatus(self.status)
-        if self.max_attempts < 1:
-            raise ValueError(f"Job.max_attempts must be >= 1, got {self.max_attempts!r}")
+        if self.max_attempts != 1 and not (
+            isinstance(self.max_attempts, int) and self.max_attempts >= 1
+        ):
+            raise ValueError(f"Job.max_attempts must be an integer >= 1, got {self.max_attempts!r}")
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(
                 f"Job.timeout must be a positive number of seconds, got {self.timeout!r}"

@@ -60,7 +60,7 @@ def test_job_round_trips_through_a_dict() -> None:
     [
         ({"type": ""}, "Job.type must be a non-empty string"),
         ({"payload": [1]}, "Job.payload must be a dict"),
-        ({"max_attempts": 0}, "Job.max_attempts must be >= 1"),
+        ({"max_attempts": 0}, "Job.max_attempts must be an integer >= 1"),
         ({"timeout": -1}, "Job.timeout must be a positive number"),
         ({"status": "sleeping"}, "'sleeping' is not a valid JobStatus"),
     ],
