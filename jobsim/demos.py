@@ -135,16 +135,19 @@ class _Recorder:
 
     @staticmethod
     def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-        """The rows as a frame. Workers cancelled together die in an arbitrary order (the
-        event loop keeps tasks in a set), so each run of same-instant "killed" events is put
-        in worker order: a demo's log then repeats exactly."""
+        """The rows as a frame, in time order (a stable sort: rows logged after the fact, such
+        as the pool workers' exits, move to their time; ties keep the order they were logged
+        in). Workers cancelled together die in an arbitrary order (the event loop keeps tasks
+        in a set), so each run of same-instant "killed" events is put in worker order: a
+        demo's log then repeats exactly."""
         import pandas as pd
 
         if not rows:
             return pd.DataFrame(columns=["time", "actor", "event", "problem"])
         ordered: list[dict[str, Any]] = []
         run: list[dict[str, Any]] = []
-        for row in [*rows, {"time": None, "actor": "", "event": ""}]:
+        in_time = sorted(rows, key=lambda r: r["time"])
+        for row in [*in_time, {"time": None, "actor": "", "event": ""}]:
             killed = str(row["event"]).startswith("killed")
             if run and (row["time"] != run[0]["time"] or not killed):
                 ordered += sorted(run, key=lambda r: _worker_number(r["actor"]))

@@ -111,6 +111,8 @@ def test_shutdown_demo_repeats_exactly(order: str) -> None:
     assert first.counts == again.counts
     assert first.trace.equals(again.trace)
     assert first.events.equals(again.events)
+    for log in (first.events, first.trace):
+        assert log["time"].is_monotonic_increasing
 
 
 def test_shutdown_rejects_unknown_orders() -> None:
