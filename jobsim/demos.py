@@ -815,14 +815,34 @@ def _narrate_shutdown(args: argparse.Namespace, out: Any) -> None:
         print("Run with --fixed to see the correct order.", file=out)
 
 
+_CLOSURE_CODE = {
+    False: """\
+    for worker_id in range(1, 6):
+        async def work():
+            await anyio.lowlevel.checkpoint()
+            report(worker_id)            # looked up now, when the task runs
+        tg.start_soon(work)""",
+    True: """\
+    for worker_id in range(1, 6):
+        async def work(worker_id):
+            await anyio.lowlevel.checkpoint()
+            report(worker_id)            # the task's own argument
+        tg.start_soon(work, worker_id)   # bound here, when the task is created""",
+}
+
+
 def _narrate_closure_capture(args: argparse.Namespace, out: Any) -> None:
     print(
         "Closure capture: a loop starts 5 worker tasks; each should report its own id.\n"
         + (
             "Fixed: the id is passed to each task as an argument.\n"
             if args.fixed
-            else "Bug: each task's function reads the loop variable when it runs.\n"
-        ),
+            else "Bug: each task's function reads the loop variable when it runs (Go before "
+            "1.22 had the same bug with 'go func() { ... i ... }()').\n"
+        )
+        + "\n"
+        + _CLOSURE_CODE[bool(args.fixed)]
+        + "\n",
         file=out,
     )
     report = closure_capture(args.fixed)
