@@ -1,13 +1,16 @@
 """CPU-bound jobs: threads vs processes on 1 and 2 workers (the GIL made visible).
 
-The same pure-Python busy loop (calibrated to ``duration`` seconds of CPU per job) runs in
-three ways, each through the same WorkerPool:
+The lab's pure-Python busy loop (:func:`jobsim.workload.spin`, calibrated by
+:func:`~jobsim.workload.spins_for` to ``duration`` seconds of CPU per job) runs in three ways,
+each through the same WorkerPool (the last two are the lab's ``cpu-thread`` and ``cpu-process``
+workload kinds; the handlers are built here rather than through ``simulate()`` so that one event
+loop, and so one set of worker processes started by the warm-up run, serves every run):
 
 * ``inline``: in the handler itself, on the event loop: it blocks the loop, so 2 workers
   cannot overlap at all (the negative control);
-* ``thread``: ``anyio.to_thread.run_sync``: the loop stays free, but the GIL lets one thread
+* ``cpu-thread``: ``anyio.to_thread.run_sync``: the loop stays free, but the GIL lets one thread
   run Python at a time, so 2 workers stay near 1x;
-* ``process``: ``anyio.to_process.run_sync``: separate interpreters, so 2 workers approach
+* ``cpu-process``: ``anyio.to_process.run_sync``: separate interpreters, so 2 workers approach
   2x when two cores are free (this machine shares its cores: expect noise).
 
 ``speedup`` = median 1-worker makespan / this makespan for the same kind. Real clock only:
@@ -17,7 +20,6 @@ warm-up run, so their start-up cost is not in the figures.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -30,34 +32,17 @@ import pandas as pd
 
 from benchmarks._harness import Step, add_speedup, batch_run, order_columns, plot_bars, run_plan
 from jobsim import Job
+from jobsim.workload import spin, spins_for
 
-__all__ = ["KINDS", "notes", "plot", "run", "spin"]
+__all__ = ["KINDS", "notes", "plot", "run"]
 
-KINDS: tuple[str, ...] = ("inline", "thread", "process")
+#: ``cpu-thread`` and ``cpu-process`` are the lab's workload kinds (:mod:`jobsim.workload`).
+KINDS: tuple[str, ...] = ("inline", "cpu-thread", "cpu-process")
 DEFAULT_WORKERS: tuple[int, ...] = (1, 2)
 DEFAULT_JOBS = 8
 QUICK_JOBS = 4
 DEFAULT_DURATION = 0.05
 QUICK_DURATION = 0.01
-
-
-def spin(iterations: int) -> int:
-    """Pure-Python CPU work that holds the GIL throughout (module level: picklable)."""
-    total = 0
-    for i in range(iterations):
-        total += i * i % 7
-    return total
-
-
-def calibrate(duration: float) -> int:
-    """Iterations of :func:`spin` that take about ``duration`` seconds on this machine."""
-    probe = 50_000
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        spin(probe)
-        best = min(best, time.perf_counter() - start)
-    return max(1, round(probe * duration / best))
 
 
 def _handler(kind: str, iterations: int) -> Callable[[Job], Awaitable[int]]:
@@ -67,13 +52,13 @@ def _handler(kind: str, iterations: int) -> Callable[[Job], Awaitable[int]]:
             return spin(iterations)
 
         return inline
-    if kind == "thread":
+    if kind == "cpu-thread":
 
         async def in_thread(job: Job) -> int:
             return await anyio.to_thread.run_sync(spin, iterations)
 
         return in_thread
-    if kind == "process":
+    if kind == "cpu-process":
 
         async def in_process(job: Job) -> int:
             return int(await anyio.to_process.run_sync(spin, iterations))
@@ -105,7 +90,7 @@ def run(
         backend: ``"asyncio"`` or ``"trio"``.
         clock: must be None or ``"real"``: CPU time cannot be simulated.
         duration: seconds of CPU per job.
-        kinds: which of ``inline``, ``thread``, ``process`` to run.
+        kinds: which of ``inline``, ``cpu-thread``, ``cpu-process`` to run.
         progress: show a tqdm bar over runs.
     """
     if clock not in (None, "real"):
@@ -119,7 +104,7 @@ def run(
     n = jobs or (QUICK_JOBS if quick else DEFAULT_JOBS)
     if duration is None:
         duration = QUICK_DURATION if quick else DEFAULT_DURATION
-    iterations = calibrate(duration)
+    iterations = spins_for(duration)
     ident = {"suite": "cpu", "backend": backend, "clock": "real", "store": "memory"}
     steps: list[Step] = [
         (
@@ -130,7 +115,7 @@ def run(
         for w in counts
     ]
     # The warm-up runs the last step: the most processes, so every worker process is started.
-    steps.sort(key=lambda s: (s[0]["kind"] == "process", s[0]["workers"]))
+    steps.sort(key=lambda s: (s[0]["kind"] == "cpu-process", s[0]["workers"]))
 
     async def main() -> list[dict[str, Any]]:
         return await run_plan(steps, repeat=repeat, progress=progress, desc="cpu")

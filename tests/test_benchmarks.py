@@ -101,7 +101,7 @@ def test_scaling_headroom_efficiency_is_against_the_ideal_makespan() -> None:
 def test_cpu_quick_has_every_kind_on_1_and_2_workers(tmp_path: Path) -> None:
     frame = cpu.run(quick=True, repeat=1, jobs=2, duration=0.002, progress=False)
     _check_base_columns(frame)
-    assert set(frame["kind"]) == {"inline", "thread", "process"}
+    assert set(frame["kind"]) == {"inline", "cpu-thread", "cpu-process"}
     assert sorted(frame["workers"].unique()) == [1, 2]
     one = frame[frame["workers"] == 1]
     assert np.allclose(one["speedup"], 1.0)
