@@ -8,8 +8,10 @@ the acknowledged (201) jobs per second, ``latency_*`` the per-request round trip
 default ``duration=0`` the jobs are no-ops: the figures are the HTTP + pool overhead, so more
 workers should change little; pass ``duration=`` to make the handler sleep.
 
-Client and server share the machine: on 2 cores the client (httpx) costs more CPU per request
-than the server, so read the figures as a lower bound of the server's capacity.
+Client and server share the machine, and the client (httpx) costs several times more CPU per
+request than the server; ``server_cpu_per_post_s`` and ``client_cpu_per_post_s`` (CPU seconds
+per POST, from /proc and ``process_time``) show the split and are much steadier than wall-clock
+figures on a busy machine. ``1 / server_cpu_per_post_s`` bounds what one server core sustains.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -39,7 +42,13 @@ DEFAULT_JOBS = 2000
 QUICK_JOBS = 300
 DEFAULT_CONCURRENCY = 32
 
-TABLE_METRICS = ("throughput_jobs_s", "latency_p50_s", "latency_p99_s", "makespan_s")
+TABLE_METRICS = (
+    "throughput_jobs_s",
+    "latency_p50_s",
+    "latency_p99_s",
+    "server_cpu_per_post_s",
+    "client_cpu_per_post_s",
+)
 
 
 class _Server:
@@ -88,6 +97,15 @@ class _Server:
                 self.proc.wait()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _post_many(url: str, jobs: int, concurrency: int) -> dict[str, Any]:
     latencies = np.empty(jobs)
     statuses: dict[int, int] = {}
@@ -107,10 +125,12 @@ async def _post_many(url: str, jobs: int, concurrency: int) -> dict[str, Any]:
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
 
         start = time.perf_counter()
+        cpu_start = time.process_time()
         async with anyio.create_task_group() as tg:
             for _ in range(min(concurrency, jobs)):
                 tg.start_soon(sender)
         makespan = time.perf_counter() - start
+        client_cpu = time.process_time() - cpu_start
     accepted = statuses.get(201, 0)
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
     return {
@@ -122,6 +142,7 @@ async def _post_many(url: str, jobs: int, concurrency: int) -> dict[str, Any]:
         "accepted": accepted,
         "rejected": statuses.get(503, 0),
         "other_status": jobs - accepted - statuses.get(503, 0),
+        "client_cpu_per_post_s": client_cpu / jobs,
     }
 
 
@@ -160,7 +181,9 @@ def run(
         server = _Server(env)
         try:
             for r in range(repeat):
+                server_cpu = _cpu_seconds(server.proc.pid)
                 result = anyio.run(_post_many, server.url, n, concurrency, backend="asyncio")
+                result["server_cpu_per_post_s"] = (_cpu_seconds(server.proc.pid) - server_cpu) / n
                 rows.append(
                     {
                         "suite": "http",
@@ -179,7 +202,9 @@ def run(
                     print(
                         f"  http workers={w} repeat={r}: "
                         f"{result['throughput_jobs_s']:.0f} POST/s, "
-                        f"p99 {result['latency_p99_s'] * 1000:.1f} ms",
+                        f"p99 {result['latency_p99_s'] * 1000:.1f} ms, CPU per POST: "
+                        f"server {result['server_cpu_per_post_s'] * 1000:.2f} ms, "
+                        f"client {result['client_cpu_per_post_s'] * 1000:.2f} ms",
                         file=sys.stderr,
                     )
         finally:
@@ -196,6 +221,8 @@ def notes(frame: pd.DataFrame) -> list[str]:
         out.append(
             f"workers={w}: {group['throughput_jobs_s'].median():.0f} POST/s (median), "
             f"p99 {group['latency_p99_s'].median() * 1000:.1f} ms, "
+            f"server CPU {group['server_cpu_per_post_s'].median() * 1000:.2f} ms/POST, "
+            f"client CPU {group['client_cpu_per_post_s'].median() * 1000:.2f} ms/POST, "
             f"{int(group['rejected'].sum())} rejected"
         )
     return out
