@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-
-from tests.test_http_server import ServerProcess
+from test_http_server import ServerProcess  # tests/ is on sys.path (rootdir-less test dir)
 
 
 @pytest.fixture(scope="module")
