@@ -34,7 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, NoReturn, Self
 
 import anyio
 import anyio.abc
@@ -323,7 +323,9 @@ class WorkerPool:
         Waits while the channel is full (backpressure). Raises :class:`PoolClosed` once
         shutdown has begun (before the job is stored, so nothing is half-accepted).
         """
-        self._enter_intake("submit")
+        if self._state != "running":
+            self._refuse("submit")
+        self._in_flight_submits += 1
         try:
             add_nowait = self._add_nowait
             if add_nowait is not None:
@@ -349,7 +351,9 @@ class WorkerPool:
         the claim fails and the worker skips it. Unknown id: ``JobNotFound``.
 
         In pull mode the store is the channel, so this only checks the id."""
-        self._enter_intake("deliver")
+        if self._state != "running":
+            self._refuse("deliver")
+        self._in_flight_submits += 1
         try:
             await self.store.get(job_id)
             if self.lease is None:
@@ -363,14 +367,12 @@ class WorkerPool:
             self._in_flight_submits -= 1
             self._leave_intake()
 
-    def _enter_intake(self, what: str) -> None:
-        if self._state != "running":
-            if self._state == "new":
-                raise PoolClosed(
-                    f"cannot {what}: the pool has not started; use 'async with WorkerPool(...)'"
-                )
-            raise PoolClosed(f"cannot {what}: the pool is {self._state} (shutdown was called)")
-        self._in_flight_submits += 1
+    def _refuse(self, what: str) -> NoReturn:
+        if self._state == "new":
+            raise PoolClosed(
+                f"cannot {what}: the pool has not started; use 'async with WorkerPool(...)'"
+            )
+        raise PoolClosed(f"cannot {what}: the pool is {self._state} (shutdown was called)")
 
     def _leave_intake(self) -> None:
         if self._state != "running" and self._intake_progress is not None:

@@ -121,7 +121,9 @@ class InMemoryJobStore:
 
     def complete_nowait(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
         """:meth:`complete` without the coroutine (the pool's fast path)."""
-        job = self._job(job_id)
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
         if job.status is not _PROCESSING:
             raise InvalidTransition(job_id, job.status, _COMPLETED)
         job.status = _COMPLETED
