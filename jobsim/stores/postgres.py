@@ -138,6 +138,7 @@ class PostgresJobStore:
         self._workers: ConnectionThreads[psycopg.Connection[Any]] | None = None
         self._closed = False
         self._listener: _Listener | None = None
+        self._empty_at: int | None = None  # listener generation when claim_next found none
         t = table
         self._sql = {
             "insert": f"INSERT INTO {t} ({COLUMN_LIST}) VALUES "
@@ -353,8 +354,13 @@ class PostgresJobStore:
     ) -> Job | None:
         if not lease > 0:
             raise ValueError(f"lease must be > 0 seconds, got {lease!r}")
+        listener = self._listener
+        seen = None if listener is None else listener.generation
         row = await self._q(self._sql["claim_next"], (worker_id, at, lease), "one")
-        return None if row is None else row_to_job(row, json_decoded=True)
+        if row is None:
+            self._empty_at = seen  # wait_for_jobs returns at once if a NOTIFY came since
+            return None
+        return row_to_job(row, json_decoded=True)
 
     async def renew(self, job_id: str, worker_id: str, lease: float) -> bool:
         if not lease > 0:
@@ -370,12 +376,16 @@ class PostgresJobStore:
         return int(await self._q(self._sql["requeue"]))
 
     async def wait_for_jobs(self, timeout: float) -> None:
-        """Return on a NOTIFY that a job became pending, or after ``timeout`` seconds."""
+        """Return on a NOTIFY that a job became pending, or after ``timeout`` seconds.
+
+        Returns at once if a NOTIFY arrived since the last ``claim_next`` found nothing, so a
+        job added between that claim and this wait is not left for the timeout.
+        """
         if self._closed:
             raise RuntimeError(f"{self!r} is closed; open a new store")
         if self._listener is None:
             self._listener = _Listener(self._connect, self.table)
-        await self._listener.wait(timeout)
+        await self._listener.wait(timeout, self._empty_at)
 
 
 class _Listener:
@@ -387,6 +397,7 @@ class _Listener:
         self._waiters: dict[anyio.Event, Callable[[Callable[[], object]], object]] = {}
         self._lock = threading.Lock()
         self._stopping = False
+        self.generation = 0  # notifications seen so far
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._listen, name=f"jobsim-listen {channel}")
         self._thread.daemon = True
@@ -410,16 +421,21 @@ class _Listener:
 
     def _wake_all(self) -> None:
         with self._lock:
+            self.generation += 1
             waiters, self._waiters = self._waiters, {}
         for event, wake in waiters.items():
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 wake(event.set)
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float, seen: int | None = None) -> None:
+        """Wait for the next notification (or ``timeout``); return at once if one came
+        after generation ``seen``."""
         if not self._ready.is_set():
             await anyio.to_thread.run_sync(self._ready.wait, 5.0)
         event = anyio.Event()
         with self._lock:
+            if seen is not None and self.generation != seen:
+                return
             self._waiters[event] = waker()
         try:
             with anyio.move_on_after(timeout):
