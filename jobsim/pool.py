@@ -668,7 +668,7 @@ class WorkerPool:
             for job_id, worker_id in list(self._running.items()):
                 if not await store.renew(job_id, worker_id, self.lease):
                     worker_logger.warning("%s: lost the lease on job %s", worker_id, job_id)
-            moved = await store.requeue_expired(at=self._now())
+            moved = await store.requeue_expired()  # on the store's clock, shared by all
             if moved:
                 logger.info("requeued %d job(s) whose lease expired", moved)
 

@@ -81,6 +81,9 @@ class LeasingJobStore(JobStore, Protocol):
     """A store shared between processes: claims carry a lease that the runner renews.
 
     A job whose lease lapses (its worker crashed) goes back to pending and is run again.
+    Leases are kept on the *store's* clock (the wall clock for SQLite, the server's clock for
+    PostgreSQL) so that every process and host agrees on them; ``at=`` arguments set the
+    job's timestamps only.
     """
 
     async def claim_next(
