@@ -4,7 +4,7 @@ The public API lives here; submodules are the implementation rooms (see DESIGN.m
 """
 
 import importlib
-from types import ModuleType
+from typing import Any
 
 from jobsim import theory
 from jobsim.config import Config, ConfigError
@@ -19,7 +19,15 @@ from jobsim.domain import (
 )
 from jobsim.pool import ShutdownReport, WorkerPool
 from jobsim.retry import RetryPolicy
-from jobsim.stores import InMemoryJobStore, JobStore, LeasingJobStore, RacyStore
+from jobsim.stores import (
+    InMemoryJobStore,
+    JobStore,
+    LeasingJobStore,
+    RacyStore,
+    StoreUnavailable,
+    StoreURLError,
+    open_store,
+)
 from jobsim.theory import QueueMetrics, erlang_c, mmc, workers_for
 
 # The lab. Imported eagerly so that ``jobsim.simulate`` is the function, not the submodule
@@ -64,12 +72,16 @@ __all__ = [
     "Periodic",
     "Poisson",
     "PoolClosed",
+    "PostgresJobStore",
     "QueueMetrics",
     "RacyStore",
     "RetryPolicy",
     "RunResult",
+    "SQLiteJobStore",
     "ShutdownReport",
     "SimulatedFailure",
+    "StoreURLError",
+    "StoreUnavailable",
     "Uniform",
     "VirtualTimeError",
     "WorkerPool",
@@ -77,6 +89,7 @@ __all__ = [
     "__version__",
     "erlang_c",
     "mmc",
+    "open_store",
     "simulate",
     "simulate_async",
     "sweep",
@@ -86,10 +99,14 @@ __all__ = [
 
 # Rooms with heavy imports load on first attribute access (``jobsim.plot`` pulls in matplotlib),
 # so ``import jobsim`` stays cheap. Add a line here for another lazy room.
-_LAZY_MODULES = {"plot": "jobsim.plot"}
+_LAZY_MODULES = {"plot": "jobsim.plot", "demos": "jobsim.demos"}
+# The SQL stores import sqlite3 / psycopg: resolved through jobsim.stores on first access.
+_LAZY_NAMES = {"SQLiteJobStore": "jobsim.stores", "PostgresJobStore": "jobsim.stores"}
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> Any:
     if name in _LAZY_MODULES:
         return importlib.import_module(_LAZY_MODULES[name])
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'jobsim' has no attribute {name!r}")
