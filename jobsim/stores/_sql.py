@@ -62,6 +62,26 @@ def encode_result(job_id: str, result: Any) -> str | None:
         return json.dumps(repr(result))
 
 
+def job_to_row(job: Job) -> tuple[Any, ...]:
+    """The job as a row in :data:`COLUMNS` order, payload and result as JSON text."""
+    return (
+        job.id,
+        job.type,
+        encode_payload(job),
+        job.status.value,
+        job.attempts,
+        job.max_attempts,
+        job.timeout,
+        job.worker_id,
+        job.created,
+        job.started,
+        job.finished,
+        encode_result(job.id, job.result),
+        job.error,
+        job.lease_expires,
+    )
+
+
 def decode(text: Any) -> Any:
     """JSON text back to a value (psycopg already decodes ``jsonb``: pass those through)."""
     if text is None or not isinstance(text, str | bytes):

@@ -40,8 +40,8 @@ from jobsim.domain import DuplicateJob, Job, JobNotFound, JobStatus
 from jobsim.stores._sql import (
     COLUMN_LIST,
     check_page,
-    encode_payload,
     encode_result,
+    job_to_row,
     row_to_job,
     transition_error,
 )
@@ -250,7 +250,7 @@ class PostgresJobStore:
         if job.created is None:
             job.created = time.time() if at is None else at
         try:
-            await self._q(self._sql["insert"], _row(job))
+            await self._q(self._sql["insert"], job_to_row(job))
         except psycopg.errors.UniqueViolation:
             raise DuplicateJob(job.id) from None
         return job
@@ -262,7 +262,7 @@ class PostgresJobStore:
         for job in jobs:
             if job.created is None:
                 job.created = when
-        rows = [_row(job) for job in jobs]
+        rows = [job_to_row(job) for job in jobs]
         sql = self._sql["insert"]
 
         def insert(conn: psycopg.Connection[Any]) -> None:
@@ -446,25 +446,6 @@ class _Listener:
 
     def stop(self) -> None:
         self._stopping = True
-
-
-def _row(job: Job) -> tuple[Any, ...]:
-    return (
-        job.id,
-        job.type,
-        encode_payload(job),
-        job.status.value,
-        job.attempts,
-        job.max_attempts,
-        job.timeout,
-        job.worker_id,
-        job.created,
-        job.started,
-        job.finished,
-        encode_result(job.id, job.result),
-        job.error,
-        job.lease_expires,
-    )
 
 
 def _duplicate_id(exc: psycopg.errors.UniqueViolation, jobs: list[Job]) -> str:

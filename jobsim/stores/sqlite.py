@@ -31,8 +31,8 @@ from jobsim.domain import DuplicateJob, Job, JobNotFound, JobStatus
 from jobsim.stores._sql import (
     COLUMN_LIST,
     check_page,
-    encode_payload,
     encode_result,
+    job_to_row,
     row_to_job,
     transition_error,
 )
@@ -168,7 +168,7 @@ class SQLiteJobStore:
         for job in jobs:
             if job.created is None:
                 job.created = when
-        rows = [_row(job) for job in jobs]
+        rows = [job_to_row(job) for job in jobs]
 
         def insert(conn: sqlite3.Connection) -> None:
             # A savepoint: a transaction of its own, or nested in a group commit.
@@ -377,25 +377,6 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def _row(job: Job) -> tuple[Any, ...]:
-    return (
-        job.id,
-        job.type,
-        encode_payload(job),
-        job.status.value,
-        job.attempts,
-        job.max_attempts,
-        job.timeout,
-        job.worker_id,
-        job.created,
-        job.started,
-        job.finished,
-        encode_result(job.id, job.result),
-        job.error,
-        job.lease_expires,
-    )
 
 
 def _first_taken(conn: sqlite3.Connection, ids: list[str]) -> str:
