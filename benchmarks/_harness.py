@@ -331,7 +331,7 @@ def _fmt(value: float) -> str:
         return f"{value:,.0f}"
     if magnitude >= 100:
         return f"{value:.1f}"
-    if magnitude >= 1:
+    if magnitude >= 1 or round(magnitude, 3) >= 1:  # 0.99999 prints as 1.00, not 1
         return f"{value:.2f}"
     return f"{value:.3g}"
 
