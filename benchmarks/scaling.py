@@ -7,9 +7,9 @@ Three cases, one row per run (``case`` column):
   ``quick``) so the default run stays under a minute; the *ratio* is what the seed is about.
   ``speedup`` = median 1-worker makespan / this makespan, ``efficiency`` = speedup / workers.
 * ``seed`` (virtual clock): the seed's exact table, 100 jobs x 1 s, through
-  ``jobsim.simulate(..., clock="virtual")`` on asyncio when the lab provides it; on trio (or
-  without the lab) the same pool under trio's own virtual clock, ``MockClock``. Virtual time
-  is exact: 100 s on 1 worker, 10 s on 10, speedup 10.0.
+  ``jobsim.simulate(..., clock="virtual")`` on the chosen backend (without the lab: the same
+  pool under trio's own virtual clock, ``MockClock``). Virtual time is exact: 100 s on 1
+  worker, 10 s on 10, speedup 10.0.
 * ``headroom`` (real clock): 10,000 jobs x 10 ms on 1,000 workers. Its ``efficiency`` is the
   ideal makespan ``ceil(jobs / workers) * duration`` over the measured one, and ``speedup``
   is ``jobs * duration / makespan`` (against the ideal serial time: 100 s is not worth
@@ -177,8 +177,7 @@ def _virtual_rows(
     workers: list[int], jobs: int, repeat: int, backend: str, progress: bool
 ) -> list[dict[str, Any]]:
     """The seed table in virtual time (deterministic, so repeats agree exactly)."""
-    # trio has virtual time built in (MockClock); the lab's simulate() provides it on asyncio.
-    simulate_one = _simulate_virtual() if backend == "asyncio" else None
+    simulate_one = _simulate_virtual()
     if simulate_one is not None:
         run_one = simulate_one
 
@@ -187,8 +186,8 @@ def _virtual_rows(
 
         used = backend
     else:
-        # The same pool under trio's MockClock, which jumps straight to the next timer
-        # whenever every task sleeps (virtual time).
+        # Without the lab: the same pool under trio's MockClock, which jumps straight to the
+        # next timer whenever every task sleeps (virtual time).
         used = "trio"
 
         async def measure(w: int) -> dict[str, float]:

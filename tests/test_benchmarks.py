@@ -88,6 +88,17 @@ def test_scaling_virtual_table_on_trio_is_exact_too() -> None:
     assert by_workers.loc[10, "speedup"] == 10.0
 
 
+def test_scaling_virtual_fallback_without_the_lab_uses_trios_mock_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scaling, "_simulate_virtual", lambda: None)
+    frame = scaling.run(
+        quick=True, repeat=1, workers=[10], jobs=20, clock="virtual", progress=False
+    )
+    assert set(frame["backend"]) == {"trio"}  # MockClock is trio's
+    assert frame.set_index("workers").loc[10, "speedup"] == 10.0
+
+
 def test_scaling_headroom_efficiency_is_against_the_ideal_makespan() -> None:
     frame = scaling.run(
         quick=True, repeat=1, workers=[1], jobs=2, duration=0.001, clock="real", progress=False
