@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from jobsim.domain import InvalidTransition, Job, JobNotFound, JobStatus
@@ -80,6 +81,18 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
         job.error,
         job.lease_expires,
     )
+
+
+def rows_for_insert(
+    jobs: Iterable[Job], at: float | None
+) -> tuple[list[Job], list[tuple[Any, ...]]]:
+    """Stamp ``created`` (``at``, else now) on jobs that have none; return them and their rows."""
+    batch = list(jobs)
+    when = time.time() if at is None else at
+    for job in batch:
+        if job.created is None:
+            job.created = when
+    return batch, [job_to_row(job) for job in batch]
 
 
 def decode(text: Any) -> Any:

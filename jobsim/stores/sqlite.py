@@ -32,8 +32,8 @@ from jobsim.stores._sql import (
     COLUMN_LIST,
     check_page,
     encode_result,
-    job_to_row,
     row_to_job,
+    rows_for_insert,
     transition_error,
 )
 from jobsim.stores._threads import ConnectionThreads
@@ -163,12 +163,7 @@ class SQLiteJobStore:
 
     async def add_many(self, jobs: Iterable[Job], *, at: float | None = None) -> list[Job]:
         """Store many jobs in one transaction (all or none); much faster than one by one."""
-        jobs = list(jobs)
-        when = time.time() if at is None else at
-        for job in jobs:
-            if job.created is None:
-                job.created = when
-        rows = [job_to_row(job) for job in jobs]
+        jobs, rows = rows_for_insert(jobs, at)
 
         def insert(conn: sqlite3.Connection) -> None:
             # A savepoint: a transaction of its own, or nested in a group commit.
