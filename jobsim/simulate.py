@@ -14,8 +14,8 @@ at the same instant resume in a fixed order (finished jobs by index, then arriva
 whatever the backend's scheduler prefers. Before the workload starts, each worker runs one
 zero-length warm-up job, released in worker-id order, so the workers queue on the channel in
 the same order on every backend (trio starts tasks in random order). Same workload + seed ->
-identical :attr:`RunResult.jobs` on asyncio and trio. (The pool's :class:`ShutdownReport` in
-``RunResult.report`` counts those ``workers`` warm-up jobs; the records do not.)
+identical :attr:`RunResult.jobs` on asyncio and trio. (The warm-up jobs are left out of the
+records and of ``RunResult.report``; they stay in the store, typed ``jobsim.warm-up``.)
 
 ``simulate`` is synchronous and safe inside Jupyter (whose kernel already runs an event loop):
 it then runs on a fresh loop in a helper thread. ``simulate_async`` is the ``await``-able twin.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import functools
 import sys
 import time
@@ -207,6 +208,8 @@ async def _run(
                 # the end. Wait until every job has reached an end.
                 await all_ended.wait()
             report = await pool.shutdown()
+            if sequencer is not None:  # the warm-up jobs are not the workload's
+                report = dataclasses.replace(report, completed=report.completed - workers)
         tg.cancel_scope.cancel()
     settings["wall_time"] = time.perf_counter() - wall
     if isinstance(store, InMemoryJobStore):
