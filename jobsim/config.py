@@ -27,26 +27,24 @@ class ConfigError(JobsimError, ValueError):
         super().__init__(f"{name}={value!r} is invalid: {allowed}")
 
 
-def _int(name: str, raw: str, low: int, high: int) -> int:
-    allowed = f"expected an integer from {low} to {high}"
+def _number(name: str, raw: str, kind: type[T], low: T, high: T, allowed: str) -> T:
+    """Parse ``raw`` as ``kind`` within ``[low, high]`` or raise :class:`ConfigError`."""
     try:
-        value = int(raw.strip())
+        value = kind(raw.strip())  # type: ignore[call-arg]
     except ValueError:
         raise ConfigError(name, raw, allowed) from None
-    if not low <= value <= high:
+    if not low <= value <= high:  # type: ignore[operator]  # also rejects nan
         raise ConfigError(name, raw, allowed)
     return value
+
+
+def _int(name: str, raw: str, low: int, high: int) -> int:
+    return _number(name, raw, int, low, high, f"expected an integer from {low} to {high}")
 
 
 def _float(name: str, raw: str, low: float, high: float) -> float:
     allowed = f"expected a number of seconds from {low:g} to {high:g}"
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(name, raw, allowed) from None
-    if not low <= value <= high:  # also rejects nan
-        raise ConfigError(name, raw, allowed)
-    return value
+    return _number(name, raw, float, low, high, allowed)
 
 
 def _text(name: str, raw: str) -> str:

@@ -183,8 +183,7 @@ class Job:
 
     def move(self, new: JobStatus) -> None:
         """Move to ``new`` or raise :class:`InvalidTransition`."""
-        if new not in TRANSITIONS[self.status]:
-            raise InvalidTransition(self.id, self.status, new)
+        check_transition(self.id, self.status, new)
         self.status = new
 
     def mark_claimed(self, worker_id: str, at: float | None) -> None:

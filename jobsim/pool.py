@@ -341,9 +341,7 @@ class WorkerPool:
                 except WouldBlock:
                     await self._deliver_slow(job_id)
         finally:
-            self._in_flight_submits -= 1
-            if self._state != "running":
-                self._leave_intake()
+            self._leave_intake()
         return job
 
     async def deliver(self, job_id: str) -> None:
@@ -364,7 +362,6 @@ class WorkerPool:
                 except WouldBlock:
                     await self._deliver_slow(job_id)
         finally:
-            self._in_flight_submits -= 1
             self._leave_intake()
 
     def _refuse(self, what: str) -> NoReturn:
@@ -375,6 +372,7 @@ class WorkerPool:
         raise PoolClosed(f"cannot {what}: the pool is {self._state} (shutdown was called)")
 
     def _leave_intake(self) -> None:
+        self._in_flight_submits -= 1
         if self._state != "running" and self._intake_progress is not None:
             self._intake_progress.set()  # shutdown is waiting for in-flight submits
 
@@ -400,7 +398,7 @@ class WorkerPool:
     ) -> None:
         """Run ``loop`` in a cancel scope that :meth:`cancel` may cancel to stop the handler
         of the job this worker runs; then carry on in a fresh scope."""
-        debug = worker_logger.isEnabledFor(logging.DEBUG)
+        debug = self._debug
         if debug:
             worker_logger.debug("%s: started", worker_id)
         try:
@@ -430,7 +428,7 @@ class WorkerPool:
         assert clock is not None
         tracer = self._tracer
         claim_nowait = self._claim_nowait
-        debug = worker_logger.isEnabledFor(logging.DEBUG)
+        debug = self._debug
         back_to_back = 0
         while not self._stop_taking:
             try:
