@@ -182,13 +182,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             heapq.heapify(live)
             self._scheduled = scheduled = live
             self._timer_cancelled_count = 0
-        while scheduled and scheduled[0]._when <= now:  # due timers are ready now
-            handle = heappop(scheduled)
-            handle._scheduled = False
-            if handle._cancelled:
-                self._timer_cancelled_count -= 1
-            else:
-                ready.append(handle)
+        if scheduled and scheduled[0]._when <= now:
+            self._ready_due(now)
         if not ready and not self._stopping:
             sequenced = self._sequenced
             while sequenced and sequenced[0][0] <= now:
@@ -261,7 +256,13 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         while now < when:
             now += when - now
         self._virtual_now = now
+        self._ready_due(now)
+
+    def _ready_due(self, now: float) -> None:
+        """Move the timers due at ``now`` to the ready queue (cancelled ones are dropped)."""
+        scheduled = self._scheduled
         ready = self._ready
+        heappop = heapq.heappop
         while scheduled and scheduled[0]._when <= now:
             handle = heappop(scheduled)
             handle._scheduled = False
