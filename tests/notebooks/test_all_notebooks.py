@@ -19,9 +19,10 @@ PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 HERE = Path(__file__).resolve().parent
 
 
-def test_lessons_are_numbered_in_order_and_each_has_its_own_checks() -> None:
+def test_lessons_are_numbered_and_each_has_its_own_checks() -> None:
     numbers = [p.name[:2] for p in PATHS]
-    assert numbers == [f"{n:02d}" for n in range(1, len(PATHS) + 1)], numbers
+    assert len(numbers) >= 5 and all(n.isdigit() for n in numbers), numbers
+    assert len(set(numbers)) == len(numbers), f"two lessons share a number: {numbers}"
     missing = [n for n in numbers if not list(HERE.glob(f"test_{n}_*.py"))]
     assert not missing, f"notebooks without a test module checking their conclusions: {missing}"
 
