@@ -37,7 +37,9 @@ import anyio.lowlevel
 import sniffio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from jobsim import checks
 from jobsim.domain import Job, JobStatus
+from jobsim.events import WORKER_EVENTS, TraceEvent
 from jobsim.pool import WorkerPool
 from jobsim.stores import InMemoryJobStore, RacyStore
 
@@ -179,10 +181,8 @@ def _ids(n: int) -> str:
     return f"{n} job id" if n == 1 else f"{n} job ids"
 
 
-def _check_count(name: str, value: object, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+_check_count = checks.count
+_RUN_EVENTS = (TraceEvent.STARTED, TraceEvent.COMPLETED, TraceEvent.FAILED)
 
 
 # -- duplicate race ---------------------------------------------------------------------------
@@ -266,15 +266,17 @@ def duplicate_race(
 
         started: Counter[str] = Counter()
 
-        def tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+        def tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
+            if event in WORKER_EVENTS:
+                return
             text, problem = f"{event} {job_id}", False
-            if event == "started" and worker_id is not None:
+            if event is TraceEvent.STARTED and worker_id is not None:
                 started[job_id] += 1
                 open_runs[job_id, worker_id] = at
                 if started[job_id] > 1:
                     text, problem = f"started {job_id} AGAIN: a duplicate run", True
             rec.detail(worker_id or "producer", text, at=at, job_id=job_id, problem=problem)
-            if event in ("completed", "failed") and worker_id is not None:
+            if event in (TraceEvent.COMPLETED, TraceEvent.FAILED) and worker_id is not None:
                 first = not any(r["job_id"] == job_id for r in run_rows)
                 run_rows.append(
                     {
@@ -482,8 +484,8 @@ class _Service:
         rec = self.rec
         last_seen: dict[str, float] = {}
 
-        def tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
-            if worker_id is not None and event in ("started", "completed", "failed"):
+        def tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
+            if worker_id is not None and event in _RUN_EVENTS:
                 last_seen[worker_id] = at
                 rec.detail(worker_id, f"{event} {job_id}", at=at)
 

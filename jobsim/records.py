@@ -7,19 +7,20 @@ when a run is recorded, so ``import jobsim`` stays light.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jobsim.domain import Job, JobStatus
-from jobsim.pool import ShutdownReport
+from jobsim.events import ATTEMPT_ENDS, WORKER_EVENTS, TraceEvent
+from jobsim.pool.stats import ShutdownReport
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["JOB_COLUMNS", "SUMMARY_KEYS", "RunResult", "build", "summarise"]
+__all__ = ["JOB_COLUMNS", "SUMMARY_KEYS", "RunResult", "RunSettings", "build", "summarise"]
 
 #: Columns of :attr:`RunResult.jobs`, one row per job (times in seconds on the run's clock,
 #: measured from the start of the run).
@@ -63,7 +64,43 @@ SUMMARY_KEYS = [
     "lost",
 ]
 
-_ATTEMPT_ENDS = ("completed", "failed", "retrying", "released", "cancelled")
+
+@dataclass
+class RunSettings(Mapping[str, Any]):
+    """How a run was made. Typed attributes, also readable by name (``settings["clock"]``).
+
+    Attributes:
+        clock: ``"virtual"`` or ``"real"``.
+        backend: ``"asyncio"`` or ``"trio"`` (the one the run actually used).
+        workers: the pool's worker count.
+        capacity: slots in the pool's channel.
+        seed: the seed the workload was drawn with.
+        kind: the workload's job kind (``"sleep"``, ``"cpu-thread"``, ``"cpu-process"``).
+        wall_time: seconds of real time the run took (NaN until it ran).
+    """
+
+    clock: str
+    backend: str
+    workers: int
+    capacity: int
+    seed: int
+    kind: str
+    wall_time: float = float("nan")
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
 
 @dataclass
@@ -88,7 +125,7 @@ class RunResult:
     events: pd.DataFrame
     queue_depth: pd.DataFrame
     report: ShutdownReport
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         s = self.summary
@@ -122,13 +159,13 @@ def _percentiles(values: np.ndarray, prefix: str) -> dict[str, float]:
 
 def build(
     jobs: Sequence[Job],
-    trace: list[tuple[str, float, str, str | None]],
+    trace: list[tuple[TraceEvent, float, str, str | None]],
     runs: dict[tuple[int, int], int],
     report: ShutdownReport,
     *,
     workers: int,
     t0: float,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
 ) -> RunResult:
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`."""
     import pandas as pd
@@ -145,6 +182,11 @@ def build(
             "worker_id": pd.Series(workers_, dtype=object),
         }
     )
+    # Workers starting and stopping are not job events: kept apart (their order at the same
+    # instant is the backend's, and the job records must not depend on it).
+    is_worker_event = events["event"].isin(WORKER_EVENTS)
+    if is_worker_event.any():
+        events = events[~is_worker_event].reset_index(drop=True)
 
     frame = pd.DataFrame(
         {
@@ -159,15 +201,17 @@ def build(
         }
     )
     frame["service"] = frame["finished"] - frame["last_start"]
-    one_attempt_each = not any(kind in kinds for kind in ("retrying", "released", "cancelled"))
+    one_attempt_each = not any(
+        kind in kinds for kind in (TraceEvent.RETRYING, TraceEvent.RELEASED, TraceEvent.CANCELLED)
+    )
     if one_attempt_each:
         # Every job ran at most once, start to end: the stored timestamps say it all.
         frame["started"] = frame["last_start"]
         frame["retry_wait"] = np.where(frame["started"].notna(), 0.0, np.nan)
         busy = float(frame["service"].sum())
     else:
-        starts = events[events["event"] == "started"]
-        ends = events[events["event"].isin(_ATTEMPT_ENDS) & events["worker_id"].notna()]
+        starts = events[events["event"] == TraceEvent.STARTED]
+        ends = events[events["event"].isin(ATTEMPT_ENDS) & events["worker_id"].notna()]
         by_job = frame["job_id"]
         first_start = starts.groupby("job_id", sort=False)["time"].min()
         # Once the pool has shut down every started attempt has ended, so per job the work
@@ -184,11 +228,11 @@ def build(
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
 
-    depth = events[events["event"].isin(("queued", "taken"))]
+    depth = events[events["event"].isin((TraceEvent.QUEUED, TraceEvent.TAKEN))]
     queue_depth = pd.DataFrame(
         {
             "time": depth["time"].to_numpy(),
-            "depth": np.where(depth["event"].to_numpy() == "queued", 1, -1).cumsum()
+            "depth": np.where(depth["event"].to_numpy() == TraceEvent.QUEUED, 1, -1).cumsum()
             if len(depth)
             else np.array([], dtype=int),
         }

@@ -1,7 +1,7 @@
 """simulate(): run a Workload on the real WorkerPool, in virtual or real time, and record it.
 
 The pool is not a model of the pool: it *is* the pool. Only the clock changes. In virtual
-time (the default) ``anyio.sleep`` advances instantly and exactly, so the seed's 100 jobs x 1 s
+time (the default) ``anyio.sleep`` advances instantly and exactly, so the classic 100 jobs x 1 s
 take 100.0 s on 1 worker and 10.0 s on 10, in milliseconds of wall time::
 
     from jobsim import simulate, Workload, Batch, Constant
@@ -37,9 +37,12 @@ import anyio.to_process
 import anyio.to_thread
 import sniffio
 
+from jobsim import checks
 from jobsim import clock as clocks
 from jobsim.domain import Job
+from jobsim.events import FINAL_EVENTS, TraceEvent
 from jobsim.pool import WorkerPool
+from jobsim.records import RunSettings
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore
 from jobsim.stores.memory import InMemoryJobStore
@@ -53,7 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["main", "simulate", "simulate_async", "sweep"]
 
 _PRIME = "jobsim.warm-up"
-_FINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
 Sleep = Callable[[float, Any], Awaitable[None]]
 
 
@@ -124,27 +126,27 @@ async def _run(
     capacity: int,
     store: JobStore,
     retry: RetryPolicy | None,
-    settings: dict[str, Any],
+    settings: RunSettings,
 ) -> RunResult:
     from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
 
-    virtual = settings["clock"] == "virtual"
-    settings["backend"] = sniffio.current_async_library()
-    trace: list[tuple[str, float, str, str | None]] = []
+    virtual = settings.clock == "virtual"
+    settings.backend = sniffio.current_async_library()
+    trace: list[tuple[TraceEvent, float, str, str | None]] = []
     append = trace.append
     total = len(plan.arrivals)
     ended = 0
     all_ended = anyio.Event()
 
-    def counting_tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+    def counting_tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
         nonlocal ended
         append((event, at, job_id, worker_id))
-        if event in _FINAL_EVENTS:
+        if event in FINAL_EVENTS:
             ended += 1
             if ended == total:
                 all_ended.set()
 
-    def plain_tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+    def plain_tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
         append((event, at, job_id, worker_id))
 
     # With retries, the run ends when every job has reached an end: count the ends.
@@ -190,7 +192,7 @@ async def _run(
                 await primed.wait()
                 await clocks.wait_idle()  # every worker is back on the channel, in order
                 trace.clear()
-            now = _clock()
+            now = clocks.loop_clock()
             t0 = now()
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
@@ -211,18 +213,12 @@ async def _run(
             if sequencer is not None:  # the warm-up jobs are not the workload's
                 report = dataclasses.replace(report, completed=report.completed - workers)
         tg.cancel_scope.cancel()
-    settings["wall_time"] = time.perf_counter() - wall
+    settings.wall_time = time.perf_counter() - wall
     if isinstance(store, InMemoryJobStore):
         jobs = submitted  # the store keeps these very objects: nothing to read back
     else:
         jobs = [await store.get(job.id) for job in submitted]
     return records.build(jobs, trace, runs, report, workers=workers, t0=t0, settings=settings)
-
-
-def _clock() -> Callable[[], float]:
-    from jobsim.pool import loop_clock
-
-    return loop_clock()
 
 
 def _prepare(
@@ -232,7 +228,7 @@ def _prepare(
     workers: int,
     capacity: int,
     seed: int | None,
-) -> tuple[Plan, dict[str, Any]]:
+) -> tuple[Plan, RunSettings]:
     if not isinstance(workload, Workload):
         raise TypeError(f"simulate() needs a Workload, got {type(workload).__name__}")
     clocks.check_backend(backend)
@@ -243,18 +239,17 @@ def _prepare(
             "real time that the virtual clock cannot skip; use clock='real' "
             "(or kind='sleep' to model the work as waiting)"
         )
-    for name, value in (("workers", workers), ("capacity", capacity)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    checks.count("workers", workers)
+    checks.count("capacity", capacity)
     run_seed = workload.seed if seed is None else seed
-    settings: dict[str, Any] = {
-        "clock": clock,
-        "backend": backend,
-        "workers": workers,
-        "capacity": capacity,
-        "seed": run_seed,
-        "kind": workload.kind,
-    }
+    settings = RunSettings(
+        clock=clock,
+        backend=backend,
+        workers=workers,
+        capacity=capacity,
+        seed=run_seed,
+        kind=workload.kind,
+    )
     return workload.plan(run_seed), settings
 
 
@@ -285,7 +280,7 @@ def simulate(
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
-    retry = retry if retry is not None else RetryPolicy(seed=settings["seed"])
+    retry = retry if retry is not None else RetryPolicy(seed=settings.seed)
     store = store if store is not None else InMemoryJobStore()
     main = functools.partial(
         _run,
@@ -333,7 +328,7 @@ async def simulate_async(
             workers=workers,
             capacity=capacity,
             store=store if store is not None else InMemoryJobStore(),
-            retry=retry if retry is not None else RetryPolicy(seed=settings["seed"]),
+            retry=retry if retry is not None else RetryPolicy(seed=settings.seed),
             settings=settings,
         )
     return await anyio.to_thread.run_sync(

@@ -39,6 +39,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobsim.config import Config
 from jobsim.domain import Job, JobNotFound, JobStatus, PoolClosed
+from jobsim.events import TraceEvent
+from jobsim.handlers import MAX_DURATION
 from jobsim.pool import WorkerPool
 from jobsim.stores.base import JobStore
 
@@ -59,8 +61,6 @@ logger = logging.getLogger("jobsim.http")
 
 #: Largest request body accepted (bytes); larger ones get 413.
 MAX_BODY_BYTES = 64 * 1024
-#: Longest ``payload.duration`` the built-in handler accepts (seconds).
-MAX_DURATION = 3600.0
 _CLOSING = "the service is shutting down; the job was not stored"
 #: Seconds a client is told to wait after a 503.
 RETRY_AFTER_S = 1
@@ -135,11 +135,15 @@ class Health(BaseModel):
     """Liveness and load."""
 
     status: str = Field(description="The pool's state: running, closing or closed.")
-    workers: int
+    workers: int = Field(description="Workers the pool aims for (its current size).")
+    live_workers: int = Field(description="Worker tasks running now (surplus ones included).")
     busy: int = Field(description="Workers running a job now.")
     queue_depth: int = Field(description="Job ids waiting in the channel.")
     capacity: int = Field(description="Slots in the channel.")
     counts: dict[str, int] = Field(description="Jobs in the store by status.")
+    totals: dict[str, int] = Field(
+        description="What this pool did since it started: completed, failed, retried, ..."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -178,6 +182,12 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 # -- metrics and admission --------------------------------------------------------------------
 
 
+_JOB_ENDS = frozenset(
+    {TraceEvent.COMPLETED, TraceEvent.FAILED, TraceEvent.CANCELLED, TraceEvent.RELEASED}
+)
+_TIMED_ENDS = frozenset({TraceEvent.COMPLETED, TraceEvent.FAILED})
+
+
 class Instruments:
     """Per-app Prometheus metrics, fed by the pool's tracer.
 
@@ -203,16 +213,16 @@ class Instruments:
         self._queued: dict[str, float] = {}
         self._on_taken: Callable[[], None] | None = None
 
-    def trace(self, event: str, time: float, job_id: str, worker_id: str | None) -> None:
-        """A :data:`jobsim.pool.Tracer`."""
-        if event == "queued":
+    def trace(self, event: TraceEvent, time: float, job_id: str, worker_id: str | None) -> None:
+        """A :data:`jobsim.events.Tracer`."""
+        if event is TraceEvent.QUEUED:
             self._queued[job_id] = time
-        elif event == "taken":
+        elif event is TraceEvent.TAKEN:
             if self._on_taken is not None:
                 self._on_taken()
-        elif event in ("completed", "failed", "cancelled", "released"):
+        elif event in _JOB_ENDS:
             queued = self._queued.pop(job_id, None)
-            if queued is not None and event in ("completed", "failed"):
+            if queued is not None and event in _TIMED_ENDS:
                 self.latency.observe(max(0.0, time - queued))
 
 
@@ -480,14 +490,7 @@ def create_app(
     @app.get("/health", response_model=Health, summary="Liveness, load and job counts")
     async def health() -> dict[str, Any]:
         counts = await store.counts()
-        return {
-            "status": pool.state,
-            "workers": pool.workers,
-            "busy": pool.busy,
-            "queue_depth": pool.queue_depth,
-            "capacity": pool.capacity,
-            "counts": {status.value: n for status, n in counts.items()},
-        }
+        return pool.health() | {"counts": {status.value: n for status, n in counts.items()}}
 
     @app.post(
         "/jobs",

@@ -1,7 +1,7 @@
 """``python -m jobsim serve``: uvicorn and the worker pool in one task group, our shutdown order.
 
 uvicorn's own signal handlers are switched off (:class:`_Server`); this module listens for
-SIGINT/SIGTERM itself so the seed's order holds:
+SIGINT/SIGTERM itself so the original Go service's shutdown order holds:
 
 1. first signal: the server stops accepting and finishes the requests in flight
    (``server.should_exit``) -- every POST answered 201 has its job stored *and* queued;
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import logging
 import math
 import os
@@ -34,10 +33,12 @@ import sniffio
 import uvicorn
 from fastapi import FastAPI
 
+import jobsim.stores
 from jobsim.config import Config, ConfigError
-from jobsim.domain import Job, JobStatus
-from jobsim.http.app import MAX_DURATION, Instruments, create_app
-from jobsim.pool import Handler, ShutdownReport, WorkerPool
+from jobsim.domain import JobStatus
+from jobsim.handlers import sleep_handler
+from jobsim.http.app import Instruments, create_app
+from jobsim.pool import ShutdownReport, WorkerPool
 from jobsim.stores.base import JobStore
 from jobsim.stores.memory import InMemoryJobStore
 
@@ -46,48 +47,16 @@ __all__ = ["ServeResult", "Service", "builtin_handler", "main", "open_store", "s
 logger = logging.getLogger("jobsim.http")
 
 
-def builtin_handler(default_duration: float) -> Handler:
-    """The service's stand-in for real work: sleep ``payload["duration"]`` seconds (default
-    ``default_duration``) and return ``{"slept": seconds}``. I/O-bound, like the seed's jobs."""
-
-    async def handler(job: Job) -> dict[str, float]:
-        duration = job.payload.get("duration")
-        if duration is None:
-            duration = default_duration
-        if (
-            isinstance(duration, bool)
-            or not isinstance(duration, int | float)
-            or not (0 <= duration <= MAX_DURATION and math.isfinite(duration))
-        ):
-            raise ValueError(
-                f"payload.duration must be a number of seconds from 0 to {MAX_DURATION:g}, "
-                f"got {duration!r}"
-            )
-        await anyio.sleep(duration)
-        return {"slept": duration}
-
-    return handler
+#: The service's stand-in for real work (the same handler as ``python -m jobsim worker``).
+builtin_handler = sleep_handler
 
 
 async def open_store(url: str) -> JobStore:
-    """The store behind ``JOBSIM_STORE``. Uses :func:`jobsim.stores.open_store` when that
-    exists (sqlite, postgresql, ...); otherwise only ``memory://`` is available."""
-    import jobsim.stores
-
-    opener = getattr(jobsim.stores, "open_store", None)
-    if opener is None:
-        if url.rstrip("/") in {"memory:", "memory"}:
-            return InMemoryJobStore()
-        raise ConfigError("JOBSIM_STORE", url, "this build supports only memory://")
+    """The store behind ``JOBSIM_STORE``; a URL it cannot use is a :class:`ConfigError`."""
     try:
-        store = opener(url)
-        if inspect.isawaitable(store):
-            store = await store
-    except ConfigError:
-        raise
+        return await jobsim.stores.open_store(url)
     except (ValueError, TypeError, ImportError, OSError) as exc:
         raise ConfigError("JOBSIM_STORE", url, str(exc)) from exc
-    return store
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -159,7 +128,7 @@ async def serve(
     handle_signals: bool = True,
 ) -> ServeResult:
     """Run the job service until SIGINT/SIGTERM (or ``Service.stop()``), then shut down in
-    the seed's order. Returns the pool's report.
+    the original Go service's order. Returns the pool's report.
 
     Args:
         config: settings (see :meth:`Config.from_env`); ``port=0`` picks a free port.
@@ -266,17 +235,8 @@ async def serve(
             tg.cancel_scope.cancel()  # the signal watcher
         if report is None:  # forced: the pool stopped at once, running jobs released
             counts = await store.counts()
-            report = ShutdownReport(
-                completed=pool.completed,
-                failed=pool.failed,
-                pending=counts[JobStatus.PENDING],
-                interrupted=pool.interrupted,
-                duplicates_skipped=pool.duplicates_skipped,
-                retried=pool.retried,
-                cancelled=pool.cancelled,
-                drained=False,
-                timed_out=True,
-                elapsed=0.0,
+            report = pool.stats.report(
+                pending=counts[JobStatus.PENDING], drained=False, timed_out=True, elapsed=0.0
             )
     finally:
         sock.close()

@@ -48,6 +48,7 @@ from jobsim.stores._sql import (
 )
 from jobsim.stores._threads import ConnectionThreads, waker
 from jobsim.stores.base import status_or_none
+from jobsim.stores.masking import mask_url
 
 __all__ = ["PostgresJobStore", "claim_next_sql", "schema_sql"]
 
@@ -168,8 +169,6 @@ class PostgresJobStore:
         }
 
     def __repr__(self) -> str:
-        from jobsim.stores.url import mask_url
-
         state = "closed" if self._closed else "open"
         return f"<PostgresJobStore {mask_url(self.conninfo)} table={self.table} {state}>"
 

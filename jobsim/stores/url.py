@@ -8,10 +8,11 @@ never imports psycopg.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from jobsim.domain import JobsimError
 from jobsim.stores.base import JobStore
+from jobsim.stores.masking import mask_url
 
 __all__ = ["SCHEMES", "StoreURLError", "StoreUnavailable", "mask_url", "open_store"]
 
@@ -25,29 +26,6 @@ class StoreURLError(JobsimError, ValueError):
 
 class StoreUnavailable(JobsimError, ConnectionError):
     """The store's database could not be opened or reached."""
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe for logs and error messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{hostinfo}"
-    query = parts.query
-    if query and "password" in query.lower():
-        pairs = [
-            (k, "***" if k.lower() == "password" else v)
-            for k, v in parse_qsl(query, keep_blank_values=True)
-        ]
-        query = "&".join(f"{k}={v}" for k, v in pairs)
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _scrub(text: str, url: str) -> str:
