@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jobsim.domain import DuplicateJob, Job, JobNotFound, JobStatus
-from jobsim.stores.base import NonBlockingJobStore, status_or_none
+from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
+from jobsim.stores.base import NonBlockingJobStore, refusal, status_or_none
 
 __all__ = ["InMemoryJobStore", "MemoryTable"]
 
@@ -72,10 +72,27 @@ class MemoryTable:
         tally[1] += 1  # processing
         return job
 
-    def _complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+    @staticmethod
+    def _check_holder(job: Job, new: JobStatus, token: ClaimToken | None) -> None:
+        """Raise unless ``job`` is processing under ``token`` (any holder when None)."""
+        if job.status is not _PROCESSING or (
+            token is not None and (token[1] != job.attempts or token[0] != job.worker_id)
+        ):
+            raise refusal(job.id, new, token, (job.status.value, job.worker_id, job.attempts))
+
+    def _complete(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
         job = self._jobs.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
+        if token is not None or job.status is not _PROCESSING:
+            self._check_holder(job, JobStatus.COMPLETED, token)
         job.mark_completed(result, time.time() if at is None else at)
         tally = self._tally
         tally[1] -= 1  # processing
@@ -105,16 +122,29 @@ class MemoryTable:
     async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
         return self._claim(job_id, worker_id, at=at) is not None
 
-    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
-        self._complete(job_id, result, at=at)
+    async def complete(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
+        self._complete(job_id, result, at=at, token=token)
 
-    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
+    async def fail(
+        self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
+    ) -> None:
         job = self._job(job_id)
+        self._check_holder(job, JobStatus.FAILED, token)
         job.mark_failed(error, time.time() if at is None else at)
         self._moved(_PROCESSING, JobStatus.FAILED)
 
-    async def release(self, job_id: str, error: str | None = None) -> None:
+    async def release(
+        self, job_id: str, error: str | None = None, *, token: ClaimToken | None = None
+    ) -> None:
         job = self._job(job_id)
+        self._check_holder(job, _PENDING, token)
         job.mark_released(error)
         self._moved(_PROCESSING, _PENDING)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio.lowlevel
 
-from jobsim.domain import Job, JobStatus
+from jobsim.domain import ClaimToken, Job, JobStatus
 from jobsim.stores.memory import MemoryTable
 
 __all__ = ["RacyStore"]
@@ -25,9 +25,9 @@ class RacyStore(MemoryTable):
     It shares the dict and counts of :class:`~jobsim.stores.InMemoryJobStore` but not its
     declared non-blocking fast path, so a pool goes through the racy awaitable claim.
 
-    Its writes are last-write-wins (no transition checks), as sloppy stores are, so a job that
-    ran twice ends ``completed`` instead of raising: the damage is the duplicate run itself,
-    counted by ``attempts`` and by the handler.
+    Its ``complete`` and ``fail`` are last-write-wins (no transition or token checks), as
+    sloppy stores are, so a job that ran twice ends ``completed`` instead of raising: the damage
+    is the duplicate run itself, counted by ``attempts`` and by the handler.
     """
 
     async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
@@ -47,12 +47,21 @@ class RacyStore(MemoryTable):
         self._moved(job.status, status)
         job.status = status
 
-    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+    async def complete(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
         job = self._job(job_id)
         self._overwrite(job, JobStatus.COMPLETED)
         job.result, job.finished = result, time.time() if at is None else at
 
-    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
+    async def fail(
+        self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
+    ) -> None:
         job = self._job(job_id)
         self._overwrite(job, JobStatus.FAILED)
         job.error, job.finished = error, time.time() if at is None else at
