@@ -45,7 +45,9 @@ def test_the_conclusion_is_computed_and_says_what_the_runs_showed(
         text,
     )
     assert 0 < ran <= jobs == 20 and duplicates >= ran and atomic == 0, text
-    racy4, atomic4 = numbers(r"4 deliveries: RacyStore (\d+\.\d+), InMemoryJobStore (\d+\.\d+)", text)
+    racy4, atomic4 = numbers(
+        r"4 deliveries: RacyStore (\d+\.\d+), InMemoryJobStore (\d+\.\d+)", text
+    )
     assert racy4 > 2.0 and atomic4 == 1.0, text
     seeds, low, high, worst_atomic = numbers(
         r"ran duplicates in (\d+) of them \((\d+) to (\d+) per seed\); "
