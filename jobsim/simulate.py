@@ -129,6 +129,7 @@ async def _run(
     from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
 
     virtual = settings["clock"] == "virtual"
+    settings["engine"] = "pool"
     settings["backend"] = sniffio.current_async_library()
     trace: list[tuple[str, float, str, str | None]] = []
     append = trace.append
@@ -227,6 +228,41 @@ async def _run(
     return records.build(jobs, trace, runs, report, workers=workers, t0=t0, settings=settings)
 
 
+ENGINES = ("auto", "pool", "recursion")
+
+
+def choose_engine(engine: str, workload: Workload, *, clock: str, store: JobStore | None) -> str:
+    """``"pool"`` or ``"recursion"``: which engine runs ``engine`` (``"auto"``, ``"pool"`` or
+    ``"recursion"``) for this run. ``"recursion"`` on a run the recursion cannot describe is
+    a ``ValueError`` listing why (see :func:`jobsim.recursion.unsupported`)."""
+    from jobsim import recursion
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if engine == "pool":
+        return "pool"
+    reasons = recursion.unsupported(workload, clock=clock, store=store)
+    if not reasons:
+        return "recursion"
+    if engine == "recursion":
+        raise ValueError(
+            "engine='recursion' cannot run this: " + "; ".join(reasons) + " (use engine='pool')"
+        )
+    return "pool"
+
+
+def _recursion(
+    workload: Workload, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
+) -> RunResult:
+    from jobsim import recursion
+
+    settings["engine"] = "recursion"
+    wall = time.perf_counter()
+    result = recursion.run(workload, plan, workers=workers, capacity=capacity, settings=settings)
+    settings["wall_time"] = time.perf_counter() - wall
+    return result
+
+
 def _clock() -> Callable[[], float]:
     from jobsim.pool import loop_clock
 
@@ -275,6 +311,7 @@ def simulate(
     store: JobStore | None = None,
     seed: int | None = None,
     retry: RetryPolicy | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
@@ -288,11 +325,18 @@ def simulate(
         store: a fresh store to run against (default: a new :class:`InMemoryJobStore`).
         seed: overrides ``workload.seed``.
         retry: the pool's retry spacing (default ``RetryPolicy(seed=seed)``).
+        engine: ``"pool"`` runs the real pool; ``"recursion"`` computes the very same records
+            from the plan without an event loop (:mod:`jobsim.recursion`; only for the runs
+            :func:`jobsim.recursion.unsupported` accepts, else a ``ValueError`` says why);
+            ``"auto"`` (default) takes the recursion when it can. ``settings["engine"]`` says
+            which ran.
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
+    if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
+        return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
     retry = retry if retry is not None else RetryPolicy(seed=settings["seed"])
     store = store if store is not None else InMemoryJobStore()
     main = functools.partial(
@@ -317,6 +361,7 @@ async def simulate_async(
     store: JobStore | None = None,
     seed: int | None = None,
     retry: RetryPolicy | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """``await``-able :func:`simulate`, for top-level ``await`` in notebooks and async code.
 
@@ -328,6 +373,7 @@ async def simulate_async(
     running = sniffio.current_async_library()
     if clock == "real" and backend in (None, running):
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
+        choose_engine(engine, workload, clock=clock, store=store)  # the pool, or a clear error
         return await _run(
             workload,
             plan,
@@ -348,6 +394,7 @@ async def simulate_async(
             store=store,
             seed=seed,
             retry=retry,
+            engine=engine,
         )
     )
 
