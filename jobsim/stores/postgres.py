@@ -42,12 +42,13 @@ from jobsim.stores._sql import (
     check_page,
     encode_result,
     job_to_row,
+    purge_sql,
     row_to_job,
     rows_for_insert,
     transition_error,
 )
 from jobsim.stores._threads import ConnectionThreads, waker
-from jobsim.stores.base import status_or_none
+from jobsim.stores.base import purge_cutoff, status_or_none
 
 __all__ = ["PostgresJobStore", "claim_next_sql", "schema_sql"]
 
@@ -327,6 +328,15 @@ class PostgresJobStore:
         for status, n in await self._q(self._sql["counts"], (), "all"):
             counts[JobStatus(status)] = n
         return counts
+
+    async def purge_finished(
+        self, *, keep: int | None = None, older_than: float | None = None, at: float | None = None
+    ) -> int:
+        statement = purge_sql(self.table, "%s", keep, purge_cutoff(keep, older_than, at))
+        if statement is None:
+            return 0
+        deleted: int = await self._q(*statement)
+        return deleted
 
     async def close(self) -> None:
         if self._closed:
