@@ -8,6 +8,7 @@ got and what is allowed, before anything starts.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -27,13 +28,19 @@ class ConfigError(JobsimError, ValueError):
         super().__init__(f"{name}={value!r} is invalid: {allowed}")
 
 
+# Plain ASCII decimals only: Python's int()/float() would also take "1_8082", "+5", "٣",
+# "1e3", "nan" and "inf", none of which a port or a count should be.
+_DIGITS = {int: re.compile(r"[0-9]+"), float: re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")}
+
+
 def _number(name: str, raw: str, kind: type[T], low: T, high: T, allowed: str) -> T:
-    """Parse ``raw`` as ``kind`` within ``[low, high]`` or raise :class:`ConfigError`."""
-    try:
-        value = kind(raw.strip())  # type: ignore[call-arg]
-    except ValueError:
-        raise ConfigError(name, raw, allowed) from None
-    if not low <= value <= high:  # type: ignore[operator]  # also rejects nan
+    """Parse ``raw`` (ASCII digits, a decimal point for floats) as ``kind`` within
+    ``[low, high]`` or raise :class:`ConfigError`."""
+    text = raw.strip()
+    if not _DIGITS[kind].fullmatch(text):
+        raise ConfigError(name, raw, allowed)
+    value = kind(text)  # type: ignore[call-arg]
+    if not low <= value <= high:  # type: ignore[operator]
         raise ConfigError(name, raw, allowed)
     return value
 
@@ -67,6 +74,14 @@ class Config:
             ``postgresql://...``.
         shutdown_grace: ``JOBSIM_SHUTDOWN_GRACE``, seconds workers get to drain on shutdown.
         job_duration: ``JOBSIM_JOB_DURATION``, seconds the built-in handler sleeps per job.
+        keep_finished: ``JOBSIM_KEEP_FINISHED``, finished jobs the service keeps (the most
+            recently finished; older ones are deleted).
+        keep_finished_for: ``JOBSIM_KEEP_FINISHED_FOR``, seconds a finished job is kept.
+        max_connections: ``JOBSIM_MAX_CONNECTIONS``, open connections served at once; beyond
+            it requests get 503.
+        idle_timeout: ``JOBSIM_IDLE_TIMEOUT``, seconds a connection may sit without a request.
+        request_timeout: ``JOBSIM_REQUEST_TIMEOUT``, seconds a client gets to send one whole
+            request (headers and body); slower ones get 408.
     """
 
     port: int = 8080
@@ -76,6 +91,11 @@ class Config:
     store_url: str = "memory://"
     shutdown_grace: float = 30.0
     job_duration: float = 1.0
+    keep_finished: int = 10_000
+    keep_finished_for: float = 86_400.0
+    max_connections: int = 1_000
+    idle_timeout: float = 5.0
+    request_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -103,5 +123,24 @@ class Config:
             ),
             job_duration=get(
                 "JOBSIM_JOB_DURATION", lambda n, r: _float(n, r, 0.0, 3_600.0), d.job_duration
+            ),
+            keep_finished=get(
+                "JOBSIM_KEEP_FINISHED", lambda n, r: _int(n, r, 0, 1_000_000_000), d.keep_finished
+            ),
+            keep_finished_for=get(
+                "JOBSIM_KEEP_FINISHED_FOR",
+                lambda n, r: _float(n, r, 0.0, 1e9),
+                d.keep_finished_for,
+            ),
+            max_connections=get(
+                "JOBSIM_MAX_CONNECTIONS", lambda n, r: _int(n, r, 1, 1_000_000), d.max_connections
+            ),
+            idle_timeout=get(
+                "JOBSIM_IDLE_TIMEOUT", lambda n, r: _float(n, r, 0.01, 86_400.0), d.idle_timeout
+            ),
+            request_timeout=get(
+                "JOBSIM_REQUEST_TIMEOUT",
+                lambda n, r: _float(n, r, 0.01, 86_400.0),
+                d.request_timeout,
             ),
         )
