@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from jobsim.domain import JobsimError
 
@@ -61,6 +61,22 @@ def _text(name: str, raw: str) -> str:
     return value
 
 
+# Config field -> (environment variable, type, lowest, highest allowed value).
+_NUMBERS: dict[str, tuple[str, type, float, float]] = {
+    "port": ("PORT", int, 0, 65535),
+    "worker_count": ("WORKER_COUNT", int, 1, 100_000),
+    "job_queue_capacity": ("JOB_QUEUE_CAPACITY", int, 1, 10_000_000),
+    "shutdown_grace": ("JOBSIM_SHUTDOWN_GRACE", float, 0.0, 86_400.0),
+    "job_duration": ("JOBSIM_JOB_DURATION", float, 0.0, 3_600.0),
+    "keep_finished": ("JOBSIM_KEEP_FINISHED", int, 0, 1_000_000_000),
+    "keep_finished_for": ("JOBSIM_KEEP_FINISHED_FOR", float, 0.0, 1e9),
+    "max_connections": ("JOBSIM_MAX_CONNECTIONS", int, 1, 1_000_000),
+    "idle_timeout": ("JOBSIM_IDLE_TIMEOUT", float, 0.01, 86_400.0),
+    "request_timeout": ("JOBSIM_REQUEST_TIMEOUT", float, 0.01, 86_400.0),
+}
+_TEXTS = {"host": "HOST", "store_url": "JOBSIM_STORE"}
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """Service settings. Build one with :meth:`from_env`, or directly in code.
@@ -104,43 +120,14 @@ class Config:
         Raises :class:`ConfigError` for any value out of range or of the wrong type.
         """
         env = os.environ if env is None else env
-        d = cls()
-
-        def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
+        values: dict[str, Any] = {}
+        for field, (name, kind, low, high) in _NUMBERS.items():
             raw = env.get(name)
-            return default if raw is None else parse(name, raw)
-
-        return cls(
-            port=get("PORT", lambda n, r: _int(n, r, 0, 65535), d.port),
-            worker_count=get("WORKER_COUNT", lambda n, r: _int(n, r, 1, 100_000), d.worker_count),
-            job_queue_capacity=get(
-                "JOB_QUEUE_CAPACITY", lambda n, r: _int(n, r, 1, 10_000_000), d.job_queue_capacity
-            ),
-            host=get("HOST", _text, d.host),
-            store_url=get("JOBSIM_STORE", _text, d.store_url),
-            shutdown_grace=get(
-                "JOBSIM_SHUTDOWN_GRACE", lambda n, r: _float(n, r, 0.0, 86_400.0), d.shutdown_grace
-            ),
-            job_duration=get(
-                "JOBSIM_JOB_DURATION", lambda n, r: _float(n, r, 0.0, 3_600.0), d.job_duration
-            ),
-            keep_finished=get(
-                "JOBSIM_KEEP_FINISHED", lambda n, r: _int(n, r, 0, 1_000_000_000), d.keep_finished
-            ),
-            keep_finished_for=get(
-                "JOBSIM_KEEP_FINISHED_FOR",
-                lambda n, r: _float(n, r, 0.0, 1e9),
-                d.keep_finished_for,
-            ),
-            max_connections=get(
-                "JOBSIM_MAX_CONNECTIONS", lambda n, r: _int(n, r, 1, 1_000_000), d.max_connections
-            ),
-            idle_timeout=get(
-                "JOBSIM_IDLE_TIMEOUT", lambda n, r: _float(n, r, 0.01, 86_400.0), d.idle_timeout
-            ),
-            request_timeout=get(
-                "JOBSIM_REQUEST_TIMEOUT",
-                lambda n, r: _float(n, r, 0.01, 86_400.0),
-                d.request_timeout,
-            ),
-        )
+            if raw is not None:
+                parse = _int if kind is int else _float
+                values[field] = parse(name, raw, low, high)  # type: ignore[arg-type]
+        for field, name in _TEXTS.items():
+            raw = env.get(name)
+            if raw is not None:
+                values[field] = _text(name, raw)
+        return cls(**values)
