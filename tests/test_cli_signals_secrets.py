@@ -137,7 +137,7 @@ def test_a_second_signal_forces_the_worker_out(tmp_path: Path) -> None:
     time.sleep(0.5)
     assert proc.poll() is None  # graceful: it waits for the job (grace 600 s)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, err
     assert "SIGTERM again: forcing exit" in err and "forced exit" in err
     assert "Traceback" not in err
