@@ -8,13 +8,11 @@ never imports psycopg.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from jobsim.domain import JobsimError
 from jobsim.stores.base import JobStore
-from jobsim.stores.masking import mask_url
+from jobsim.stores.masking import mask_url, scrub, split_credentials
 
-__all__ = ["SCHEMES", "StoreURLError", "StoreUnavailable", "mask_url", "open_store"]
+__all__ = ["SCHEMES", "StoreURLError", "StoreUnavailable", "mask_url", "open_store", "scrub"]
 
 #: The URL forms :func:`open_store` accepts, for error messages and docs.
 SCHEMES = "memory://, sqlite:///path/to/jobs.db, postgresql://user:password@host:port/dbname"
@@ -28,13 +26,20 @@ class StoreUnavailable(JobsimError, ConnectionError):
     """The store's database could not be opened or reached."""
 
 
-def _scrub(text: str, url: str) -> str:
-    """Remove the URL's password from a driver's error text, should it echo it."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    return text.replace(password, "***") if password else text
+def _check_postgres_url(url: str, shown: str) -> None:
+    """Refuse a URL that libpq would misread (and quote back, password and all)."""
+    parts = split_credentials(url)
+    if parts is None:
+        return
+    _, user, password, _ = parts
+    userinfo = f"{user}:{password}" if password is not None else user
+    bad = sorted({c for c in userinfo if c in "/?#@"})
+    if bad:
+        raise StoreURLError(
+            f"store URL {shown!r}: the user name or password contains "
+            f"{', '.join(repr(c) for c in bad)} unencoded; percent-encode it "
+            "(/ as %2F, ? as %3F, # as %23, @ as %40)"
+        )
 
 
 async def open_store(url: str) -> JobStore:
@@ -44,29 +49,19 @@ async def open_store(url: str) -> JobStore:
     when the database cannot be opened; both name the URL with its password masked.
     """
     if not isinstance(url, str) or "://" not in url:
-        raise StoreURLError(f"store URL {url!r} has no scheme; allowed: {SCHEMES}")
-    scheme = url.split("://", 1)[0].lower()
+        raise StoreURLError(f"store URL {mask_url(url)!r} has no scheme; allowed: {SCHEMES}")
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    url = f"{scheme}://{rest}"  # POSTGRESQL:// and SQLite:// mean what they say
     shown = mask_url(url)
     if scheme == "memory":
         from jobsim.stores.memory import InMemoryJobStore
 
         return InMemoryJobStore()
     if scheme == "sqlite":
-        path = url.split("://", 1)[1]
-        if not path.startswith("/") or len(path) < 2:
-            raise StoreURLError(
-                f"store URL {shown!r}: write sqlite:///relative/jobs.db or "
-                "sqlite:////absolute/jobs.db (three slashes, then the path)"
-            )
-        from jobsim.stores.sqlite import SQLiteJobStore
-
-        try:
-            return await SQLiteJobStore.open(path[1:])
-        except Exception as exc:  # sqlite3.Error, OSError
-            raise StoreUnavailable(
-                f"cannot open SQLite store {shown!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+        return await _open_sqlite(rest, shown)
     if scheme in {"postgresql", "postgres"}:
+        _check_postgres_url(url, shown)
         try:
             from jobsim.stores.postgres import PostgresJobStore
         except ImportError as exc:
@@ -76,6 +71,27 @@ async def open_store(url: str) -> JobStore:
         try:
             return await PostgresJobStore.connect(url)
         except Exception as exc:  # psycopg.OperationalError and friends
-            detail = _scrub(f"{type(exc).__name__}: {exc}".strip(), url)
-            raise StoreUnavailable(f"cannot reach PostgreSQL store {shown!r}: {detail}") from exc
+            detail = scrub(f"{type(exc).__name__}: {exc}".strip(), url)
+            raise StoreUnavailable(f"cannot reach PostgreSQL store {shown!r}: {detail}") from None
     raise StoreURLError(f"unknown store URL scheme {scheme!r} in {shown!r}; allowed: {SCHEMES}")
+
+
+async def _open_sqlite(rest: str, shown: str) -> JobStore:
+    if not rest.startswith("/") or len(rest) < 2:
+        raise StoreURLError(
+            f"store URL {shown!r}: write sqlite:///relative/jobs.db or "
+            "sqlite:////absolute/jobs.db (three slashes, then the path)"
+        )
+    if "?" in rest or "#" in rest:
+        raise StoreURLError(
+            f"store URL {shown!r}: SQLite URLs take no query string or fragment (options such "
+            "as mode=ro are not supported); write sqlite:///path/to/jobs.db"
+        )
+    from jobsim.stores.sqlite import SQLiteJobStore
+
+    try:
+        return await SQLiteJobStore.open(rest[1:])
+    except Exception as exc:  # sqlite3.Error, OSError
+        raise StoreUnavailable(
+            f"cannot open SQLite store {shown!r}: {type(exc).__name__}: {exc}"
+        ) from exc
