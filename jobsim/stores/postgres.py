@@ -46,11 +46,12 @@ from jobsim.stores._sql import (
     check_page,
     encode_result,
     job_to_row,
+    purge_sql,
     row_to_job,
     rows_for_insert,
 )
 from jobsim.stores._threads import ConnectionThreads
-from jobsim.stores.base import refusal, status_or_none
+from jobsim.stores.base import purge_cutoff, refusal, status_or_none
 from jobsim.stores.url import mask_url
 
 __all__ = ["PostgresJobStore", "claim_next_sql", "schema_sql"]
@@ -368,6 +369,15 @@ class PostgresJobStore:
         for status, n in await self._q(self._sql["counts"], (), "all"):
             counts[JobStatus(status)] = n
         return counts
+
+    async def purge_finished(
+        self, *, keep: int | None = None, older_than: float | None = None, at: float | None = None
+    ) -> int:
+        statement = purge_sql(self.table, "%s", keep, purge_cutoff(keep, older_than, at))
+        if statement is None:
+            return 0
+        deleted: int = await self._q(*statement)
+        return deleted
 
     async def close(self) -> None:
         if self._closed:

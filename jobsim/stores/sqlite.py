@@ -32,11 +32,12 @@ from jobsim.stores._sql import (
     COLUMN_LIST,
     check_page,
     encode_result,
+    purge_sql,
     row_to_job,
     rows_for_insert,
 )
 from jobsim.stores._threads import ConnectionThreads
-from jobsim.stores.base import refusal, status_or_none
+from jobsim.stores.base import purge_cutoff, refusal, status_or_none
 
 __all__ = ["SQLiteJobStore"]
 
@@ -345,6 +346,15 @@ class SQLiteJobStore:
         for status, n in rows:
             counts[JobStatus(status)] = n
         return counts
+
+    async def purge_finished(
+        self, *, keep: int | None = None, older_than: float | None = None, at: float | None = None
+    ) -> int:
+        statement = purge_sql("jobs", "?", keep, purge_cutoff(keep, older_than, at))
+        if statement is None:
+            return 0
+        sql, params = statement
+        return await self._run(lambda conn: conn.execute(sql, params).rowcount)
 
     async def close(self) -> None:
         threads, self._threads = self._threads, None
