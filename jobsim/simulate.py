@@ -12,8 +12,9 @@ virtual time every sleep that decides who runs next (a handler's service time, t
 wait for the next arrival) goes through a :class:`~jobsim.clock.Sequencer`: sleepers that wake
 at the same instant resume in a fixed order (finished jobs by index, then arrivals by index),
 whatever the backend's scheduler prefers. Before the workload starts, each worker runs one
-zero-length warm-up job, released in worker-id order, so the workers queue on the channel in
-the same order on every backend (trio starts tasks in random order). Same workload + seed ->
+zero-length warm-up job; the warm-ups end together, once every worker holds one, and are
+released in worker-id order, so the workers queue on the channel in the same order on every
+backend (trio starts and schedules tasks in random order). Same workload + seed ->
 identical :attr:`RunResult.jobs` on asyncio and trio. (The warm-up jobs are left out of the
 records and of ``RunResult.report``; they stay in the store, typed ``jobsim.warm-up``.)
 
@@ -154,13 +155,21 @@ async def _run(
     sleep: Sleep = sequencer.bind() if sequencer is not None else _plain_sleep()
     runs: dict[tuple[int, int], int] = {}
     primed = anyio.Event()
+    all_held = anyio.Event()
+    prime_held = 0
     prime_left = workers
 
     async def warm_up(job: Job) -> None:
-        # Every worker holds one of these; they finish in worker-id order, so the workers
-        # line up on the channel in that order on every backend.
-        nonlocal prime_left
+        # Every worker holds exactly one of these: none finishes before all are held (else
+        # the first worker the backend happens to start could take two and another none).
+        # Then they finish in worker-id order, so the workers line up on the channel in that
+        # order on every backend, whatever order the backend started them in.
+        nonlocal prime_held, prime_left
         assert job.worker_id is not None
+        prime_held += 1
+        if prime_held == workers:
+            all_held.set()
+        await all_held.wait()
         await sleep(0.0, (-1, int(job.worker_id.rpartition("-")[2])))
         prime_left -= 1
         if prime_left == 0:
