@@ -67,7 +67,12 @@ def api_routes(
         },
     )
     async def create_job(spec: JobCreate) -> Response:
-        job = Job(type=spec.type, payload=spec.payload.model_dump(exclude_unset=True))
+        job = Job(
+            type=spec.type,
+            payload=spec.payload.model_dump(exclude_unset=True),
+            priority=spec.priority,
+            ttl=spec.ttl,
+        )
         if pool.state != "running":
             instruments.rejected.labels("closing").inc()
             return error_response(503, _CLOSING, headers=retry_after)
