@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from jobsim import Batch, Constant, Exponential, Mix, Poisson, Workload, simulate
@@ -102,3 +103,18 @@ def test_a_single_workload_is_one_class_named_after_its_type() -> None:
     assert set(result.jobs["job_class"]) == {"email"}
     assert list(result.by_class().index) == ["email"]
     assert np.isclose(result.by_class().loc["email", "wait_mean"], 0.0)
+
+
+def test_a_fifo_mix_gives_the_same_records_on_the_recursion_and_the_pool() -> None:
+    mix = two_classes()
+    pool = simulate(mix, workers=3, capacity=1000, engine="pool")
+    recursion = simulate(mix, workers=3, capacity=1000, engine="recursion")
+    assert (pool.settings["engine"], recursion.settings["engine"]) == ("pool", "recursion")
+    assert set(recursion.jobs["job_class"]) == {"urgent", "bulk"}
+    pd.testing.assert_frame_equal(pool.jobs, recursion.jobs, check_exact=True)
+
+
+def test_auto_runs_the_pool_when_a_class_has_a_ttl() -> None:
+    assert simulate(two_classes(ttl=1.5), workers=2).settings["engine"] == "pool"
+    with pytest.raises(ValueError, match="ttl= is set"):
+        simulate(two_classes(ttl=1.5), workers=2, engine="recursion")

@@ -36,7 +36,9 @@ def batch_means_ci(values: np.ndarray, batches: int = BATCHES) -> tuple[float, f
 def test_mean_wait_matches_erlang_c(load: float, servers: int, seed: int) -> None:
     rate = load * servers  # mean service 1 s
     workload = Workload(JOBS, Poisson(rate), Exponential(1.0), seed=seed)
-    result = simulate(workload, workers=servers, capacity=JOBS)  # open system: never blocks
+    result = simulate(
+        workload, workers=servers, capacity=JOBS, engine="pool"
+    )  # open system: never blocks
     waits = result.jobs["wait"].to_numpy()[WARM_UP:]
     low, high = batch_means_ci(waits)
     theory = mmc(rate, 1.0, servers)
@@ -52,6 +54,10 @@ def test_constant_service_matches_pollaczek_khinchine() -> None:
     from jobsim import Constant
 
     workload = Workload(JOBS, Poisson(0.7), Constant(1.0), seed=14)
-    waits = simulate(workload, workers=1, capacity=JOBS).jobs["wait"].to_numpy()[WARM_UP:]
+    waits = (
+        simulate(workload, workers=1, capacity=JOBS, engine="pool")
+        .jobs["wait"]
+        .to_numpy()[WARM_UP:]
+    )
     low, high = batch_means_ci(waits)
     assert low <= md1(0.7, 1.0).wq <= high
