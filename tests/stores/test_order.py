@@ -82,3 +82,12 @@ async def test_claim_next_skips_and_expires_jobs_past_their_ttl(leasing_store: A
     got = await leasing_store.get(stale.id)
     assert (got.status, got.finished, got.attempts) == (E, 5.0, 0)
     assert await leasing_store.claim_next("w", 30.0, at=5.0) is None
+
+
+async def test_expired_jobs_are_finished_for_retention(store: JobStore) -> None:
+    old = await store.add(Job(type="old", ttl=1.0), at=0.0)
+    assert await store.claim(old.id, "w", at=10.0) is False  # expired at t=10
+    waiting = await store.add(Job(type="waiting"), at=0.0)
+    assert await store.purge_finished(older_than=5.0, at=20.0) == 1  # type: ignore[attr-defined]
+    assert [j.id for j in await store.list()] == [waiting.id]
+    assert (await store.counts())[E] == 0
