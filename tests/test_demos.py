@@ -100,7 +100,7 @@ def test_correct_order_loses_nothing() -> None:
     assert report.accepted > 0
     assert report.counts["completed"] == report.accepted
     events = list(zip(report.events["actor"], report.events["event"], strict=True))
-    # The seed's order: stop intake -> close the channel -> workers stop -> join.
+    # The original Go service's order: stop intake -> close the channel -> workers stop -> join.
     intake = events.index(("main", "stop intake"))
     producer_stop = events.index(("producer", "stops"))
     close = events.index(("main", "pool.shutdown()"))
