@@ -26,6 +26,7 @@ class TraceEvent(StrEnum):
     RETRYING = "retrying"  #: the attempt failed; another will follow
     CANCELLED = "cancelled"
     RELEASED = "released"  #: interrupted by shutdown, back to pending
+    EXPIRED = "expired"  #: its ttl passed before it started: it never runs
     WORKER_STARTED = "worker-started"  #: a worker began taking jobs (job_id is "")
     WORKER_STOPPED = "worker-stopped"  #: a worker exited (job_id is "")
 
@@ -34,7 +35,9 @@ class TraceEvent(StrEnum):
 
 
 #: Events after which a job never runs again.
-FINAL_EVENTS = frozenset({TraceEvent.COMPLETED, TraceEvent.FAILED, TraceEvent.CANCELLED})
+FINAL_EVENTS = frozenset(
+    {TraceEvent.COMPLETED, TraceEvent.FAILED, TraceEvent.CANCELLED, TraceEvent.EXPIRED}
+)
 
 #: Events that end one attempt of a job that ran.
 ATTEMPT_ENDS = (

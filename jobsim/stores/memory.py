@@ -18,8 +18,10 @@ __all__ = ["InMemoryJobStore", "MemoryTable"]
 
 _PENDING = JobStatus.PENDING
 _PROCESSING = JobStatus.PROCESSING
+_COMPLETED = JobStatus.COMPLETED
+_EXPIRED = JobStatus.EXPIRED
 _SLOT = {status: slot for slot, status in enumerate(JobStatus)}  # pending 0, processing 1, ...
-assert list(_SLOT.values()) == [0, 1, 2, 3, 4]
+assert _SLOT[_PENDING] == 0 and _SLOT[_PROCESSING] == 1 and _SLOT[_COMPLETED] == 2
 
 
 class MemoryTable:
@@ -72,7 +74,12 @@ class MemoryTable:
             raise JobNotFound(job_id)
         if job.status is not _PENDING:
             return None
-        job.mark_claimed(worker_id, time.time() if at is None else at)
+        now = time.time() if at is None else at
+        if job.ttl is not None and _due(job, now):
+            job.mark_expired(now)  # never started within its ttl: never runs
+            self._moved(_PENDING, _EXPIRED)
+            return None
+        job.mark_claimed(worker_id, now)
         tally = self._tally
         tally[0] -= 1  # pending
         tally[1] += 1  # processing
@@ -163,6 +170,16 @@ class MemoryTable:
         self._moved(old, JobStatus.CANCELLED)
         return True
 
+    async def expire_due(self, *, at: float | None = None) -> int:
+        """Move every pending job whose ttl has passed (never started) to ``expired``;
+        how many moved. :meth:`claim` does the same for the one job it is asked for."""
+        now = time.time() if at is None else at
+        due = [j for j in self._jobs.values() if j.status is _PENDING and _due(j, now)]
+        for job in due:
+            job.mark_expired(now)
+            self._moved(_PENDING, _EXPIRED)
+        return len(due)
+
     async def counts(self) -> dict[JobStatus, int]:
         return dict(zip(JobStatus, self._tally, strict=True))
 
@@ -212,3 +229,8 @@ class InMemoryJobStore(MemoryTable, NonBlockingJobStore):
     add_nowait = MemoryTable._add
     claim_nowait = MemoryTable._claim
     complete_nowait = MemoryTable._complete
+
+
+def _due(job: Job, now: float) -> bool:
+    expires = job.expires_at
+    return expires is not None and now >= expires
