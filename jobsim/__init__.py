@@ -20,7 +20,7 @@ from jobsim.domain import (
     JobStatus,
     PoolClosed,
 )
-from jobsim.pool import ShutdownReport, WorkerPool
+from jobsim.pool import Concurrency, Prefetch, Priority, RateLimit, ShutdownReport, WorkerPool
 from jobsim.retry import RetryPolicy
 from jobsim.stores import (
     InMemoryJobStore,
@@ -60,6 +60,7 @@ __all__ = [
     "Bursts",
     "ClaimLost",
     "ClaimToken",
+    "Concurrency",
     "Config",
     "ConfigError",
     "Constant",
@@ -80,8 +81,11 @@ __all__ = [
     "Poisson",
     "PoolClosed",
     "PostgresJobStore",
+    "Prefetch",
+    "Priority",
     "QueueMetrics",
     "RacyStore",
+    "RateLimit",
     "RetryPolicy",
     "RunResult",
     "SQLiteJobStore",

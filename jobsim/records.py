@@ -93,6 +93,8 @@ class RunSettings(Mapping[str, Any]):
         kind: the workload's job kind (``"sleep"``, ``"cpu-thread"``, ``"cpu-process"``).
         engine: what computed the run: ``"pool"`` (the real pool) or ``"recursion"``.
         wall_time: seconds of real time the run took (NaN until it ran).
+        dispatch: who ran next (``"fifo"``, ``"priority"``, ``"priority:AGING"``,
+            ``"prefetch:K"``); ``"+limits"`` is appended when limits applied.
     """
 
     clock: str
@@ -103,6 +105,7 @@ class RunSettings(Mapping[str, Any]):
     kind: str
     engine: str = "pool"
     wall_time: float = float("nan")
+    dispatch: str = "fifo"
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._names():

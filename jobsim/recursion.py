@@ -43,7 +43,14 @@ __all__ = ["Schedule", "run", "schedule", "unsupported"]
 _NEVER = math.inf
 
 
-def unsupported(workload: Workload | Mix, *, clock: str, store: object = None) -> list[str]:
+def unsupported(
+    workload: Workload | Mix,
+    *,
+    clock: str,
+    store: object = None,
+    dispatch: object = "fifo",
+    limits: object = None,
+) -> list[str]:
     """Why the recursion cannot stand in for the pool on this run (empty: it can).
 
     Each reason names the setting and what the recursion needs. The recursion models the
@@ -65,6 +72,10 @@ def unsupported(workload: Workload | Mix, *, clock: str, store: object = None) -
     classes = workload.classes.values() if isinstance(workload, Mix) else [workload]
     if any(w.ttl is not None for w in classes):
         reasons.append("ttl= is set (the recursion models no expiry)")
+    if dispatch not in (None, "fifo"):
+        reasons.append(f"dispatch={dispatch!r} (the recursion models the FIFO channel only)")
+    if limits:
+        reasons.append("limits= is set (the recursion models no rate or concurrency limits)")
     return reasons
 
 

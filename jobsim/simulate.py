@@ -30,7 +30,7 @@ import dataclasses
 import functools
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -44,6 +44,7 @@ from jobsim.domain import Job
 from jobsim.events import FINAL_EVENTS, TraceEvent
 from jobsim.mix import Mix
 from jobsim.pool import WorkerPool
+from jobsim.pool.policies import DispatchSpec, Policy
 from jobsim.records import RunSettings
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore
@@ -129,6 +130,8 @@ async def _run(
     store: JobStore,
     retry: RetryPolicy | None,
     settings: RunSettings,
+    dispatch: DispatchSpec = "fifo",
+    limits: Mapping[str, Any] | None = None,
 ) -> RunResult:
     from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
 
@@ -190,7 +193,14 @@ async def _run(
                 tg.start_soon(functools.partial(anyio.to_process.run_sync, spin, warm_spins))
     submitted: list[Job] = []
     pool = WorkerPool(
-        store, handler, workers=workers, capacity=capacity, tracer=tracer, retry=retry
+        store,
+        handler,
+        workers=workers,
+        capacity=capacity,
+        tracer=tracer,
+        retry=retry,
+        dispatch=dispatch,
+        limits=limits,
     )
     wall = time.perf_counter()
     async with anyio.create_task_group() as tg:
@@ -242,7 +252,13 @@ ENGINES = ("auto", "pool", "recursion")
 
 
 def choose_engine(
-    engine: str, workload: Workload | Mix, *, clock: str, store: JobStore | None
+    engine: str,
+    workload: Workload | Mix,
+    *,
+    clock: str,
+    store: JobStore | None,
+    dispatch: object = "fifo",
+    limits: object = None,
 ) -> str:
     """``"pool"`` or ``"recursion"``: which engine runs ``engine`` (``"auto"``, ``"pool"`` or
     ``"recursion"``) for this run. ``"recursion"`` on a run the recursion cannot describe is
@@ -253,7 +269,9 @@ def choose_engine(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     if engine == "pool":
         return "pool"
-    reasons = recursion.unsupported(workload, clock=clock, store=store)
+    reasons = recursion.unsupported(
+        workload, clock=clock, store=store, dispatch=dispatch, limits=limits
+    )
     if not reasons:
         return "recursion"
     if engine == "recursion":
@@ -317,6 +335,8 @@ def simulate(
     seed: int | None = None,
     retry: RetryPolicy | None = None,
     engine: str = "auto",
+    dispatch: DispatchSpec = "fifo",
+    limits: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
@@ -336,12 +356,20 @@ def simulate(
             :func:`jobsim.recursion.unsupported` accepts, else a ``ValueError`` says why);
             ``"auto"`` (default) takes the recursion when it can. ``settings.engine`` says
             which ran.
+        dispatch, limits: the pool's policies (``"fifo"``, ``"priority"``,
+            ``Priority(aging=...)``, ``Prefetch(k)``; ``{type: RateLimit(...) |
+            Concurrency(n)}``), on the run's clock. Anything but FIFO without limits runs
+            on the pool.
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
-    if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
+    policy = _policies(settings, dispatch, limits)
+    chosen = choose_engine(
+        engine, workload, clock=clock, store=store, dispatch=dispatch, limits=limits
+    )
+    if chosen == "recursion":
         return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
     retry = retry if retry is not None else RetryPolicy(seed=settings.seed)
     store = store if store is not None else InMemoryJobStore()
@@ -354,8 +382,19 @@ def simulate(
         store=store,
         retry=retry,
         settings=settings,
+        dispatch=policy,
+        limits=limits,
     )
     return clocks.run(main, backend=backend, clock=clock)
+
+
+def _policies(settings: RunSettings, dispatch: object, limits: object) -> Policy:
+    """Check ``dispatch=``/``limits=`` before anything runs; note them in the settings."""
+    from jobsim.pool.policies import describe, validate
+
+    policy, checked = validate(dispatch, limits)
+    settings.dispatch = describe(policy) + ("+limits" if checked else "")
+    return policy
 
 
 async def simulate_async(
@@ -368,6 +407,8 @@ async def simulate_async(
     seed: int | None = None,
     retry: RetryPolicy | None = None,
     engine: str = "auto",
+    dispatch: DispatchSpec = "fifo",
+    limits: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """``await``-able :func:`simulate`, for top-level ``await`` in notebooks and async code.
 
@@ -379,7 +420,10 @@ async def simulate_async(
     running = sniffio.current_async_library()
     if clock == "real" and backend in (None, running):
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
-        choose_engine(engine, workload, clock=clock, store=store)  # the pool, or a clear error
+        policy = _policies(settings, dispatch, limits)
+        choose_engine(  # the pool, or a clear error
+            engine, workload, clock=clock, store=store, dispatch=dispatch, limits=limits
+        )
         return await _run(
             workload,
             plan,
@@ -388,6 +432,8 @@ async def simulate_async(
             store=store if store is not None else InMemoryJobStore(),
             retry=retry if retry is not None else RetryPolicy(seed=settings.seed),
             settings=settings,
+            dispatch=policy,
+            limits=limits,
         )
     return await anyio.to_thread.run_sync(
         functools.partial(
@@ -401,6 +447,8 @@ async def simulate_async(
             seed=seed,
             retry=retry,
             engine=engine,
+            dispatch=dispatch,
+            limits=limits,
         )
     )
 

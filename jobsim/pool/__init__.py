@@ -4,7 +4,10 @@
 
 * :mod:`~jobsim.pool.intake`: submit, deliver, backpressure, the closing gate;
 * :mod:`~jobsim.pool.dispatch`: where delivered jobs wait and who runs next (the one bounded
-  channel today; a priority queue or per-worker buffers implement the same interface);
+  channel by default); the other policies implement the same interface:
+  :mod:`~jobsim.pool.priority` (priorities with aging), :mod:`~jobsim.pool.prefetch`
+  (per-worker buffers), :mod:`~jobsim.pool.limits` (rate and concurrency per job type),
+  chosen by :mod:`~jobsim.pool.policies` from ``dispatch=`` and ``limits=``;
 * :mod:`~jobsim.pool.crew`: the worker tasks, how many run, how each one stops;
 * :mod:`~jobsim.pool.push` and :mod:`~jobsim.pool.pull`: the two modes, chosen once (push
   over the dispatch; pull from a shared store with leases, renewal and a sweeper);
@@ -18,14 +21,21 @@ from jobsim.events import TraceEvent, Tracer
 from jobsim.pool.core import WorkerPool
 from jobsim.pool.dispatch import ChannelDispatch, Dispatch
 from jobsim.pool.intake import State
+from jobsim.pool.limits import Concurrency, RateLimit
+from jobsim.pool.prefetch import Prefetch
+from jobsim.pool.priority import Priority
 from jobsim.pool.runner import Handler
 from jobsim.pool.stats import PoolStats, ShutdownReport
 
 __all__ = [
     "ChannelDispatch",
+    "Concurrency",
     "Dispatch",
     "Handler",
     "PoolStats",
+    "Prefetch",
+    "Priority",
+    "RateLimit",
     "ShutdownReport",
     "State",
     "TraceEvent",

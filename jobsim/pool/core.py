@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -32,10 +32,12 @@ from jobsim.clock import loop_clock
 from jobsim.domain import Job, JobStatus
 from jobsim.events import Tracer
 from jobsim.pool.crew import Crew
-from jobsim.pool.dispatch import ChannelDispatch, Dispatch
+from jobsim.pool.dispatch import Dispatch
 from jobsim.pool.intake import Intake, State
 from jobsim.pool.modes import Mode
 from jobsim.pool.outcomes import Outcomes
+from jobsim.pool.policies import DispatchSpec, make_dispatch, validate
+from jobsim.pool.prefetch import Prefetch
 from jobsim.pool.pull import PullMode
 from jobsim.pool.push import PushMode
 from jobsim.pool.runner import Handler, Runner
@@ -79,6 +81,13 @@ class WorkerPool:
         lease: pull mode for shared stores: claim with ``store.claim_next`` for ``lease``
             seconds, renewed while the job runs (see :mod:`jobsim.pool.pull`).
         poll_interval: in pull mode, the longest an idle worker waits before looking again.
+        dispatch: who runs next: ``"fifo"`` (the shared channel), ``"priority"`` or
+            ``Priority(aging=seconds)`` (highest ``Job.priority`` first; aging against
+            starvation), ``Prefetch(k)`` (per-worker buffers of ``k`` jobs, round-robin).
+            In pull mode the store orders by priority already; prefetch needs push mode.
+        limits: ``{job_type: RateLimit(per_second, burst) | Concurrency(n)}``: a worker
+            starts a job of a limited type only when its limit allows, and takes another
+            runnable job meanwhile (push mode; FIFO or priority order).
     """
 
     def __init__(
@@ -95,7 +104,15 @@ class WorkerPool:
         job_timeout: float | None = None,
         lease: float | None = None,
         poll_interval: float = 1.0,
+        dispatch: DispatchSpec = "fifo",
+        limits: Mapping[str, Any] | None = None,
     ) -> None:
+        self._policy, self._limits = validate(dispatch, limits)
+        if lease is not None and (isinstance(self._policy, Prefetch) or self._limits):
+            raise ValueError(
+                "Prefetch(k) and limits= work in push mode only; in pull mode (lease=) each "
+                "worker claims from the store itself (which takes the highest priority first)"
+            )
         checks.count("workers", workers)
         checks.count("capacity", capacity)
         if not callable(handler):
@@ -218,7 +235,7 @@ class WorkerPool:
         crew.clock = intake.clock = clock
         crew.debug = worker_logger.isEnabledFor(logging.DEBUG)
         if self.lease is None:
-            self._dispatch = ChannelDispatch(self.capacity)
+            self._dispatch = make_dispatch(self._policy, self._limits, self.capacity, clock)
             intake._dispatch = self._dispatch
         outcomes = Outcomes(
             store,

@@ -204,6 +204,14 @@ class Outcomes:
 
     # -- skipped ------------------------------------------------------------------------------
 
+    def expired(self, job_id: str, worker_id: str, at: float) -> None:
+        """A job taken after its ttl passed: the claim refused it and it ended ``expired``."""
+        self.stats.expired += 1
+        if self.tracer is not None:
+            self.tracer(TraceEvent.EXPIRED, at, job_id, worker_id)
+        if self.debug:
+            worker_logger.debug("%s: %s expired before it started", worker_id, job_id)
+
     def skipped(self, job_id: str, worker_id: str, at: float) -> None:
         """A delivery whose claim lost: the job was taken already (a duplicate)."""
         self.stats.duplicates_skipped += 1

@@ -18,7 +18,7 @@ import anyio
 import anyio.lowlevel
 from anyio import EndOfStream, WouldBlock
 
-from jobsim.domain import Job
+from jobsim.domain import Job, JobStatus
 from jobsim.events import TraceEvent
 from jobsim.pool.crew import Crew, Worker
 from jobsim.pool.dispatch import Dispatch
@@ -56,6 +56,8 @@ class PushMode:
         self.outcomes = outcomes
         self.intake = intake
         self._claim_nowait = store.claim_nowait if isinstance(store, NonBlockingJobStore) else None
+        #: a limited dispatch wants every job it handed out back once it has run
+        self._done = getattr(dispatch, "done", None)
 
     @property
     def depth(self) -> int:
@@ -85,6 +87,13 @@ class PushMode:
 
         outcomes.start_timer(later, f"jobsim retry {job.id}")
 
+    async def _expired_now(self, job: Job, now: float) -> bool:
+        """Whether the claim just refused ``job`` because its ttl had passed (the store moved
+        it to ``expired`` at ``now``), rather than because another delivery won it."""
+        if self._claim_nowait is None:  # the taken object is a copy: ask the store
+            job = await self.store.get(job.id)
+        return job.status is JobStatus.EXPIRED and job.finished == now
+
     async def loop(self, worker: Worker) -> bool:
         """Take, claim, run until the crew holds (see :class:`~jobsim.pool.crew.WorkerLoop`)."""
         crew = self.crew
@@ -96,6 +105,7 @@ class PushMode:
         claim_nowait = self._claim_nowait
         run = self.runner.run
         skipped = self.outcomes.skipped
+        done = self._done
         worker_id = worker.id
         scope = worker.scope
         back_to_back = 0
@@ -107,6 +117,8 @@ class PushMode:
                     back_to_back = 0
                     await anyio.lowlevel.checkpoint()  # let the others run (fairness)
                     if crew.stopping:
+                        if done is not None:
+                            done(job)
                         return True  # taken but not run: it stays pending in the store
             except WouldBlock:
                 back_to_back = 0
@@ -131,9 +143,20 @@ class PushMode:
             else:
                 claimed = None
             if claimed is None:
-                skipped(job_id, worker_id, now)
+                if job.ttl is not None and await self._expired_now(job, now):
+                    self.outcomes.expired(job_id, worker_id, now)
+                else:
+                    skipped(job_id, worker_id, now)
+                if done is not None:
+                    done(job)
                 continue
-            await run(claimed, worker_id, now)
+            if done is None:
+                await run(claimed, worker_id, now)
+            else:
+                try:
+                    await run(claimed, worker_id, now)
+                finally:
+                    done(job)
             if scope.cancel_called:
                 return False  # a cancel request hit this scope: continue in a fresh one
         return crew.stopping

@@ -26,6 +26,7 @@ class ShutdownReport:
         duplicates_skipped: deliveries whose claim lost (the job was already taken).
         retried: failed attempts that were followed by another attempt.
         cancelled: jobs cancelled through :meth:`WorkerPool.cancel`.
+        expired: jobs a worker took but found past their ttl (never run, now ``expired``).
         drained: whether every queued job ran (``drain=True`` and no deadline hit).
         timed_out: whether the timeout cut the drain short.
         elapsed: seconds the shutdown took on the pool's clock.
@@ -41,6 +42,7 @@ class ShutdownReport:
     drained: bool
     timed_out: bool
     elapsed: float
+    expired: int = 0
 
 
 class PoolStats:
@@ -53,6 +55,7 @@ class PoolStats:
         "cancelled",
         "completed",
         "duplicates_skipped",
+        "expired",
         "failed",
         "interrupted",
         "processed",
@@ -66,6 +69,7 @@ class PoolStats:
         self.duplicates_skipped = 0
         self.retried = 0
         self.cancelled = 0
+        self.expired = 0
         #: worker id -> attempts it finished (completed, failed or retried)
         self.processed: dict[str, int] = {}
 
@@ -82,6 +86,7 @@ class PoolStats:
             "duplicates_skipped": self.duplicates_skipped,
             "retried": self.retried,
             "cancelled": self.cancelled,
+            "expired": self.expired,
         }
 
     def report(

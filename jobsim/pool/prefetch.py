@@ -1,0 +1,237 @@
+"""Prefetch dispatch: each worker holds up to ``k`` jobs in a buffer of its own.
+
+``WorkerPool(..., dispatch=Prefetch(4))`` models what Celery's prefetch multiplier and
+Dramatiq's prefetch do: an arriving job is assigned at once, round-robin, to a worker whose
+buffer has room (an idle worker gets it directly), and that worker alone will run it. A short
+job can then wait behind a long one on a busy worker while another worker sits idle:
+**head-of-line blocking**, which the shared channel (``dispatch="fifo"``) never shows. When
+every buffer is full, jobs wait in a shared overflow of ``capacity`` slots (then ``put``
+waits: backpressure) and move into the first buffer that frees room.
+
+Buffered jobs are only notifications, like the channel's: the worker still has to win the
+store's claim before it runs one, and ``discard_queued`` (a shutdown without drain) drops the
+buffers, so their jobs simply stay pending in the store.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+from anyio import ClosedResourceError, EndOfStream, WouldBlock
+
+from jobsim.domain import Job
+
+__all__ = ["Prefetch", "PrefetchDispatch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prefetch:
+    """``dispatch=Prefetch(k)``: up to ``k`` jobs wait in each worker's own buffer."""
+
+    k: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"Prefetch(k): k must be an integer >= 1, got {self.k!r}")
+
+    def build(self, capacity: int, clock: Callable[[], float]) -> PrefetchDispatch:
+        return PrefetchDispatch(capacity, self.k)
+
+
+class _Waiter:
+    __slots__ = ("done", "end", "event", "job")
+
+    def __init__(self, job: Job | None) -> None:
+        self.event = anyio.Event()
+        self.job = job
+        self.done = False
+        self.end = False
+
+
+class PrefetchDispatch:
+    """Per-worker buffers of ``k`` jobs, filled round-robin, over a shared overflow."""
+
+    __slots__ = (
+        "_buffers",
+        "_closed",
+        "_depth",
+        "_getters",
+        "_next",
+        "_overflow",
+        "_putters",
+        "_workers",
+        "capacity",
+        "k",
+    )
+
+    def __init__(self, capacity: int, k: int) -> None:
+        self.capacity = capacity
+        self.k = k
+        self._buffers: dict[str, deque[Job]] = {}
+        self._workers: list[str] = []  # round-robin order: as workers first ask for work
+        self._next = 0
+        self._overflow: deque[Job] = deque()
+        self._getters: dict[str, _Waiter] = {}
+        self._putters: deque[_Waiter] = deque()
+        self._depth = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<PrefetchDispatch k={self.k} depth={self._depth} "
+            f"overflow={len(self._overflow)}/{self.capacity}>"
+        )
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def buffered(self) -> dict[str, int]:
+        """Jobs waiting in each worker's buffer."""
+        return {worker: len(buffer) for worker, buffer in self._buffers.items()}
+
+    # -- intake ------------------------------------------------------------------------------
+
+    def put_nowait(self, job: Job) -> None:
+        if self._closed:
+            raise ClosedResourceError
+        if not self._assign(job):
+            if len(self._overflow) >= self.capacity:
+                raise WouldBlock
+            self._overflow.append(job)
+            self._depth += 1
+
+    def _assign(self, job: Job) -> bool:
+        """Give ``job`` to the next worker in turn that is idle or has room; False if none."""
+        workers = self._workers
+        n = len(workers)
+        for step in range(n):
+            worker = workers[(self._next + step) % n]
+            waiter = self._getters.get(worker)
+            if waiter is not None and not waiter.done:  # idle: straight to it
+                del self._getters[worker]
+                waiter.done = True
+                waiter.job = job
+                waiter.event.set()
+            elif len(self._buffers[worker]) < self.k:
+                self._buffers[worker].append(job)
+                self._depth += 1
+            else:
+                continue
+            self._next = (self._next + step + 1) % n
+            return True
+        return False
+
+    async def put(self, job: Job) -> None:
+        try:
+            self.put_nowait(job)
+            return
+        except WouldBlock:
+            pass
+        waiter = _Waiter(job)
+        self._putters.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            waiter.done = True
+            raise
+        if waiter.end:
+            raise ClosedResourceError
+
+    def _refill(self, worker: str) -> None:
+        """Room in ``worker``'s buffer: the oldest overflow job moves in, a putter moves up."""
+        buffer = self._buffers[worker]
+        overflow = self._overflow
+        while overflow and len(buffer) < self.k:
+            buffer.append(overflow.popleft())
+        putters = self._putters
+        while putters and len(overflow) < self.capacity:
+            waiter = putters.popleft()
+            if not waiter.done:
+                waiter.done = True
+                assert waiter.job is not None
+                overflow.append(waiter.job)
+                self._depth += 1
+                waiter.event.set()
+
+    # -- workers -----------------------------------------------------------------------------
+
+    def get_nowait(self, worker_id: str) -> Job:
+        buffer = self._buffers.get(worker_id)
+        if buffer is None:  # a worker seen for the first time joins the rotation
+            buffer = self._buffers[worker_id] = deque()
+            self._workers.append(worker_id)
+            self._refill(worker_id)
+        if not buffer:
+            if self._closed:
+                raise EndOfStream
+            raise WouldBlock
+        job = buffer.popleft()
+        self._depth -= 1
+        if self._overflow or self._putters:
+            self._refill(worker_id)
+        return job
+
+    async def get(self, worker_id: str) -> Job | None:
+        try:
+            return self.get_nowait(worker_id)
+        except WouldBlock:
+            pass
+        waiter = _Waiter(None)
+        self._getters[worker_id] = waiter
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if waiter.done and waiter.job is not None:  # handed a job as it was cancelled
+                self._buffers[worker_id].appendleft(waiter.job)
+                self._depth += 1
+            waiter.done = True
+            self._getters.pop(worker_id, None)
+            raise
+        if waiter.end:
+            raise EndOfStream
+        return waiter.job
+
+    def wake(self, n: int) -> int:
+        woken = 0
+        for worker in list(self._getters):
+            if woken == n:
+                break
+            waiter = self._getters.pop(worker)
+            if not waiter.done:
+                waiter.done = True
+                waiter.event.set()
+                woken += 1
+        return woken
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._closed = True
+        for worker in list(self._getters):  # idle workers: their buffers are empty
+            waiter = self._getters.pop(worker)
+            if not waiter.done:
+                waiter.done = waiter.end = True
+                waiter.event.set()
+        while self._putters:
+            waiter = self._putters.popleft()
+            if not waiter.done:
+                waiter.done = waiter.end = True
+                waiter.event.set()
+
+    def discard_queued(self) -> int:
+        dropped = self._depth
+        for buffer in self._buffers.values():
+            buffer.clear()
+        self._overflow.clear()
+        self._depth = 0
+        while self._putters:
+            waiter = self._putters.popleft()
+            if not waiter.done:
+                waiter.done = True
+                waiter.event.set()
+                dropped += 1
+        return dropped

@@ -1,0 +1,255 @@
+"""Priority dispatch: the most urgent waiting job runs next, with optional aging.
+
+``WorkerPool(..., dispatch="priority")`` or ``dispatch=Priority(aging=30.0)`` replaces the FIFO
+channel by a bounded priority queue with the same contract (see
+:class:`~jobsim.pool.dispatch.Dispatch`): ``put`` waits while it holds ``capacity`` jobs
+(backpressure), a worker waiting for work gets an arriving job at once, ``close`` lets the
+workers take what is queued and then ends them, ``discard_queued`` drops what is queued (the
+jobs stay pending in the store). Jobs of one priority leave in arrival order (FIFO).
+
+**Aging** against starvation: with ``aging=a`` a job that has waited ``w`` seconds competes
+with priority ``priority + floor(w / a)``; equal effective priorities go oldest first. Time is
+the pool's clock, so aging works in virtual time too.
+
+The queue keeps one FIFO per priority level, so taking the next job costs a look at the
+highest level (without aging) or at the head of each level (with aging): levels are few.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import insort
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+from anyio import ClosedResourceError, EndOfStream, WouldBlock
+
+from jobsim.domain import Job
+
+__all__ = ["Priority", "PriorityDispatch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Priority:
+    """``dispatch=Priority(aging=None)``: highest ``Job.priority`` first, FIFO within one.
+
+    Args:
+        aging: seconds of waiting that raise a job's effective priority by one (``None``:
+            no aging; low priorities may starve under sustained high-priority load).
+    """
+
+    aging: float | None = None
+
+    def __post_init__(self) -> None:
+        aging = self.aging
+        if aging is not None and (
+            isinstance(aging, bool)
+            or not isinstance(aging, int | float)
+            or not (aging > 0 and math.isfinite(aging))
+        ):
+            raise ValueError(
+                f"Priority.aging must be a positive, finite number of seconds or None, "
+                f"got {aging!r}"
+            )
+
+    def build(self, capacity: int, clock: Callable[[], float]) -> PriorityDispatch:
+        return PriorityDispatch(capacity, clock, self.aging)
+
+
+class _Waiter:
+    """A task parked in ``get`` (job handed over, or None) or in ``put`` (its job)."""
+
+    __slots__ = ("done", "end", "event", "job")
+
+    def __init__(self, job: Job | None) -> None:
+        self.event = anyio.Event()
+        self.job = job
+        self.done = False  # handed over, woken or given up: no longer in play
+        self.end = False  # get: the dispatch closed; put: refused (closed)
+
+
+class PriorityDispatch:
+    """A bounded priority queue of jobs (see the module docstring)."""
+
+    __slots__ = (
+        "_aging",
+        "_clock",
+        "_closed",
+        "_depth",
+        "_getters",
+        "_levels",
+        "_order",
+        "_putters",
+        "_seq",
+        "capacity",
+    )
+
+    def __init__(
+        self, capacity: int, clock: Callable[[], float], aging: float | None = None
+    ) -> None:
+        self.capacity = capacity
+        self._clock = clock
+        self._aging = aging
+        self._levels: dict[int, deque[tuple[float, int, Job]]] = {}
+        self._order: list[int] = []  # the priorities with queued jobs, ascending
+        self._depth = 0
+        self._seq = 0
+        self._getters: deque[_Waiter] = deque()
+        self._putters: deque[_Waiter] = deque()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        aging = "" if self._aging is None else f" aging={self._aging:g}"
+        return f"<PriorityDispatch depth={self._depth} capacity={self.capacity}{aging}>"
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    # -- intake ------------------------------------------------------------------------------
+
+    def put_nowait(self, job: Job) -> None:
+        if self._closed:
+            raise ClosedResourceError
+        getters = self._getters
+        while getters:  # a worker is waiting (so nothing is queued): hand it over
+            waiter = getters.popleft()
+            if not waiter.done:
+                waiter.done = True
+                waiter.job = job
+                waiter.event.set()
+                return
+        if self._depth >= self.capacity:
+            raise WouldBlock
+        self._push(job, self._clock())
+
+    async def put(self, job: Job) -> None:
+        try:
+            self.put_nowait(job)
+            return
+        except WouldBlock:
+            pass
+        waiter = _Waiter(job)
+        self._putters.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            waiter.done = True  # (if it was let in already, the job stays queued)
+            raise
+        if waiter.end:
+            raise ClosedResourceError
+
+    def _push(self, job: Job, now: float, *, first: bool = False) -> None:
+        priority = job.priority
+        level = self._levels.get(priority)
+        if level is None:
+            level = self._levels[priority] = deque()
+            insort(self._order, priority)
+        self._seq += 1
+        if first:
+            level.appendleft((now, -self._seq, job))
+        else:
+            level.append((now, self._seq, job))
+        self._depth += 1
+
+    def _admit_putters(self) -> None:
+        putters = self._putters
+        while putters and self._depth < self.capacity:
+            waiter = putters.popleft()
+            if not waiter.done:
+                waiter.done = True
+                assert waiter.job is not None
+                self._push(waiter.job, self._clock())
+                waiter.event.set()
+
+    # -- workers -----------------------------------------------------------------------------
+
+    def _next_level(self) -> int:
+        order = self._order
+        aging = self._aging
+        if aging is None or len(order) == 1:
+            return order[-1]
+        now = self._clock()
+        levels = self._levels
+        best = order[-1]
+        since, seq, _ = levels[best][0]
+        best_key = (best + math.floor((now - since) / aging), -seq)
+        for priority in order[-2::-1]:
+            since, seq, _ = levels[priority][0]
+            key = (priority + math.floor((now - since) / aging), -seq)
+            if key > best_key:
+                best, best_key = priority, key
+        return best
+
+    def get_nowait(self, worker_id: str) -> Job:
+        if not self._depth:
+            if self._closed:
+                raise EndOfStream
+            raise WouldBlock
+        priority = self._next_level()
+        level = self._levels[priority]
+        job = level.popleft()[2]
+        if not level:
+            del self._levels[priority]
+            self._order.remove(priority)
+        self._depth -= 1
+        if self._putters:
+            self._admit_putters()
+        return job
+
+    async def get(self, worker_id: str) -> Job | None:
+        try:
+            return self.get_nowait(worker_id)
+        except WouldBlock:
+            pass
+        waiter = _Waiter(None)
+        self._getters.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if waiter.done and waiter.job is not None:  # handed a job as it was cancelled
+                self._push(waiter.job, self._clock(), first=True)  # first in line again
+            waiter.done = True
+            raise
+        if waiter.end:
+            raise EndOfStream
+        return waiter.job
+
+    def wake(self, n: int) -> int:
+        woken = 0
+        getters = self._getters
+        while woken < n and getters:
+            waiter = getters.popleft()
+            if not waiter.done:
+                waiter.done = True
+                waiter.event.set()  # job None: woken without a job
+                woken += 1
+        return woken
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._closed = True
+        for waiters, end in ((self._getters, True), (self._putters, True)):
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done:
+                    waiter.done = True
+                    waiter.end = end
+                    waiter.event.set()
+
+    def discard_queued(self) -> int:
+        dropped = self._depth
+        self._levels.clear()
+        self._order.clear()
+        self._depth = 0
+        putters = self._putters
+        while putters:  # their jobs are dropped too (pending in the store); let them through
+            waiter = putters.popleft()
+            if not waiter.done:
+                waiter.done = True
+                waiter.event.set()
+                dropped += 1
+        return dropped
