@@ -1,7 +1,7 @@
 """``python -m jobsim serve``: uvicorn and the worker pool in one task group, our shutdown order.
 
 uvicorn's own signal handlers are switched off (:class:`_Server`); this module listens for
-SIGINT/SIGTERM itself so the seed's order holds:
+SIGINT/SIGTERM itself so the original Go service's order holds:
 
 1. first signal: the server stops accepting and finishes the requests in flight
    (``server.should_exit``) -- every POST answered 201 has its job stored *and* queued;
@@ -61,7 +61,7 @@ logger = logging.getLogger("jobsim.http")
 
 def builtin_handler(default_duration: float) -> Handler:
     """The service's stand-in for real work: sleep ``payload["duration"]`` seconds (default
-    ``default_duration``) and return ``{"slept": seconds}``. I/O-bound, like the seed's jobs."""
+    ``default_duration``) and return ``{"slept": seconds}``. I/O-bound, like the Go service's."""
 
     async def handler(job: Job) -> dict[str, float]:
         duration = job.payload.get("duration")
@@ -197,7 +197,7 @@ async def serve(
     handle_signals: bool = True,
 ) -> ServeResult:
     """Run the job service until SIGINT/SIGTERM (or ``Service.stop()``), then shut down in
-    the seed's order. Returns the pool's report.
+    the Go service's order. Returns the pool's report.
 
     Args:
         config: settings (see :meth:`Config.from_env`); ``port=0`` picks a free port.
