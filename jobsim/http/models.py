@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jobsim.domain import JobStatus
+from jobsim.domain import PRIORITY_RANGE, JobStatus
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -112,6 +112,21 @@ class JobCreate(BaseModel):
 
     type: str = Field(min_length=1, max_length=200, description="What kind of work this is.")
     payload: JobPayload = Field(default_factory=JobPayload, description="A JSON object.")
+    priority: int = Field(
+        default=0,
+        strict=True,
+        ge=PRIORITY_RANGE.start,
+        le=PRIORITY_RANGE.stop - 1,
+        description="An integer; higher runs first (with --dispatch priority), FIFO within "
+        "one priority.",
+    )
+    ttl: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds the job may wait for its first start; a job not started by then "
+        "never runs and ends `expired`.",
+    )
 
     @field_validator("type")
     @classmethod
@@ -130,6 +145,8 @@ class JobOut(BaseModel):
     attempts: int
     max_attempts: int
     timeout: float | None
+    priority: int
+    ttl: float | None
     worker_id: str | None
     created: float | None
     started: float | None
