@@ -1,6 +1,7 @@
 """jobsim: job queues with worker pools, for real and in a lab.
 
-The public API lives here; submodules are the implementation rooms (see DESIGN.md).
+The public API lives here; submodules are the implementation rooms (see the
+"Architecture" section of README.md for the rooms and the direction of their imports).
 """
 
 import importlib

@@ -80,14 +80,7 @@ def api_routes(
         if down is not None:  # answer now: the store's calls wait out the outage
             return error_response(503, _unavailable(down), headers=retry_after)
         counts = await store.counts()
-        return {
-            "status": pool.state,
-            "workers": pool.workers,
-            "busy": pool.busy,
-            "queue_depth": pool.queue_depth,
-            "capacity": pool.capacity,
-            "counts": {status.value: n for status, n in counts.items()},
-        }
+        return pool.health() | {"counts": {status.value: n for status, n in counts.items()}}
 
     @router.post(
         "/jobs",
