@@ -91,7 +91,7 @@ class PushMode:
         """Take, claim, run until the crew holds (see :class:`~jobsim.pool.crew.WorkerLoop`)."""
         crew = self.crew
         dispatch = self.dispatch
-        get_nowait = dispatch.get_nowait
+        get_nowait = dispatch.taker(worker.id)
         store = self.store
         clock = self.intake.clock
         tracer = self.intake.tracer
@@ -103,7 +103,7 @@ class PushMode:
         back_to_back = 0
         while not crew.hold:
             try:
-                job = get_nowait(worker_id)
+                job = get_nowait()
                 back_to_back += 1
                 if back_to_back >= YIELD_EVERY:
                     back_to_back = 0
