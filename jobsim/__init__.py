@@ -20,7 +20,8 @@ from jobsim.domain import (
     JobStatus,
     PoolClosed,
 )
-from jobsim.pool import ShutdownReport, WorkerPool
+from jobsim.events import TraceEvent
+from jobsim.pool import Autoscaler, Schedule, ShutdownReport, WorkerPool
 from jobsim.retry import RetryPolicy
 from jobsim.stores import (
     InMemoryJobStore,
@@ -47,8 +48,12 @@ from jobsim.workload import (  # isort: skip
     Exponential,
     LogNormal,
     Periodic,
+    Piecewise,
     Poisson,
     SimulatedFailure,
+    Sinusoid,
+    Spike,
+    Trace,
     Uniform,
     Workload,
 )
@@ -56,6 +61,7 @@ from jobsim.workload import (  # isort: skip
 __version__ = "0.1.0"
 
 __all__ = [
+    "Autoscaler",
     "Batch",
     "Bursts",
     "ClaimLost",
@@ -77,6 +83,7 @@ __all__ = [
     "LogNormal",
     "Mix",
     "Periodic",
+    "Piecewise",
     "Poisson",
     "PoolClosed",
     "PostgresJobStore",
@@ -85,10 +92,15 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "SQLiteJobStore",
+    "Schedule",
     "ShutdownReport",
     "SimulatedFailure",
+    "Sinusoid",
+    "Spike",
     "StoreURLError",
     "StoreUnavailable",
+    "Trace",
+    "TraceEvent",
     "Uniform",
     "VirtualTimeError",
     "WorkerPool",

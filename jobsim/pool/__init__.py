@@ -10,7 +10,8 @@
   over the dispatch; pull from a shared store with leases, renewal and a sweeper);
 * :mod:`~jobsim.pool.runner`: one job's handler under its timeout;
 * :mod:`~jobsim.pool.outcomes`: complete / fail / retry / release / cancel, one place;
-* :mod:`~jobsim.pool.stats`: the counters behind ``ShutdownReport`` and ``/health``.
+* :mod:`~jobsim.pool.stats`: the counters behind ``ShutdownReport`` and ``/health``;
+* :mod:`~jobsim.pool.scalers`: how many run over time (``Schedule``, ``Autoscaler``).
 """
 
 from jobsim.clock import loop_clock
@@ -19,13 +20,17 @@ from jobsim.pool.core import WorkerPool
 from jobsim.pool.dispatch import ChannelDispatch, Dispatch
 from jobsim.pool.intake import State
 from jobsim.pool.runner import Handler
+from jobsim.pool.scalers import Autoscaler, Scaler, Schedule
 from jobsim.pool.stats import PoolStats, ShutdownReport
 
 __all__ = [
+    "Autoscaler",
     "ChannelDispatch",
     "Dispatch",
     "Handler",
     "PoolStats",
+    "Scaler",
+    "Schedule",
     "ShutdownReport",
     "State",
     "TraceEvent",

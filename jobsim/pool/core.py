@@ -16,6 +16,7 @@ that; it cannot close the channel under a sender or leave a job ``processing``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -29,7 +30,7 @@ import anyio.lowlevel
 
 from jobsim import checks
 from jobsim.clock import loop_clock
-from jobsim.domain import Job, JobStatus
+from jobsim.domain import ClaimToken, Job, JobStatus
 from jobsim.events import Tracer
 from jobsim.pool.crew import Crew
 from jobsim.pool.dispatch import ChannelDispatch, Dispatch
@@ -39,6 +40,7 @@ from jobsim.pool.outcomes import Outcomes
 from jobsim.pool.pull import PullMode
 from jobsim.pool.push import PushMode
 from jobsim.pool.runner import Handler, Runner
+from jobsim.pool.scalers import Scaler
 from jobsim.pool.stats import PoolStats, ShutdownReport
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore, LeasingJobStore
@@ -79,6 +81,8 @@ class WorkerPool:
         lease: pull mode for shared stores: claim with ``store.claim_next`` for ``lease``
             seconds, renewed while the job runs (see :mod:`jobsim.pool.pull`).
         poll_interval: in pull mode, the longest an idle worker waits before looking again.
+        scaler: a policy that resizes the pool while it runs (:class:`~jobsim.Schedule`,
+            :class:`~jobsim.Autoscaler`), on the pool's clock; stopped when shutdown begins.
     """
 
     def __init__(
@@ -95,6 +99,7 @@ class WorkerPool:
         job_timeout: float | None = None,
         lease: float | None = None,
         poll_interval: float = 1.0,
+        scaler: Scaler | None = None,
     ) -> None:
         checks.count("workers", workers)
         checks.count("capacity", capacity)
@@ -103,6 +108,11 @@ class WorkerPool:
         checks.seconds("job_timeout", job_timeout)
         checks.seconds("lease", lease)
         checks.seconds("poll_interval", poll_interval)
+        if scaler is not None and not isinstance(scaler, Scaler):
+            raise TypeError(
+                f"scaler must have 'async def run(pool)' (e.g. Schedule or Autoscaler), "
+                f"got {scaler!r}"
+            )
         if lease is not None and not isinstance(store, LeasingJobStore):
             raise TypeError(
                 f"lease= (pull mode) needs a store shared between processes with claim_next, "
@@ -115,6 +125,7 @@ class WorkerPool:
         self.job_timeout = job_timeout
         self.lease = lease
         self.poll_interval = poll_interval
+        self.scaler = scaler
         self._clock = clock
         self._tracer = tracer
         #: what this pool did so far (read by ShutdownReport, /health and /metrics)
@@ -250,12 +261,16 @@ class WorkerPool:
             await tg.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         intake.state = "running"
+        if self.scaler is not None:  # once running: its first resize may come at once
+            outcomes.start_timer(functools.partial(self.scaler.run, self), "jobsim scaler")
         logger.debug("pool started: %d workers, capacity %d", self.workers, self.capacity)
         return self
 
-    async def _retry_later(self, job: Job, worker_id: str, delay: float, error: str) -> None:
+    async def _retry_later(
+        self, job: Job, worker_id: str, delay: float, error: str, token: ClaimToken | None
+    ) -> None:
         assert self._mode is not None
-        await self._mode.retry_later(job, worker_id, delay, error)
+        await self._mode.retry_later(job, worker_id, delay, error, token)
 
     async def __aexit__(
         self,
@@ -288,10 +303,10 @@ class WorkerPool:
         async with anyio.create_task_group() as workers:
             self._workers_scope = workers.cancel_scope
             self._crew.start(workers, mode.loop, mode.wake_idle)
+            mode.start(workers)  # beside the workers: leases are kept through the drain
             async with anyio.create_task_group() as timers:
                 self._timers_scope = timers.cancel_scope
                 outcomes.start_timers(timers)
-                mode.start(timers)
                 task_status.started()
                 await anyio.sleep_forever()  # until shutdown cancels the timers
 
@@ -299,9 +314,12 @@ class WorkerPool:
         self._crew.stop()
         self._intake.discarding = True
 
-    def _now(self) -> float:
-        assert self._clock is not None
+    def now(self) -> float:
+        """The pool's clock (virtual in the lab): the time its job timestamps use."""
+        assert self._clock is not None, "the pool has not started"
         return self._clock()
+
+    _now = now
 
     # -- intake ------------------------------------------------------------------------------
 
