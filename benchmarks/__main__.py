@@ -132,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop to run on (default: asyncio; overhead runs both unless given)",
     )
     parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        help="overhead: 'uvloop' adds the asyncio runs on uvloop next to asyncio's own loop, "
+        "in the same run (needs the uvloop extra)",
+    )
+    parser.add_argument(
         "--repeat",
         type=_positive_int,
         default=3,
@@ -199,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "repeat": args.repeat,
         "progress": not args.no_progress,
     }
-    for key in ("workers", "jobs", "backend", "clock", "duration"):
+    for key in ("workers", "jobs", "backend", "clock", "duration", "loop"):
         value = getattr(args, key)
         if value is not None:
             kwargs[key] = value

@@ -92,6 +92,7 @@ class RunSettings(Mapping[str, Any]):
         seed: the seed the workload was drawn with.
         kind: the workload's job kind (``"sleep"``, ``"cpu-thread"``, ``"cpu-process"``).
         engine: what computed the run: ``"pool"`` (the real pool) or ``"recursion"``.
+        loop: the asyncio event loop of a real-clock run, ``"asyncio"`` or ``"uvloop"``.
         wall_time: seconds of real time the run took (NaN until it ran).
     """
 
@@ -102,6 +103,7 @@ class RunSettings(Mapping[str, Any]):
     seed: int
     kind: str
     engine: str = "pool"
+    loop: str = "asyncio"
     wall_time: float = float("nan")
 
     def __getitem__(self, key: str) -> Any:

@@ -317,6 +317,7 @@ def simulate(
     seed: int | None = None,
     retry: RetryPolicy | None = None,
     engine: str = "auto",
+    loop: str = "asyncio",
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
@@ -336,11 +337,14 @@ def simulate(
             :func:`jobsim.recursion.unsupported` accepts, else a ``ValueError`` says why);
             ``"auto"`` (default) takes the recursion when it can. ``settings.engine`` says
             which ran.
+        loop: the asyncio event loop of a real-clock run: ``"asyncio"`` (its own) or
+            ``"uvloop"`` (needs the ``uvloop`` extra); ``settings.loop`` says which ran.
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
+    settings.loop = clocks.check_loop(loop, backend, clock)
     if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
         return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
     retry = retry if retry is not None else RetryPolicy(seed=settings.seed)
@@ -355,7 +359,7 @@ def simulate(
         retry=retry,
         settings=settings,
     )
-    return clocks.run(main, backend=backend, clock=clock)
+    return clocks.run(main, backend=backend, clock=clock, loop=loop)
 
 
 async def simulate_async(

@@ -288,3 +288,48 @@ def test_cli_subprocess_quick_run_writes_csv_and_plots(tmp_path: Path) -> None:
         assert column in frame.columns
     assert (frame["jobsim_version"].astype(str) != "").all()
     assert _is_png(out / "scaling_virtual_speedup.png")
+
+
+def test_overhead_adds_uvloop_rows_next_to_asyncio() -> None:
+    frame = overhead.run(
+        quick=True,
+        repeat=1,
+        jobs=300,
+        workers=[3],
+        backend="asyncio",
+        loop="uvloop",
+        progress=False,
+    )
+    assert set(zip(frame["loop"], frame["variant"], strict=True)) == {
+        ("asyncio", "pool"),
+        ("asyncio", "bare"),
+        ("uvloop", "pool"),
+        ("uvloop", "bare"),
+    }
+    pool = frame[frame["variant"] == "pool"].set_index("loop")
+    bare = frame[frame["variant"] == "bare"].set_index("loop")
+    assert pool.loc["uvloop", "ratio"] == pytest.approx(
+        pool.loc["uvloop", "throughput_jobs_s"] / bare.loc["uvloop", "throughput_jobs_s"]
+    )
+    assert any(line.startswith("uvloop: the pool runs") for line in overhead.notes(frame))
+
+
+def test_simulation_suite_rows_per_engine_and_the_million_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import simulation
+
+    monkeypatch.setattr(simulation, "QUICK_MILLION", 2_000)  # the fresh-process run, small
+    frame = simulation.run(quick=True, repeat=1, jobs=300, progress=False)
+    mmc_rows = frame[frame["case"] == "mmc"]
+    assert set(zip(mmc_rows["engine"], mmc_rows["backend"], strict=True)) == {
+        ("pool", "asyncio"),
+        ("pool", "trio"),
+        ("recursion", "-"),
+    }
+    # Same draws, same records: every engine's mean wait is SimPy's to rounding.
+    assert (mmc_rows["max_wait_diff_s"] < 1e-9).all()
+    million = frame[frame["case"] == "million"].iloc[0]
+    assert million["jobs"] == 2_000 and million["memory_ratio"] > 0
+    notes = "\n".join(simulation.notes(frame))
+    assert "recursion, 2,000 jobs in a fresh process" in notes and "target <= 0.25" in notes
