@@ -21,7 +21,16 @@ if TYPE_CHECKING:
 
     from jobsim.recursion import Schedule
 
-__all__ = ["JOB_COLUMNS", "SUMMARY_KEYS", "RunResult", "build", "from_schedule", "summarise"]
+__all__ = [
+    "JOB_COLUMNS",
+    "SUMMARY_KEYS",
+    "BackpressureWarning",
+    "RunResult",
+    "build",
+    "from_schedule",
+    "summarise",
+    "warn_if_blocked",
+]
 
 #: Columns of :attr:`RunResult.jobs`, one row per job (times in seconds on the run's clock,
 #: measured from the start of the run).
@@ -31,6 +40,7 @@ JOB_COLUMNS = [
     "worker_id",
     "status",
     "attempts",
+    "arrived",
     "submitted",
     "started",
     "finished",
@@ -73,9 +83,12 @@ class RunResult:
     """What :func:`jobsim.simulate` returns.
 
     Attributes:
-        jobs: one row per job, columns :data:`JOB_COLUMNS`. ``wait`` is submitted -> first
-            start; ``service`` is the last attempt's duration; ``latency`` is submitted ->
-            finished; ``retry_wait`` is the time spent between attempts.
+        jobs: one row per job, columns :data:`JOB_COLUMNS`. ``arrived`` is the workload's
+            planned arrival, ``submitted`` when the producer actually submitted the job (later
+            when a full channel held the producer up: see ``capacity`` in
+            :func:`~jobsim.simulate`). ``wait`` is submitted -> first start; ``service`` is
+            the last attempt's duration; ``latency`` is submitted -> finished;
+            ``retry_wait`` is the time spent between attempts.
         summary: :data:`SUMMARY_KEYS` -> numbers. ``utilisation`` = busy time / (workers x
             makespan); ``duplicates`` counts handler runs beyond one per attempt (a non-atomic
             claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending.
@@ -130,9 +143,11 @@ def build(
     *,
     workers: int,
     t0: float,
+    arrived: Sequence[float],
     settings: dict[str, Any],
 ) -> RunResult:
-    """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`."""
+    """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
+    (``arrived``: each job's planned arrival, aligned with ``jobs``)."""
     import pandas as pd
 
     if trace:
@@ -154,6 +169,7 @@ def build(
         worker_id=[j.worker_id for j in jobs],
         status=[j.status.value for j in jobs],
         attempts=[j.attempts for j in jobs],
+        arrived=arrived,
         submitted=[np.nan if j.created is None else j.created - t0 for j in jobs],
         last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
         finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
@@ -181,7 +197,9 @@ def build(
     return _result(frame, events, report, busy, duplicates, workers, settings)
 
 
-def from_schedule(s: Schedule, *, workers: int, settings: dict[str, Any]) -> RunResult:
+def from_schedule(
+    s: Schedule, *, workers: int, arrived: Sequence[float], settings: dict[str, Any]
+) -> RunResult:
     """The :class:`RunResult` of a recursion run (:mod:`jobsim.recursion`): the pool's
     columns from the schedule's arrays; every job completed in one attempt."""
     import pandas as pd
@@ -194,6 +212,7 @@ def from_schedule(s: Schedule, *, workers: int, settings: dict[str, Any]) -> Run
         worker_id=names[s.worker].tolist(),
         status=[JobStatus.COMPLETED.value] * n,
         attempts=np.ones(n, dtype=np.int64),
+        arrived=arrived,
         submitted=s.submitted,
         last_start=s.started,
         finished=s.finished,
@@ -242,6 +261,7 @@ def _job_frame(
     worker_id: Sequence[str | None],
     status: Sequence[str],
     attempts: Any,
+    arrived: Any,
     submitted: Any,
     last_start: Any,
     finished: Any,
@@ -257,6 +277,7 @@ def _job_frame(
             "worker_id": worker_id,
             "status": status,
             "attempts": np.asarray(attempts, dtype=np.int64),
+            "arrived": np.asarray(arrived, dtype=float),
             "submitted": np.asarray(submitted, dtype=float),
             "last_start": np.asarray(last_start, dtype=float),
             "finished": np.asarray(finished, dtype=float),
@@ -330,3 +351,33 @@ def summarise(
         "lost": int((status == JobStatus.PROCESSING.value).sum()),
     }
     return summary
+
+
+class BackpressureWarning(UserWarning):
+    """A run's producer found the channel full, so timed arrivals entered it late."""
+
+
+def warn_if_blocked(result: RunResult, arrivals: object, *, stacklevel: int = 2) -> None:
+    """Warn once when the producer of a timed (non-:class:`~jobsim.Batch`) workload was held
+    up by a full channel: its waits and latencies then understate the open system's."""
+    from jobsim.workload import Batch
+
+    blocked = int(result.settings.get("blocked_submits", 0))
+    if not blocked or isinstance(arrivals, Batch):
+        return
+    import warnings
+
+    jobs = result.jobs
+    queued = result.events[result.events["event"] == "queued"].groupby("job_id")["time"].min()
+    late = float((jobs["job_id"].map(queued) - jobs["arrived"]).max())
+    capacity = result.settings.get("capacity")
+    warnings.warn(
+        f"the producer was blocked by capacity={capacity}: {blocked} of {len(jobs)} jobs found "
+        f"the channel full and arrivals entered it up to {late:.4g} s later than planned, so "
+        "waits and latencies are lower than the workload's arrival process would give. For an "
+        f"open system (M/M/c, capacity planning, theory) pass capacity >= jobs, here "
+        f"capacity={len(jobs)}; compare RunResult.jobs['arrived'] (planned) with "
+        "['submitted'].",
+        BackpressureWarning,
+        stacklevel=stacklevel,
+    )

@@ -178,4 +178,6 @@ def run(
         capacity,
         wait_for_all=workload.max_attempts > 1,
     )
-    return records.from_schedule(s, workers=workers, settings=settings)
+    # Producer waits the pool would count: ids that could not enter the channel at once.
+    settings["blocked_submits"] = int(np.count_nonzero(s.queued > s.submitted))
+    return records.from_schedule(s, workers=workers, arrived=plan.arrivals, settings=settings)

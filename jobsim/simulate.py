@@ -29,6 +29,7 @@ import dataclasses
 import functools
 import sys
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -201,6 +202,7 @@ async def _run(
                 trace.clear()
             now = _clock()
             t0 = now()
+            blocked = 0  # submits that found the channel full: backpressure on the arrivals
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
                 if delay > 0:
@@ -211,6 +213,8 @@ async def _run(
                     id=f"job-{index}",
                     max_attempts=workload.max_attempts,
                 )
+                if pool.queue_depth >= capacity:
+                    blocked += 1
                 submitted.append(await pool.submit(job))
             if workload.max_attempts > 1 and total:
                 # Failed attempts come back after their backoff: a drained channel is not
@@ -221,11 +225,15 @@ async def _run(
                 report = dataclasses.replace(report, completed=report.completed - workers)
         tg.cancel_scope.cancel()
     settings["wall_time"] = time.perf_counter() - wall
+    settings["blocked_submits"] = blocked
     if isinstance(store, InMemoryJobStore):
         jobs = submitted  # the store keeps these very objects: nothing to read back
     else:
         jobs = [await store.get(job.id) for job in submitted]
-    return records.build(jobs, trace, runs, report, workers=workers, t0=t0, settings=settings)
+    result = records.build(
+        jobs, trace, runs, report, workers=workers, t0=t0, arrived=plan.arrivals, settings=settings
+    )
+    return result
 
 
 ENGINES = ("auto", "pool", "recursion")
@@ -318,8 +326,13 @@ def simulate(
     Args:
         workload: what to run (see :class:`~jobsim.Workload`).
         workers, capacity: the pool's size and channel slots. A full channel blocks the
-            producer (backpressure), which delays later arrivals: for open-system models
-            such as M/M/c pass ``capacity >= jobs``.
+            producer (backpressure), which delays later arrivals, so waits and latencies
+            are no longer those of the workload's arrival process. Which to choose:
+            ``capacity=workload.jobs`` for an open system (M/M/c, capacity planning,
+            comparisons with :mod:`jobsim.theory`); a small capacity only to study
+            backpressure itself. When a timed workload's arrivals were held up, one
+            :class:`~jobsim.records.BackpressureWarning` says so, and ``RunResult.jobs``
+            shows each job's planned ``arrived`` next to its actual ``submitted``.
         clock: ``"virtual"`` (instant, exact, deterministic) or ``"real"``.
         backend: ``"asyncio"`` or ``"trio"``.
         store: a fresh store to run against (default: a new :class:`InMemoryJobStore`).
@@ -336,7 +349,9 @@ def simulate(
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
     if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
-        return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
+        result = _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
+        _warn_if_blocked(result, workload)
+        return result
     retry = retry if retry is not None else RetryPolicy(seed=settings["seed"])
     store = store if store is not None else InMemoryJobStore()
     main = functools.partial(
@@ -349,7 +364,15 @@ def simulate(
         retry=retry,
         settings=settings,
     )
-    return clocks.run(main, backend=backend, clock=clock)
+    result = clocks.run(main, backend=backend, clock=clock)
+    _warn_if_blocked(result, workload)
+    return result
+
+
+def _warn_if_blocked(result: RunResult, workload: Workload) -> None:
+    from jobsim import records
+
+    records.warn_if_blocked(result, workload.arrivals, stacklevel=4)  # the caller's line
 
 
 async def simulate_async(
@@ -374,7 +397,7 @@ async def simulate_async(
     if clock == "real" and backend in (None, running):
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
         choose_engine(engine, workload, clock=clock, store=store)  # the pool, or a clear error
-        return await _run(
+        result = await _run(
             workload,
             plan,
             workers=workers,
@@ -383,6 +406,8 @@ async def simulate_async(
             retry=retry if retry is not None else RetryPolicy(seed=settings["seed"]),
             settings=settings,
         )
+        _warn_if_blocked(result, workload)
+        return result
     return await anyio.to_thread.run_sync(
         functools.partial(
             simulate,
@@ -424,18 +449,37 @@ def sweep(
     base_seed = workload.seed if base_seed is None else base_seed
     rows = []
     runs = [(w, r) for r in range(repeats) for w in counts]
-    for count, repeat in tqdm(runs, desc="sweep", unit="run", disable=not progress):
-        result = simulate(workload, workers=count, seed=base_seed + repeat, **options)
-        rows.append(
-            result.summary
-            | {"repeat": repeat, "seed": base_seed + repeat}
-            | {k: result.settings[k] for k in ("clock", "backend", "wall_time")}
-        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for count, repeat in tqdm(runs, desc="sweep", unit="run", disable=not progress):
+            result = simulate(workload, workers=count, seed=base_seed + repeat, **options)
+            rows.append(
+                result.summary
+                | {"repeat": repeat, "seed": base_seed + repeat}
+                | {k: result.settings[k] for k in ("clock", "backend", "wall_time")}
+            )
+    _rewarn_once(caught, runs=len(runs))
     frame = pd.DataFrame(rows)
     fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
     base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
     frame["speedup"] = base / frame["makespan"]
     return frame
+
+
+def _rewarn_once(caught: list[warnings.WarningMessage], *, runs: int) -> None:
+    """Pass on a sweep's warnings, its runs' backpressure warnings as one."""
+    from jobsim.records import BackpressureWarning
+
+    blocked = [w for w in caught if issubclass(w.category, BackpressureWarning)]
+    for w in caught:
+        if w not in blocked:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if blocked:
+        warnings.warn(
+            f"{len(blocked)} of {runs} runs of this sweep; the first: {blocked[0].message}",
+            BackpressureWarning,
+            stacklevel=3,
+        )
 
 
 # -- command line -------------------------------------------------------------------------------
