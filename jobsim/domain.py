@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from jobsim.payload import MAX_NAME_LENGTH, check_name, check_payload
+
 __all__ = [
     "TERMINAL_STATUSES",
     "TRANSITIONS",
@@ -170,8 +172,9 @@ class Job:
 
     Attributes:
         type: what kind of work this is; handlers dispatch on it.
-        payload: JSON-able arguments for the handler.
-        id: unique id (generated unless given).
+        payload: arguments for the handler: standard JSON (string keys, finite numbers, no
+            NUL or lone surrogates; see :mod:`jobsim.payload`), checked here.
+        id: unique id (generated unless given): non-empty, printable, at most 200 characters.
         status: see :class:`JobStatus`.
         attempts: how many times the job has been claimed (1 once its first run starts).
         max_attempts: how many attempts a retry policy may make before the job is dead.
@@ -200,12 +203,19 @@ class Job:
 
     def __post_init__(self) -> None:
         # Exact-type checks first: the common case costs a few identity tests.
-        if not self.type or not isinstance(self.type, str):
-            raise ValueError(f"Job.type must be a non-empty string, got {self.type!r}")
-        if type(self.payload) is not dict and not isinstance(self.payload, dict):
+        name = self.type
+        if type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH or not name.isprintable():
+            check_name("type", name)
+        name = self.id
+        if type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH or not name.isprintable():
+            check_name("id", name)
+        payload = self.payload
+        if type(payload) is not dict and not isinstance(payload, dict):
             raise TypeError(
-                f"Job.payload must be a dict (JSON object), got {type(self.payload).__name__}"
+                f"Job.payload must be a dict (JSON object), got {type(payload).__name__}"
             )
+        if payload:
+            check_payload(payload)  # standard JSON, the same in every store (jobsim.payload)
         if self.status is not _P and type(self.status) is not JobStatus:
             self.status = JobStatus(self.status)
         if self.max_attempts != 1 and not (

@@ -9,7 +9,7 @@ Each process runs a :class:`~jobsim.WorkerPool` in pull mode: its workers claim 
 pending job with a lease, renew the lease while the job runs, and return jobs of crashed
 processes (expired leases) to pending. SIGTERM or SIGINT stops it gracefully: no new claims,
 running jobs finish (or, after ``--grace`` seconds, go back to pending), then one summary line
-and exit status 0.
+and exit status 0. A second signal forces the exit (running jobs go back to pending; exit 1).
 
 The built-in handler sleeps ``payload["duration"]`` seconds (default ``JOBSIM_JOB_DURATION``)
 and returns ``{"slept": seconds}``; ``--handler module:function`` runs your own
@@ -120,9 +120,40 @@ async def run_worker(
                 async for signum in signals:
                     logger.info("%s: %s received, stopping", name, signal.Signals(signum).name)
                     break
-                return await pool.shutdown(timeout=grace)
+                return await _shutdown(pool, signals, name, grace)
     finally:
         await store.close()
+
+
+class ForcedExit(JobsimError):
+    """A second SIGTERM/SIGINT cut the graceful shutdown short."""
+
+
+async def _shutdown(pool: WorkerPool, signals: Any, name: str, grace: float) -> ShutdownReport:
+    """Shut the pool down gracefully; a second signal forces the exit (running jobs are
+    cancelled and go back to pending, as at the end of the grace period)."""
+    forced: list[str] = []
+    async with anyio.create_task_group() as tg:
+
+        async def second_signal() -> None:
+            async for signum in signals:
+                forced.append(signal.Signals(signum).name)
+                logger.warning(
+                    "%s: %s again: forcing exit, running jobs go back to pending",
+                    name,
+                    forced[0],
+                )
+                graceful.cancel()
+                return
+
+        graceful = anyio.CancelScope()
+        tg.start_soon(second_signal)
+        with graceful:
+            report = await pool.shutdown(timeout=grace)
+        tg.cancel_scope.cancel()
+    if forced:
+        raise ForcedExit(f"{forced[0]} received twice: forced exit")
+    return report
 
 
 def _parser(config: Config) -> argparse.ArgumentParser:
@@ -177,6 +208,18 @@ def _parser(config: Config) -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """The first jobsim error inside ``exc`` (task groups wrap what a worker raised)."""
+    if isinstance(exc, BaseExceptionGroup):
+        mine = exc.subgroup(lambda e: isinstance(e, JobsimError))
+        if mine is None:
+            raise exc
+        while isinstance(mine, BaseExceptionGroup):
+            mine = mine.exceptions[0]
+        exc = mine
+    return str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m jobsim worker``; returns the exit status."""
     try:
@@ -213,8 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 poll_interval=args.poll,
             )
         )
-    except JobsimError as exc:
-        print(f"jobsim worker: {exc}", file=sys.stderr)
+    except (JobsimError, BaseExceptionGroup) as exc:
+        print(f"jobsim worker {args.name}: {_one_line(exc)}", file=sys.stderr, flush=True)
         return 1
     print(
         f"jobsim worker {args.name}: {report.completed} completed, {report.failed} failed, "

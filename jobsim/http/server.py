@@ -40,6 +40,7 @@ from jobsim.http.app import MAX_DURATION, Instruments, create_app
 from jobsim.pool import Handler, ShutdownReport, WorkerPool
 from jobsim.stores.base import JobStore
 from jobsim.stores.memory import InMemoryJobStore
+from jobsim.stores.url import mask_url, scrub
 
 __all__ = ["ServeResult", "Service", "builtin_handler", "main", "open_store", "serve"]
 
@@ -86,7 +87,7 @@ async def open_store(url: str) -> JobStore:
     except ConfigError:
         raise
     except (ValueError, TypeError, ImportError, OSError) as exc:
-        raise ConfigError("JOBSIM_STORE", url, str(exc)) from exc
+        raise ConfigError("JOBSIM_STORE", mask_url(url), scrub(str(exc), url)) from None
     return store
 
 
@@ -251,7 +252,7 @@ async def serve(
                         url,
                         pool.workers,
                         pool.capacity,
-                        config.store_url,
+                        mask_url(config.store_url),
                     )
                     if ready is not None:
                         ready(Service(url, port, app, pool, store, stop.set))

@@ -99,6 +99,9 @@ class SQLiteJobStore:
 
     ``SQLiteJobStore("jobs.db")`` opens (or creates) the file and its schema; several
     processes may open the same file. ``":memory:"`` gives a private in-memory database.
+    The directory must exist (it is never created silently). If the file is removed or
+    replaced while the store is open, every later call raises
+    :class:`~jobsim.stores.StoreUnavailable` instead of working on the orphaned file.
 
     Args:
         path: the database file.
@@ -119,10 +122,18 @@ class SQLiteJobStore:
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
         self.path = os.fspath(path)
+        self._identity: tuple[int, int] | None = None
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            parent = Path(self.path).absolute().parent
+            if not parent.is_dir():
+                raise FileNotFoundError(
+                    f"the directory {str(parent)!r} does not exist; create it first "
+                    "(jobsim does not create directories)"
+                )
         self.poll_interval = poll_interval
         self._conn = conn = connect(self.path, busy_timeout)
+        if self.path != ":memory:":
+            self._identity = _file_identity(self.path)
         # One thread owns the one connection: SQLite has one writer anyway.
         self._threads: ConnectionThreads[sqlite3.Connection] | None = ConnectionThreads(
             lambda: conn,
@@ -147,7 +158,28 @@ class SQLiteJobStore:
         """Run ``fn(connection)`` on the store's database thread and wait for it."""
         if self._threads is None:
             raise RuntimeError(f"{self!r} is closed; open a new store")
-        return await self._threads.call(fn)
+        if self._identity is None:
+            return await self._threads.call(fn)
+        return await self._threads.call(lambda conn: fn(self._check_file(conn)))
+
+    def _check_file(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """Refuse to go on once the database file was removed or replaced: the connection
+        would keep working on the old, unlinked file while everyone else uses the new one
+        (a split brain). One ``stat`` per statement, on the database thread."""
+        try:
+            now: tuple[int, int] | None = _file_identity(self.path)
+        except FileNotFoundError:
+            now = None
+        if now != self._identity:
+            from jobsim.stores.url import StoreUnavailable
+
+            what = "removed" if now is None else "replaced by another file"
+            raise StoreUnavailable(
+                f"the SQLite database {self.path!r} was {what} while this store had it "
+                "open; stopping rather than working on a file nobody else sees "
+                "(open the store again to use the file now at that path)"
+            )
+        return conn
 
     @staticmethod
     def _status(conn: sqlite3.Connection, job_id: str) -> str | None:
@@ -388,6 +420,12 @@ class SQLiteJobStore:
             if remaining <= 0:
                 return
             await anyio.sleep(min(self.poll_interval, remaining))
+
+
+def _file_identity(path: str) -> tuple[int, int]:
+    """(device, inode) of the file at ``path``: which file, not just which name."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 @contextlib.contextmanager
