@@ -35,7 +35,7 @@ from jobsim.theory import QueueMetrics, erlang_c, mmc, workers_for
 # The lab. Imported eagerly so that ``jobsim.simulate`` is the function, not the submodule
 # (none of these import pandas at module level).
 from jobsim.clock import VirtualTimeError  # isort: skip
-from jobsim.records import RunResult  # isort: skip
+from jobsim.records import BackpressureWarning, RunResult  # isort: skip
 from jobsim.simulate import simulate, simulate_async, sweep  # isort: skip
 from jobsim.workload import (  # isort: skip
     Batch,
@@ -54,6 +54,7 @@ from jobsim.workload import (  # isort: skip
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackpressureWarning",
     "Batch",
     "Bursts",
     "ClaimLost",

@@ -9,8 +9,16 @@ import warnings
 import pandas as pd
 import pytest
 
-from jobsim import Batch, Constant, Exponential, Poisson, Workload, simulate, sweep
-from jobsim.records import BackpressureWarning
+from jobsim import (
+    BackpressureWarning,
+    Batch,
+    Constant,
+    Exponential,
+    Poisson,
+    Workload,
+    simulate,
+    sweep,
+)
 
 # M/M/10 at 120 % load: the queue grows without bound, so a small channel fills up.
 OVERLOADED = Workload(2000, Poisson(12.0), Exponential(1.0), seed=1)
