@@ -30,7 +30,7 @@ import functools
 import sys
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -434,14 +434,29 @@ def sweep(
     """Run ``workload`` for each worker count, ``repeats`` times (seeds ``seed, seed+1, ...``).
 
     ``options`` go to :func:`simulate` (``clock``, ``backend``, ``capacity``, ...). Returns one
-    row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend``, ``wall_time``
-    and ``speedup`` (makespan of the fewest workers / this makespan, within a repeat).
+    row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend`` and
+    ``wall_time``; for a closed workload (``Batch()`` arrivals: every job there at t = 0) also
+    ``speedup``, the makespan of the fewest workers / this makespan, within a repeat. An open
+    workload's makespan is set by its arrivals, not by the workers, so it has no ``speedup``:
+    compare ``throughput``, ``wait_p95`` or ``latency_p99`` instead
+    (``jobsim.plot.scaling(frame, metric="latency_p99")``).
     """
     import pandas as pd
     from tqdm.auto import tqdm
 
-    if not isinstance(repeats, int) or repeats < 1:
+    from jobsim.workload import Batch
+
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(workers, int | str) or not isinstance(workers, Iterable):
+        raise TypeError(
+            f"sweep() takes a list of worker counts, e.g. workers=[1, 2, 5, 10]; got {workers!r}"
+            + (
+                f" (for one count: workers=[{workers}], or simulate(workload, workers={workers}))"
+                if isinstance(workers, int)
+                else ""
+            )
+        )
     counts = list(workers)
     if not counts:
         raise ValueError("workers must list at least one worker count, e.g. [1, 2, 5, 10]")
@@ -460,9 +475,10 @@ def sweep(
             )
     _rewarn_once(caught, runs=len(runs))
     frame = pd.DataFrame(rows)
-    fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
-    base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
-    frame["speedup"] = base / frame["makespan"]
+    if isinstance(workload.arrivals, Batch):  # closed: makespan is the workers' doing
+        fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
+        base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
+        frame["speedup"] = base / frame["makespan"]
     return frame
 
 

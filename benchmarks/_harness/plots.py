@@ -124,7 +124,7 @@ def plot_scaling(
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
         # jobsim.plot.scaling: medians, bootstrap 95% CI error bars and the ideal linear line.
-        jobsim_plot.scaling(data, ax=ax, metric=metric, by=by)  # type: ignore[arg-type]
+        jobsim_plot.scaling(data, ax=ax, metric=metric, by=by)
         legend = ax.get_legend()
         if legend is not None:
             plt.setp(legend.get_texts(), fontsize="x-small")
