@@ -148,3 +148,26 @@ def check_page(limit: int | None, offset: int) -> None:
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
+
+
+def purge_sql(
+    table: str, mark: str, keep: int | None, cutoff: float | None
+) -> tuple[str, tuple[Any, ...]] | None:
+    """The ``DELETE`` behind ``purge_finished`` (``mark``: the driver's placeholder), or None
+    when there is nothing to bound."""
+    finished = "status IN ('completed', 'failed', 'cancelled')"
+    bounds: list[str] = []
+    params: list[Any] = []
+    if cutoff is not None:
+        bounds.append(f"finished < {mark}")
+        params.append(cutoff)
+    if keep is not None:
+        newest = (
+            f"SELECT seq FROM {table} WHERE {finished} "
+            f"ORDER BY finished DESC, seq DESC LIMIT {mark}"
+        )
+        bounds.append(f"seq NOT IN ({newest})")
+        params.append(keep)
+    if not bounds:
+        return None
+    return f"DELETE FROM {table} WHERE {finished} AND ({' OR '.join(bounds)})", tuple(params)

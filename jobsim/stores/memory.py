@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
-from jobsim.stores.base import refusal, status_or_none
+from jobsim.stores.base import FINISHED, purge_cutoff, refusal, status_or_none
 
 __all__ = ["InMemoryJobStore"]
 
@@ -189,6 +189,23 @@ class InMemoryJobStore:
 
     async def counts(self) -> dict[JobStatus, int]:
         return dict(zip(JobStatus, self._tally, strict=True))
+
+    async def purge_finished(
+        self, *, keep: int | None = None, older_than: float | None = None, at: float | None = None
+    ) -> int:
+        cutoff = purge_cutoff(keep, older_than, at)
+        if keep is None and cutoff is None:
+            return 0
+        finished = [job for job in self._jobs.values() if job.status in FINISHED]
+        finished.sort(key=lambda job: job.finished or 0.0)  # stable: creation order breaks ties
+        stale = len(finished) - keep if keep is not None else 0
+        doomed = finished[: max(stale, 0)]
+        if cutoff is not None:
+            doomed += [job for job in finished[len(doomed) :] if (job.finished or 0.0) < cutoff]
+        for job in doomed:
+            del self._jobs[job.id]
+            self._tally[_SLOT[job.status]] -= 1
+        return len(doomed)
 
     async def close(self) -> None:
         """Nothing to release; the jobs stay readable."""

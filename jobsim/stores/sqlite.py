@@ -32,11 +32,12 @@ from jobsim.stores._sql import (
     COLUMN_LIST,
     check_page,
     encode_result,
+    purge_sql,
     row_to_job,
     rows_for_insert,
 )
 from jobsim.stores._threads import ConnectionThreads
-from jobsim.stores.base import refusal, status_or_none
+from jobsim.stores.base import purge_cutoff, refusal, status_or_none
 
 __all__ = ["SQLiteJobStore"]
 
@@ -346,6 +347,15 @@ class SQLiteJobStore:
             counts[JobStatus(status)] = n
         return counts
 
+    async def purge_finished(
+        self, *, keep: int | None = None, older_than: float | None = None, at: float | None = None
+    ) -> int:
+        statement = purge_sql("jobs", "?", keep, purge_cutoff(keep, older_than, at))
+        if statement is None:
+            return 0
+        sql, params = statement
+        return await self._run(lambda conn: conn.execute(sql, params).rowcount)
+
     async def close(self) -> None:
         threads, self._threads = self._threads, None
         if threads is not None:
@@ -389,11 +399,12 @@ class SQLiteJobStore:
 
         return await self._run(renew)
 
-    async def requeue_expired(self, *, at: float | None = None) -> int:
+    async def requeue_expired(self, *, at: float | None = None, settle: float = 0.0) -> int:
         """Put jobs whose lease lapsed back to pending; how many moved.
 
         Leases are on the store's clock (``time.time()``, shared by every process on the
-        host), so ``at`` (the caller's clock, perhaps a per-process loop clock) is ignored.
+        host), so ``at`` (the caller's clock, perhaps a per-process loop clock) is ignored,
+        and so is ``settle`` (a file has no server that restarts).
         """
 
         def requeue(conn: sqlite3.Connection) -> int:
