@@ -113,7 +113,7 @@ class JobCreate(BaseModel):
     type: str = Field(
         min_length=1,
         max_length=200,
-        description="What kind of work this is: printable text (no control or unassigned characters).",
+        description="What kind of work this is: printable text (no control characters).",
     )
     payload: JobPayload = Field(default_factory=JobPayload, description="A JSON object.")
 
