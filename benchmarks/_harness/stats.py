@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks._harness.measure import ENV_COLUMNS
+from benchmarks._harness.measure import BASE_COLUMNS, ENV_COLUMNS
 
 __all__ = [
     "CONFIG_SECONDS",
@@ -24,14 +24,7 @@ __all__ = [
 
 #: Measured quantities: summarised (median + CI) rather than grouped on.
 METRICS: tuple[str, ...] = (
-    "makespan_s",
-    "throughput_jobs_s",
-    "speedup",
-    "efficiency",
-    "wait_p50_s",
-    "latency_p50_s",
-    "latency_p95_s",
-    "latency_p99_s",
+    *BASE_COLUMNS[BASE_COLUMNS.index("makespan_s") :],
     "ratio",
     "ratio_vs_asyncio_bare",
     "wall_s",
