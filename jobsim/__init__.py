@@ -93,6 +93,7 @@ __all__ = [
     "Workload",
     "__version__",
     "erlang_c",
+    "explore",
     "mmc",
     "open_store",
     "simulate",
@@ -106,7 +107,11 @@ __all__ = [
 # so ``import jobsim`` stays cheap. Add a line here for another lazy room.
 _LAZY_MODULES = {"plot": "jobsim.plot", "demos": "jobsim.demos"}
 # The SQL stores import sqlite3 / psycopg: resolved through jobsim.stores on first access.
-_LAZY_NAMES = {"SQLiteJobStore": "jobsim.stores", "PostgresJobStore": "jobsim.stores"}
+_LAZY_NAMES = {
+    "SQLiteJobStore": "jobsim.stores",
+    "PostgresJobStore": "jobsim.stores",
+    "explore": "jobsim.explorer",  # ipywidgets and matplotlib: notebooks only
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,7 @@ when there is more than one series. The inputs are the lab's pandas frames:
 * ``latency_cdf(jobs)``: ``RunResult.jobs`` (``latency`` or any other seconds column).
 * ``queue_depth(series)``: ``RunResult.queue_depth`` (``time``, ``depth``).
 * ``shutdown_sequence(events)``: a shutdown demo's event log (``time``, ``actor``, ``event``).
+* ``animate(result)``: a run as a matplotlib animation (``jobsim.animation``).
 
 The library never picks a matplotlib backend; scripts and tests choose one (e.g. Agg).
 """
@@ -27,7 +28,15 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-__all__ = ["latency_cdf", "queue_depth", "scaling", "shutdown_sequence", "timeline"]
+__all__ = [
+    "RunAnimation",
+    "animate",
+    "latency_cdf",
+    "queue_depth",
+    "scaling",
+    "shutdown_sequence",
+    "timeline",
+]
 
 log = logging.getLogger("jobsim.plot")
 
@@ -401,3 +410,8 @@ def shutdown_sequence(events: pd.DataFrame, ax: Axes | None = None) -> Axes:
             loc="best",
         )
     return ax
+
+
+# --- animation (its own room: jobsim.animation) ------------------------------------------------
+
+from jobsim.animation import RunAnimation, animate  # noqa: E402
