@@ -30,11 +30,12 @@ from jobsim.stores import (
     StoreURLError,
     open_store,
 )
-from jobsim.theory import QueueMetrics, erlang_c, mmc, workers_for
+from jobsim.theory import QueueMetrics, erlang_c, mmc, priority_mmc, workers_for
 
 # The lab. Imported eagerly so that ``jobsim.simulate`` is the function, not the submodule
 # (none of these import pandas at module level).
 from jobsim.clock import VirtualTimeError  # isort: skip
+from jobsim.mix import Mix  # isort: skip
 from jobsim.records import BackpressureWarning, RunResult  # isort: skip
 from jobsim.simulate import simulate, simulate_async, sweep  # isort: skip
 from jobsim.workload import (  # isort: skip
@@ -74,6 +75,7 @@ __all__ = [
     "JobsimError",
     "LeasingJobStore",
     "LogNormal",
+    "Mix",
     "Periodic",
     "Poisson",
     "PoolClosed",
@@ -96,6 +98,7 @@ __all__ = [
     "explore",
     "mmc",
     "open_store",
+    "priority_mmc",
     "simulate",
     "simulate_async",
     "sweep",

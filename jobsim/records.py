@@ -15,6 +15,7 @@ import numpy as np
 
 from jobsim.domain import Job, JobStatus
 from jobsim.pool import ShutdownReport
+from jobsim.workload import Plan
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,8 +38,11 @@ __all__ = [
 JOB_COLUMNS = [
     "job_id",
     "index",
+    "job_class",
+    "priority",
     "worker_id",
     "status",
+    "expired",
     "attempts",
     "arrived",
     "submitted",
@@ -69,6 +73,7 @@ SUMMARY_KEYS = [
     "completed",
     "failed",
     "cancelled",
+    "expired",
     "pending",
     "retried",
     "duplicates",
@@ -88,7 +93,9 @@ class RunResult:
             when a full channel held the producer up: see ``capacity`` in
             :func:`~jobsim.simulate`). ``wait`` is submitted -> first start; ``service`` is
             the last attempt's duration; ``latency`` is submitted -> finished;
-            ``retry_wait`` is the time spent between attempts.
+            ``retry_wait`` is the time spent between attempts. ``job_class`` names
+            the job's class (a :class:`~jobsim.Mix` key; else its type); ``expired`` is True
+            for a job whose ttl passed before it started (it never ran: no wait, no latency).
         summary: :data:`SUMMARY_KEYS` -> numbers. ``utilisation`` = busy time / (workers x
             makespan); ``duplicates`` counts handler runs beyond one per attempt (a non-atomic
             claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending.
@@ -122,6 +129,33 @@ class RunResult:
         settings = ", ".join(f"{k}={v}" for k, v in self.settings.items())
         return f"<p><b>RunResult</b> ({settings})</p>" + table.to_html()
 
+    def by_class(self) -> pd.DataFrame:
+        """The summary per job class, one row each (highest priority first): ``priority``,
+        ``jobs``, ``completed``, ``failed``, ``expired``, ``wait_mean/p50/p95/p99`` (of the
+        jobs that started) and ``latency_mean/p50/p95/p99`` (of those that finished)."""
+        import pandas as pd
+
+        rows = []
+        for name, group in self.jobs.groupby("job_class", sort=False):
+            status = group["status"]
+            done = group[status.isin([JobStatus.COMPLETED.value, JobStatus.FAILED.value])]
+            rows.append(
+                {
+                    "job_class": name,
+                    "priority": int(group["priority"].iloc[0]),
+                    "jobs": len(group),
+                    "completed": int((status == JobStatus.COMPLETED.value).sum()),
+                    "failed": int((status == JobStatus.FAILED.value).sum()),
+                    "expired": int(group["expired"].sum()),
+                }
+                | _percentiles(group["wait"].dropna().to_numpy(), "wait")
+                | _percentiles(done["latency"].dropna().to_numpy(), "latency")
+            )
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return frame
+        return frame.sort_values("priority", ascending=False, kind="stable").set_index("job_class")
+
 
 def _percentiles(values: np.ndarray, prefix: str) -> dict[str, float]:
     if values.size == 0:
@@ -145,9 +179,11 @@ def build(
     t0: float,
     arrived: Sequence[float],
     settings: dict[str, Any],
+    plan: Plan | None = None,
 ) -> RunResult:
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
-    (``arrived``: each job's planned arrival, aligned with ``jobs``)."""
+    (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan`` names each
+    job's class, without it the class is the job's type)."""
     import pandas as pd
 
     if trace:
@@ -166,8 +202,11 @@ def build(
     frame = job_frame(
         job_id=[j.id for j in jobs],
         index=[j.payload.get("i", n) for n, j in enumerate(jobs)],
+        job_class=_class_names(jobs, plan),
+        priority=[j.priority for j in jobs],
         worker_id=[j.worker_id for j in jobs],
         status=[j.status.value for j in jobs],
+        expired=[j.status is JobStatus.EXPIRED for j in jobs],
         attempts=[j.attempts for j in jobs],
         arrived=arrived,
         submitted=[np.nan if j.created is None else j.created - t0 for j in jobs],
@@ -200,8 +239,11 @@ def job_frame(
     *,
     job_id: Sequence[str],
     index: Any,
+    job_class: Any,
+    priority: Any,
     worker_id: Sequence[str | None],
     status: Sequence[str],
+    expired: Any,
     attempts: Any,
     arrived: Any,
     submitted: Any,
@@ -216,8 +258,11 @@ def job_frame(
         {
             "job_id": job_id,
             "index": np.asarray(index, dtype=np.int64),
+            "job_class": pd.Series(job_class, dtype=object),
+            "priority": np.asarray(priority, dtype=np.int64),
             "worker_id": worker_id,
             "status": status,
+            "expired": np.asarray(expired, dtype=bool),
             "attempts": np.asarray(attempts, dtype=np.int64),
             "arrived": np.asarray(arrived, dtype=float),
             "submitted": np.asarray(submitted, dtype=float),
@@ -294,6 +339,7 @@ def summarise(
         "completed": completed,
         "failed": failed,
         "cancelled": int(counts.get(JobStatus.CANCELLED.value, 0)),
+        "expired": int(counts.get(JobStatus.EXPIRED.value, 0)),
         "pending": int(counts.get(JobStatus.PENDING.value, 0)),
         "retried": int((jobs["attempts"] > 1).sum()),
         "duplicates": duplicates,
@@ -302,17 +348,23 @@ def summarise(
     return summary
 
 
+def _class_names(jobs: Sequence[Job], plan: Plan | None) -> list[str]:
+    if plan is None or not plan.classes:
+        return [j.type for j in jobs]
+    names = [c.name for c in plan.classes]
+    of = plan.job_class
+    return [names[of[j.payload["i"]]] for j in jobs]
+
+
 class BackpressureWarning(UserWarning):
     """A run's producer found the channel full, so timed arrivals entered it late."""
 
 
-def warn_if_blocked(result: RunResult, arrivals: object, *, stacklevel: int = 2) -> None:
-    """Warn once when the producer of a timed (non-:class:`~jobsim.Batch`) workload was held
-    up by a full channel: its waits and latencies then understate the open system's."""
-    from jobsim.workload import Batch
-
+def warn_if_blocked(result: RunResult, *, closed: bool, stacklevel: int = 2) -> None:
+    """Warn once when the producer of a timed (not ``closed``: not all at t = 0) workload was
+    held up by a full channel: its waits and latencies then understate the open system's."""
     blocked = int(result.settings.get("blocked_submits", 0))
-    if not blocked or isinstance(arrivals, Batch):
+    if not blocked or closed:
         return
     import warnings
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobsim.mix import Mix
 from jobsim.workload import Plan, Workload
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ __all__ = ["Schedule", "run", "schedule", "unsupported"]
 _NEVER = math.inf
 
 
-def unsupported(workload: Workload, *, clock: str, store: object = None) -> list[str]:
+def unsupported(workload: Workload | Mix, *, clock: str, store: object = None) -> list[str]:
     """Why the recursion cannot stand in for the pool on this run (empty: it can).
 
     Each reason names the setting and what the recursion needs. The recursion models the
@@ -60,6 +61,9 @@ def unsupported(workload: Workload, *, clock: str, store: object = None) -> list
         reasons.append(f"clock={clock!r} (the recursion computes virtual time only)")
     if store is not None:
         reasons.append("store= was given (the recursion writes no store)")
+    classes = workload.classes.values() if isinstance(workload, Mix) else [workload]
+    if any(w.ttl is not None for w in classes):
+        reasons.append("ttl= is set (the recursion models no expiry)")
     return reasons
 
 
@@ -189,7 +193,12 @@ def schedule(
 
 
 def run(
-    workload: Workload, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
+    workload: Workload | Mix,
+    plan: Plan,
+    *,
+    workers: int,
+    capacity: int,
+    settings: dict[str, Any],
 ) -> RunResult:
     """The :class:`~jobsim.RunResult` the pool would give for ``plan``, by the recursion."""
     s = schedule(
@@ -201,17 +210,16 @@ def run(
     )
     # Producer waits the pool would count: ids that could not enter the channel at once.
     settings["blocked_submits"] = int(np.count_nonzero(s.queued > s.submitted))
-    return result(s, workers=workers, arrived=plan.arrivals, settings=settings)
+    return result(s, workers=workers, settings=settings, plan=plan)
 
 
 _EVENTS = np.array(["queued", "taken", "started", "completed"], dtype=object)
 
 
-def result(
-    s: Schedule, *, workers: int, arrived: Sequence[float], settings: dict[str, Any]
-) -> RunResult:
+def result(s: Schedule, *, workers: int, settings: dict[str, Any], plan: Plan) -> RunResult:
     """A schedule as the pool's :class:`~jobsim.RunResult`: the same per-job columns (every
-    job completed in one attempt), its trace and queue depth, its shutdown report."""
+    job completed in one attempt; classes from ``plan``), its trace and queue depth, its
+    shutdown report."""
     import pandas as pd
 
     from jobsim import records
@@ -219,13 +227,17 @@ def result(
 
     n = len(s.submitted)
     names = np.array([None, *(f"worker-{i}" for i in range(1, workers + 1))], dtype=object)
+    of = np.asarray(plan.job_class, dtype=np.int64)
     frame = records.job_frame(
         job_id=[f"job-{i}" for i in range(n)],
         index=np.arange(n, dtype=np.int64),
+        job_class=np.array([c.name for c in plan.classes], dtype=object)[of],
+        priority=np.array([c.priority for c in plan.classes], dtype=np.int64)[of],
         worker_id=names[s.worker].tolist(),
         status=["completed"] * n,
+        expired=np.zeros(n, dtype=bool),
         attempts=np.ones(n, dtype=np.int64),
-        arrived=arrived,
+        arrived=plan.arrivals,
         submitted=s.submitted,
         last_start=s.started,
         finished=s.finished,

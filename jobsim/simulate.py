@@ -1,8 +1,9 @@
 """simulate(): run a Workload on the real WorkerPool, in virtual or real time, and record it.
 
 The pool is not a model of the pool: it *is* the pool. Only the clock changes. In virtual
-time (the default) ``anyio.sleep`` advances instantly and exactly, so the seed's 100 jobs x 1 s
-take 100.0 s on 1 worker and 10.0 s on 10, in milliseconds of wall time::
+time (the default) ``anyio.sleep`` advances instantly and exactly, so the original Go
+service's 100 jobs x 1 s take 100.0 s on 1 worker and 10.0 s on 10, in milliseconds of wall
+time::
 
     from jobsim import simulate, Workload, Batch, Constant
     simulate(Workload(100, Batch(), Constant(1.0)), workers=10).summary["makespan"]   # 10.0
@@ -40,6 +41,7 @@ import sniffio
 
 from jobsim import clock as clocks
 from jobsim.domain import Job
+from jobsim.mix import Mix
 from jobsim.pool import WorkerPool
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["main", "simulate", "simulate_async", "sweep"]
 
 _PRIME = "jobsim.warm-up"
-_FINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
+_FINAL_EVENTS = frozenset({"completed", "failed", "cancelled", "expired"})
 Sleep = Callable[[float, Any], Awaitable[None]]
 
 
@@ -69,7 +71,7 @@ def _plain_sleep() -> Sleep:
 
 
 def _make_handler(
-    workload: Workload,
+    workload: Workload | Mix,
     plan: Plan,
     runs: dict[tuple[int, int], int],
     sleep: Sleep,
@@ -118,7 +120,7 @@ def _make_handler(
 
 
 async def _run(
-    workload: Workload,
+    workload: Workload | Mix,
     plan: Plan,
     *,
     workers: int,
@@ -202,16 +204,20 @@ async def _run(
                 trace.clear()
             now = _clock()
             t0 = now()
+            classes, job_class = plan.classes, plan.job_class
             blocked = 0  # submits that found the channel full: backpressure on the arrivals
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
                 if delay > 0:
                     await sleep(delay, (1, index))
+                cls = classes[job_class[index]]
                 job = Job(
-                    type=workload.kind,
+                    type=cls.type,
                     payload={"i": index},
                     id=f"job-{index}",
-                    max_attempts=workload.max_attempts,
+                    max_attempts=cls.max_attempts,
+                    priority=cls.priority,
+                    ttl=cls.ttl,
                 )
                 if pool.queue_depth >= capacity:
                     blocked += 1
@@ -230,16 +236,25 @@ async def _run(
         jobs = submitted  # the store keeps these very objects: nothing to read back
     else:
         jobs = [await store.get(job.id) for job in submitted]
-    result = records.build(
-        jobs, trace, runs, report, workers=workers, t0=t0, arrived=plan.arrivals, settings=settings
+    return records.build(
+        jobs,
+        trace,
+        runs,
+        report,
+        workers=workers,
+        t0=t0,
+        arrived=plan.arrivals,
+        settings=settings,
+        plan=plan,
     )
-    return result
 
 
 ENGINES = ("auto", "pool", "recursion")
 
 
-def choose_engine(engine: str, workload: Workload, *, clock: str, store: JobStore | None) -> str:
+def choose_engine(
+    engine: str, workload: Workload | Mix, *, clock: str, store: JobStore | None
+) -> str:
     """``"pool"`` or ``"recursion"``: which engine runs ``engine`` (``"auto"``, ``"pool"`` or
     ``"recursion"``) for this run. ``"recursion"`` on a run the recursion cannot describe is
     a ``ValueError`` listing why (see :func:`jobsim.recursion.unsupported`)."""
@@ -260,7 +275,7 @@ def choose_engine(engine: str, workload: Workload, *, clock: str, store: JobStor
 
 
 def _recursion(
-    workload: Workload, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
+    workload: Workload | Mix, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
 ) -> RunResult:
     from jobsim import recursion
 
@@ -278,15 +293,15 @@ def _clock() -> Callable[[], float]:
 
 
 def _prepare(
-    workload: Workload,
+    workload: Workload | Mix,
     clock: str,
     backend: str,
     workers: int,
     capacity: int,
     seed: int | None,
 ) -> tuple[Plan, dict[str, Any]]:
-    if not isinstance(workload, Workload):
-        raise TypeError(f"simulate() needs a Workload, got {type(workload).__name__}")
+    if not isinstance(workload, Workload | Mix):
+        raise TypeError(f"simulate() needs a Workload or a Mix, got {type(workload).__name__}")
     clocks.check_backend(backend)
     clocks.check_clock(clock)
     if clock == "virtual" and workload.is_cpu_bound:
@@ -311,7 +326,7 @@ def _prepare(
 
 
 def simulate(
-    workload: Workload,
+    workload: Workload | Mix,
     workers: int = 10,
     capacity: int = 100,
     clock: str = "virtual",
@@ -324,7 +339,8 @@ def simulate(
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
     Args:
-        workload: what to run (see :class:`~jobsim.Workload`).
+        workload: what to run (see :class:`~jobsim.Workload`), or several job classes at
+            once (:class:`~jobsim.Mix`).
         workers, capacity: the pool's size and channel slots. A full channel blocks the
             producer (backpressure), which delays later arrivals, so waits and latencies
             are no longer those of the workload's arrival process. Which to choose:
@@ -369,14 +385,22 @@ def simulate(
     return result
 
 
-def _warn_if_blocked(result: RunResult, workload: Workload) -> None:
+def _warn_if_blocked(result: RunResult, workload: Workload | Mix) -> None:
     from jobsim import records
 
-    records.warn_if_blocked(result, workload.arrivals, stacklevel=4)  # the caller's line
+    records.warn_if_blocked(result, closed=_closed(workload), stacklevel=4)  # the caller's line
+
+
+def _closed(workload: Workload | Mix) -> bool:
+    """Every job there at t = 0 (``Batch()`` arrivals, in every class of a mix)."""
+    from jobsim.workload import Batch
+
+    parts = workload.classes.values() if isinstance(workload, Mix) else [workload]
+    return all(isinstance(part.arrivals, Batch) for part in parts)
 
 
 async def simulate_async(
-    workload: Workload,
+    workload: Workload | Mix,
     workers: int = 10,
     capacity: int = 100,
     clock: str = "real",
@@ -444,8 +468,6 @@ def sweep(
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from jobsim.workload import Batch
-
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
     if isinstance(workers, int | str) or not isinstance(workers, Iterable):
@@ -475,7 +497,7 @@ def sweep(
             )
     _rewarn_once(caught, runs=len(runs))
     frame = pd.DataFrame(rows)
-    if isinstance(workload.arrivals, Batch):  # closed: makespan is the workers' doing
+    if _closed(workload):  # closed: the makespan is the workers' doing
         fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
         base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
         frame["speedup"] = base / frame["makespan"]
