@@ -138,6 +138,14 @@ class JobCreate(BaseModel):
         check_plain_json(value, "type")
         return value
 
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON (and the OpenAPI schema) call 3.0 an integer; strings and booleans stay refused.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
 
 class JobOut(BaseModel):
     """A job as the store holds it. Timestamps are seconds since the epoch."""
