@@ -33,10 +33,14 @@ __all__ = [
     "JobKind",
     "LogNormal",
     "Periodic",
+    "Piecewise",
     "Plan",
     "Poisson",
     "ServiceTime",
     "SimulatedFailure",
+    "Sinusoid",
+    "Spike",
+    "Trace",
     "Uniform",
     "Workload",
     "parse_arrivals",
@@ -111,6 +115,8 @@ class Bursts:
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return (np.arange(n) // self.size) * self.every
 
+
+from jobsim.varying import Piecewise, Sinusoid, Spike, Trace  # noqa: E402  (arrivals too)
 
 # -- service times ------------------------------------------------------------------------------
 
