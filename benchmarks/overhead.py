@@ -29,7 +29,7 @@ import anyio
 import pandas as pd
 from tqdm.auto import tqdm
 
-from benchmarks._harness import order_columns, plot_bars
+from benchmarks._harness import Options, order_columns, plot_bars
 from jobsim import InMemoryJobStore, Job, WorkerPool
 
 __all__ = ["notes", "plot", "run"]
@@ -140,38 +140,22 @@ def _measure(backend: str, variant: str, n: int, workers: int) -> float:
     return float(anyio.run(runner, jobs, workers, backend=backend))
 
 
-def run(
-    *,
-    quick: bool = False,
-    repeat: int = 3,
-    workers: list[int] | None = None,
-    jobs: int | None = None,
-    backend: str | None = None,
-    clock: str | None = None,
-    progress: bool = True,
-    **options: Any,
-) -> pd.DataFrame:
+def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     """Pool vs bare-queue throughput on no-op jobs; one tidy row per run.
 
-    Args:
-        quick: 20,000 jobs instead of 200,000.
-        repeat: recorded runs per (backend, variant), after one discarded warm-up of each.
-        workers: consumers on both sides (the first value; default 10).
-        jobs: no-op jobs per run.
-        backend: ``"asyncio"``, ``"trio"`` or None (both). The asyncio.Queue baseline is always
-            measured too: it is the yardstick for ``ratio_vs_asyncio_bare``.
-        clock: only the real clock makes sense here; ``"virtual"`` is refused.
-        progress: show a tqdm bar over runs.
+    ``options`` (:class:`~benchmarks._harness.Options`, or its fields as keywords):
+    ``quick``: 20,000 jobs instead of 200,000; ``repeat``: recorded runs per (backend,
+    variant), after one discarded warm-up of each; ``workers``: consumers on both sides (the
+    first value; default 10); ``backend``: asyncio, trio or None (both; the asyncio.Queue
+    baseline is always measured too: the yardstick for ``ratio_vs_asyncio_bare``); ``clock``:
+    real only.
     """
-    if clock not in (None, "real"):
-        raise ValueError(
-            f"the overhead suite measures wall time: clock must be 'real', got {clock!r}"
-        )
-    n = jobs or (QUICK_JOBS if quick else DEFAULT_JOBS)
-    w = (workers or [DEFAULT_WORKERS])[0]
-    backends = ["asyncio", "trio"] if backend is None else [backend]
-    if any(b not in ("asyncio", "trio") for b in backends):
-        raise ValueError(f"backend must be 'asyncio' or 'trio', got {backend!r}")
+    o = Options.of(options, **changes)
+    o.require_clock("real", suite="overhead", why="measures wall time")
+    n = o.jobs or (QUICK_JOBS if o.quick else DEFAULT_JOBS)
+    w = (o.workers or (DEFAULT_WORKERS,))[0]
+    backends = ["asyncio", "trio"] if o.backend is None else [o.backend]
+    repeat, progress = o.repeat, o.progress
     plan = [(b, v) for b in backends for v in ("pool", "bare")]
     if ("asyncio", "bare") not in plan:
         plan.append(("asyncio", "bare"))
