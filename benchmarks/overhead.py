@@ -31,7 +31,7 @@ import anyio
 import pandas as pd
 from tqdm.auto import tqdm
 
-from benchmarks._harness import order_columns, plot_bars
+from benchmarks._harness import Options, order_columns, plot_bars
 from jobsim import InMemoryJobStore, Job, WorkerPool
 from jobsim.clock import backend_options
 
@@ -144,40 +144,23 @@ def _measure(backend: str, loop: str, variant: str, n: int, workers: int) -> flo
     return float(anyio.run(runner, jobs, workers, backend=backend, backend_options=options))
 
 
-def run(
-    *,
-    quick: bool = False,
-    repeat: int = 3,
-    workers: list[int] | None = None,
-    jobs: int | None = None,
-    backend: str | None = None,
-    clock: str | None = None,
-    progress: bool = True,
-    loop: str | None = None,
-    **options: Any,
-) -> pd.DataFrame:
+def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     """Pool vs bare-queue throughput on no-op jobs; one tidy row per run.
 
-    Args:
-        quick: 20,000 jobs instead of 200,000.
-        repeat: recorded runs per (backend, loop, variant), after one discarded warm-up of each.
-        workers: consumers on both sides (the first value; default 10).
-        jobs: no-op jobs per run.
-        backend: ``"asyncio"``, ``"trio"`` or None (both). The asyncio.Queue baseline is always
-            measured too: it is the yardstick for ``ratio_vs_asyncio_bare``.
-        clock: only the real clock makes sense here; ``"virtual"`` is refused.
-        progress: show a tqdm bar over runs.
-        loop: ``"uvloop"`` adds the asyncio runs on uvloop (pool and bare), in the same run.
+    ``options`` (:class:`~benchmarks._harness.Options`, or its fields as keywords):
+    ``quick``: 20,000 jobs instead of 200,000; ``repeat``: recorded runs per (backend, loop,
+    variant), after one discarded warm-up of each; ``workers``: consumers on both sides (the
+    first value; default 10); ``backend``: asyncio, trio or None (both; the asyncio.Queue
+    baseline is always measured too: the yardstick for ``ratio_vs_asyncio_bare``); ``loop``:
+    ``"uvloop"`` adds the asyncio runs on uvloop (pool and bare), in the same run; ``clock``:
+    real only.
     """
-    if clock not in (None, "real"):
-        raise ValueError(
-            f"the overhead suite measures wall time: clock must be 'real', got {clock!r}"
-        )
-    if backend not in (None, "asyncio", "trio"):
-        raise ValueError(f"backend must be 'asyncio' or 'trio', got {backend!r}")
-    n = jobs or (QUICK_JOBS if quick else DEFAULT_JOBS)
-    w = (workers or [DEFAULT_WORKERS])[0]
-    backends = ["asyncio", "trio"] if backend is None else [backend]
+    o = Options.of(options, **changes)
+    o.require_clock("real", suite="overhead", why="measures wall time")
+    n = o.jobs or (QUICK_JOBS if o.quick else DEFAULT_JOBS)
+    w = (o.workers or (DEFAULT_WORKERS,))[0]
+    backends = ["asyncio", "trio"] if o.backend is None else [o.backend]
+    repeat, progress, loop = o.repeat, o.progress, o.loop
     loops = {"asyncio": ["asyncio", *([loop] if loop not in (None, "asyncio") else [])]}
     plan = [(b, lp, v) for b in backends for lp in loops.get(b, [b]) for v in ("pool", "bare")]
     if ("asyncio", "asyncio", "bare") not in plan:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from benchmarks._harness import Options
 from jobsim import Exponential, Poisson, Workload, simulate
 from jobsim.theory import mmc
 
@@ -103,34 +104,22 @@ def _engines(backend: str | None) -> list[tuple[str, str]]:
     return [("pool", b) for b in backends] + [("recursion", "-")]
 
 
-def run(
-    *,
-    quick: bool = False,
-    repeat: int = 3,
-    workers: list[int] | None = None,
-    jobs: int | None = None,
-    backend: str | None = None,
-    clock: str | None = None,
-    progress: bool = True,
-    seed: int = 1,
-    **options: Any,
-) -> pd.DataFrame:
+def run(options: Options | None = None, /, *, seed: int = 1, **changes: Any) -> pd.DataFrame:
     """jobsim virtual M/M/c vs SimPy, per engine; one tidy row per (engine, workers, repeat),
     and one row for the million-job recursion run.
 
-    Args:
-        quick: 5,000 jobs instead of 20,000 (and 100,000 instead of a million).
-        repeat: recorded runs per worker count (after one discarded warm-up).
-        workers: server counts ``c`` (default 10); the arrival rate is ``0.8 * c`` per second.
-        jobs: jobs per run (default 20,000).
-        backend: the pool engine's backend (default: asyncio and trio).
-        clock: must be None or ``"virtual"`` (SimPy has no real clock to compare against).
-        seed: the first repeat's seed (repeat ``r`` uses ``seed + r``).
+    ``options`` (:class:`~benchmarks._harness.Options`, or its fields as keywords):
+    ``quick``: 5,000 jobs instead of 20,000 (and 100,000 instead of a million); ``workers``:
+    server counts ``c`` (default 10; the arrival rate is ``0.8 * c`` per second); ``jobs``:
+    jobs per run; ``backend``: the pool engine's backend (default: asyncio and trio);
+    ``clock``: virtual only (SimPy has no real clock to compare against). ``seed``: the first
+    repeat's seed (repeat ``r`` uses ``seed + r``).
     """
-    if clock not in (None, "virtual"):
-        raise ValueError(f"the simulation suite runs in virtual time only; got clock={clock!r}")
-    counts = list(workers or DEFAULT_WORKERS)
-    size = jobs if jobs is not None else (QUICK_JOBS if quick else DEFAULT_JOBS)
+    o = Options.of(options, **changes)
+    o.require_clock("virtual", suite="simulation", why="compares virtual time with SimPy")
+    counts = list(o.workers or DEFAULT_WORKERS)
+    size = o.jobs if o.jobs is not None else (QUICK_JOBS if o.quick else DEFAULT_JOBS)
+    quick, repeat, progress, backend = o.quick, o.repeat, o.progress, o.backend
     engines = _engines(backend)
     # Warm-up: imports, first-call caches.
     small = Workload(200, Poisson(LOAD * counts[0]), Exponential(MEAN_SERVICE), seed=seed)

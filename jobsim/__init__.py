@@ -38,7 +38,7 @@ from jobsim.theory import QueueMetrics, erlang_c, mmc, priority_mmc, workers_for
 # (none of these import pandas at module level).
 from jobsim.clock import VirtualTimeError  # isort: skip
 from jobsim.mix import Mix  # isort: skip
-from jobsim.records import RunResult  # isort: skip
+from jobsim.records import BackpressureWarning, RunResult  # isort: skip
 from jobsim.simulate import simulate, simulate_async, sweep  # isort: skip
 from jobsim.workload import (  # isort: skip
     Batch,
@@ -62,6 +62,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Autoscaler",
+    "BackpressureWarning",
     "Batch",
     "Bursts",
     "ClaimLost",
@@ -107,6 +108,7 @@ __all__ = [
     "Workload",
     "__version__",
     "erlang_c",
+    "explore",
     "mmc",
     "open_store",
     "priority_mmc",
@@ -121,7 +123,11 @@ __all__ = [
 # so ``import jobsim`` stays cheap. Add a line here for another lazy room.
 _LAZY_MODULES = {"plot": "jobsim.plot", "demos": "jobsim.demos"}
 # The SQL stores import sqlite3 / psycopg: resolved through jobsim.stores on first access.
-_LAZY_NAMES = {"SQLiteJobStore": "jobsim.stores", "PostgresJobStore": "jobsim.stores"}
+_LAZY_NAMES = {
+    "SQLiteJobStore": "jobsim.stores",
+    "PostgresJobStore": "jobsim.stores",
+    "explore": "jobsim.explorer",  # ipywidgets and matplotlib: notebooks only
+}
 
 
 def __getattr__(name: str) -> Any:
