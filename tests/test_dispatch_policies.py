@@ -48,7 +48,7 @@ async def test_highest_priority_first_and_fifo_within_one() -> None:
 async def test_aging_raises_a_waiting_job_by_one_per_period() -> None:
     clock = Clock()
     queue = Priority(aging=10.0).build(10, clock)
-    old_low, = jobs(0)
+    (old_low,) = jobs(0)
     queue.put_nowait(old_low)  # waits from t = 0
     clock.now = 25.0
     fresh = jobs(2, 2)  # at t = 25: priority 2 beats 0 + floor(25 / 10) = 2? a tie: oldest wins
@@ -180,5 +180,5 @@ async def test_prefetch_assigns_round_robin_and_blocks_the_head_of_the_line() ->
 def test_bad_policies_name_the_value() -> None:
     with pytest.raises(ValueError, match=r"Prefetch\(k\): k must be an integer >= 1, got 0"):
         Prefetch(0)
-    with pytest.raises(ValueError, match="Priority.aging must be a positive, finite .* got -1"):
+    with pytest.raises(ValueError, match=r"Priority.aging must be a positive, finite .* got -1"):
         Priority(aging=-1)

@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from jobsim import (
@@ -106,7 +107,7 @@ def test_prefetch_shows_head_of_line_blocking(backend: str) -> None:
             jobs = []
             async with WorkerPool(store, handler, workers=2, capacity=10, dispatch=dispatch) as p:
                 jobs.append(await p.submit(Job(type="long", payload={"s": 10.0})))
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
                 for _ in range(4):
                     jobs.append(await p.submit(Job(type="short", payload={"s": 1.0})))
             return [j.started - j.created for j in jobs]
@@ -253,5 +254,5 @@ def test_bad_policies_are_named(kwargs: dict[str, Any], message: str) -> None:
     assert message in str(caught.value)
     with pytest.raises(ValueError, match=r"RateLimit.per_second must be a positive, finite .*-1"):
         RateLimit(per_second=-1)
-    with pytest.raises(ValueError, match="RateLimit.per_second .* got nan"):
+    with pytest.raises(ValueError, match=r"RateLimit.per_second .* got nan"):
         RateLimit(per_second=float("nan"))

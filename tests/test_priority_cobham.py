@@ -62,9 +62,10 @@ def test_per_class_mean_waits_match_cobham(
     jobs = result.jobs.sort_values("index")
     # Both classes arrive over the same span; cut the warm-up by arrival time.
     cut = jobs["submitted"].quantile(WARM_UP)
-    theory = {c.name: c.wq for c in priority_mmc(
-        {"urgent": rate * share, "bulk": rate * (1 - share)}, 1.0, servers
-    )}
+    theory = {
+        c.name: c.wq
+        for c in priority_mmc({"urgent": rate * share, "bulk": rate * (1 - share)}, 1.0, servers)
+    }
     # The two streams end at different times: keep the span where both still arrive.
     end = jobs.groupby("job_class")["submitted"].max().min()
     for name in ("urgent", "bulk"):

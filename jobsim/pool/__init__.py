@@ -13,7 +13,8 @@
   over the dispatch; pull from a shared store with leases, renewal and a sweeper);
 * :mod:`~jobsim.pool.runner`: one job's handler under its timeout;
 * :mod:`~jobsim.pool.outcomes`: complete / fail / retry / release / cancel, one place;
-* :mod:`~jobsim.pool.stats`: the counters behind ``ShutdownReport`` and ``/health``.
+* :mod:`~jobsim.pool.stats`: the counters behind ``ShutdownReport`` and ``/health``;
+* :mod:`~jobsim.pool.scalers`: how many run over time (``Schedule``, ``Autoscaler``).
 """
 
 from jobsim.clock import loop_clock
@@ -25,9 +26,11 @@ from jobsim.pool.limits import Concurrency, RateLimit
 from jobsim.pool.prefetch import Prefetch
 from jobsim.pool.priority import Priority
 from jobsim.pool.runner import Handler
+from jobsim.pool.scalers import Autoscaler, Scaler, Schedule
 from jobsim.pool.stats import PoolStats, ShutdownReport
 
 __all__ = [
+    "Autoscaler",
     "ChannelDispatch",
     "Concurrency",
     "Dispatch",
@@ -36,6 +39,8 @@ __all__ = [
     "Prefetch",
     "Priority",
     "RateLimit",
+    "Scaler",
+    "Schedule",
     "ShutdownReport",
     "State",
     "TraceEvent",

@@ -16,6 +16,7 @@ that; it cannot close the channel under a sender or leave a job ``processing``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -29,7 +30,7 @@ import anyio.lowlevel
 
 from jobsim import checks
 from jobsim.clock import loop_clock
-from jobsim.domain import Job, JobStatus
+from jobsim.domain import ClaimToken, Job, JobStatus
 from jobsim.events import Tracer
 from jobsim.pool.crew import Crew
 from jobsim.pool.dispatch import Dispatch
@@ -41,6 +42,7 @@ from jobsim.pool.prefetch import Prefetch
 from jobsim.pool.pull import PullMode
 from jobsim.pool.push import PushMode
 from jobsim.pool.runner import Handler, Runner
+from jobsim.pool.scalers import Scaler
 from jobsim.pool.stats import PoolStats, ShutdownReport
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore, LeasingJobStore
@@ -88,6 +90,8 @@ class WorkerPool:
         limits: ``{job_type: RateLimit(per_second, burst) | Concurrency(n)}``: a worker
             starts a job of a limited type only when its limit allows, and takes another
             runnable job meanwhile (push mode; FIFO or priority order).
+        scaler: a policy that resizes the pool while it runs (:class:`~jobsim.Schedule`,
+            :class:`~jobsim.Autoscaler`), on the pool's clock; stopped when shutdown begins.
     """
 
     def __init__(
@@ -106,6 +110,7 @@ class WorkerPool:
         poll_interval: float = 1.0,
         dispatch: DispatchSpec = "fifo",
         limits: Mapping[str, Any] | None = None,
+        scaler: Scaler | None = None,
     ) -> None:
         self._policy, self._limits = validate(dispatch, limits)
         if lease is not None and (isinstance(self._policy, Prefetch) or self._limits):
@@ -120,6 +125,11 @@ class WorkerPool:
         checks.seconds("job_timeout", job_timeout)
         checks.seconds("lease", lease)
         checks.seconds("poll_interval", poll_interval)
+        if scaler is not None and not isinstance(scaler, Scaler):
+            raise TypeError(
+                f"scaler must have 'async def run(pool)' (e.g. Schedule or Autoscaler), "
+                f"got {scaler!r}"
+            )
         if lease is not None and not isinstance(store, LeasingJobStore):
             raise TypeError(
                 f"lease= (pull mode) needs a store shared between processes with claim_next, "
@@ -132,6 +142,7 @@ class WorkerPool:
         self.job_timeout = job_timeout
         self.lease = lease
         self.poll_interval = poll_interval
+        self.scaler = scaler
         self._clock = clock
         self._tracer = tracer
         #: what this pool did so far (read by ShutdownReport, /health and /metrics)
@@ -267,12 +278,16 @@ class WorkerPool:
             await tg.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         intake.state = "running"
+        if self.scaler is not None:  # once running: its first resize may come at once
+            outcomes.start_timer(functools.partial(self.scaler.run, self), "jobsim scaler")
         logger.debug("pool started: %d workers, capacity %d", self.workers, self.capacity)
         return self
 
-    async def _retry_later(self, job: Job, worker_id: str, delay: float, error: str) -> None:
+    async def _retry_later(
+        self, job: Job, worker_id: str, delay: float, error: str, token: ClaimToken | None
+    ) -> None:
         assert self._mode is not None
-        await self._mode.retry_later(job, worker_id, delay, error)
+        await self._mode.retry_later(job, worker_id, delay, error, token)
 
     async def __aexit__(
         self,
@@ -305,10 +320,10 @@ class WorkerPool:
         async with anyio.create_task_group() as workers:
             self._workers_scope = workers.cancel_scope
             self._crew.start(workers, mode.loop, mode.wake_idle)
+            mode.start(workers)  # beside the workers: leases are kept through the drain
             async with anyio.create_task_group() as timers:
                 self._timers_scope = timers.cancel_scope
                 outcomes.start_timers(timers)
-                mode.start(timers)
                 task_status.started()
                 await anyio.sleep_forever()  # until shutdown cancels the timers
 
@@ -316,9 +331,12 @@ class WorkerPool:
         self._crew.stop()
         self._intake.discarding = True
 
-    def _now(self) -> float:
-        assert self._clock is not None
+    def now(self) -> float:
+        """The pool's clock (virtual in the lab): the time its job timestamps use."""
+        assert self._clock is not None, "the pool has not started"
         return self._clock()
+
+    _now = now
 
     # -- intake ------------------------------------------------------------------------------
 

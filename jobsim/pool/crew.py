@@ -97,6 +97,8 @@ class Crew:
         assert self._group is not None
         worker = Worker(worker_id)
         self.live[worker_id] = worker
+        if self.tracer is not None:  # counted from now: the task runs from the next checkpoint
+            self.tracer(TraceEvent.WORKER_STARTED, self.clock(), "", worker_id)
         self._group.start_soon(self._run, worker, name=f"jobsim {worker_id}")
 
     def _update_hold(self) -> None:
@@ -130,8 +132,6 @@ class Crew:
         worker_id = worker.id
         loop = self._loop
         assert loop is not None
-        if self.tracer is not None:
-            self.tracer(TraceEvent.WORKER_STARTED, self.clock(), "", worker_id)
         if self.debug:
             worker_logger.debug("%s: started", worker_id)
         try:

@@ -12,6 +12,7 @@ before it runs it, so a job delivered twice runs once, whatever the dispatch doe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import anyio
@@ -31,10 +32,12 @@ class Dispatch(Protocol):
     * ``put_nowait(job)`` queues a job or raises :class:`anyio.WouldBlock` when full;
       ``await put(job)`` waits for room (backpressure). Both raise
       :class:`anyio.ClosedResourceError` after :meth:`close`.
-    * ``get_nowait(worker_id)`` returns the next job for that worker or raises
-      :class:`anyio.WouldBlock` when there is none; ``await get(worker_id)`` waits for one.
-      Once closed and empty, both raise :class:`anyio.EndOfStream`. ``get`` returns None when
-      :meth:`wake` woke the waiting worker without a job (it then re-checks whether to stop).
+    * ``taker(worker_id)`` returns that worker's ``get_nowait()``: a function that returns
+      the next job for it or raises :class:`anyio.WouldBlock` when there is none (asked once
+      per worker, so the hot path pays no extra call). ``await get(worker_id)`` waits for
+      one. Once closed and empty, both raise :class:`anyio.EndOfStream`. ``get`` returns None
+      when :meth:`wake` woke the waiting worker without a job (it then re-checks whether to
+      stop).
     * ``wake(n)`` wakes up to ``n`` workers waiting in ``get`` (returns how many); it never
       drops or reorders a queued job.
     * ``close()`` ends intake: queued jobs are still handed out, then ``EndOfStream``.
@@ -52,7 +55,7 @@ class Dispatch(Protocol):
 
     async def put(self, job: Job) -> None: ...
 
-    def get_nowait(self, worker_id: str) -> Job: ...
+    def taker(self, worker_id: str) -> Callable[[], Job]: ...
 
     async def get(self, worker_id: str) -> Job | None: ...
 
@@ -67,11 +70,13 @@ class ChannelDispatch:
     """One bounded anyio memory object stream that every worker reads: first free worker
     takes the oldest job (FIFO)."""
 
-    __slots__ = ("_receive", "_send", "capacity")
+    __slots__ = ("_receive", "_send", "capacity", "put_nowait")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._send, self._receive = anyio.create_memory_object_stream[Job | None](capacity)
+        #: the stream's own send_nowait: no wrapper on the hot path
+        self.put_nowait: Callable[[Job], None] = self._send.send_nowait
 
     def __repr__(self) -> str:
         return f"<ChannelDispatch depth={self.depth} capacity={self.capacity}>"
@@ -80,17 +85,13 @@ class ChannelDispatch:
     def depth(self) -> int:
         return self._send.statistics().current_buffer_used
 
-    def put_nowait(self, job: Job) -> None:
-        self._send.send_nowait(job)
-
     async def put(self, job: Job) -> None:
         await self._send.send(job)
 
-    def get_nowait(self, worker_id: str) -> Job:
-        job = self._receive.receive_nowait()
-        if job is None:  # a wake-up meant for a waiting worker; there was none: skip it
-            return self.get_nowait(worker_id)
-        return job
+    def taker(self, worker_id: str) -> Callable[[], Job]:
+        # Every worker reads the same stream. It holds no None: wake() hands those straight
+        # to waiting receivers.
+        return self._receive.receive_nowait  # type: ignore[return-value]
 
     async def get(self, worker_id: str) -> Job | None:
         return await self._receive.receive()

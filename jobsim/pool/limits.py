@@ -17,6 +17,7 @@ concurrency slot.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -238,6 +239,10 @@ class LimitedDispatch:
             if rank > best_key:
                 best, best_key = key, rank
         return best, soonest
+
+    def taker(self, worker_id: str) -> Callable[[], Job]:
+        """``worker_id``'s ``get_nowait`` (see :class:`~jobsim.pool.dispatch.Dispatch`)."""
+        return functools.partial(self.get_nowait, worker_id)
 
     def get_nowait(self, worker_id: str) -> Job:
         if not self._depth:

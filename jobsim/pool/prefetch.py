@@ -15,6 +15,7 @@ buffers, so their jobs simply stay pending in the store.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,6 +159,10 @@ class PrefetchDispatch:
                 waiter.event.set()
 
     # -- workers -----------------------------------------------------------------------------
+
+    def taker(self, worker_id: str) -> Callable[[], Job]:
+        """``worker_id``'s ``get_nowait`` (see :class:`~jobsim.pool.dispatch.Dispatch`)."""
+        return functools.partial(self.get_nowait, worker_id)
 
     def get_nowait(self, worker_id: str) -> Job:
         buffer = self._buffers.get(worker_id)

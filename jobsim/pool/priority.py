@@ -17,6 +17,7 @@ highest level (without aging) or at the head of each level (with aging): levels 
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import insort
 from collections import deque
@@ -182,6 +183,10 @@ class PriorityDispatch:
             if key > best_key:
                 best, best_key = priority, key
         return best
+
+    def taker(self, worker_id: str) -> Callable[[], Job]:
+        """``worker_id``'s ``get_nowait`` (see :class:`~jobsim.pool.dispatch.Dispatch`)."""
+        return functools.partial(self.get_nowait, worker_id)
 
     def get_nowait(self, worker_id: str) -> Job:
         if not self._depth:

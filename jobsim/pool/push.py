@@ -18,7 +18,7 @@ import anyio
 import anyio.lowlevel
 from anyio import EndOfStream, WouldBlock
 
-from jobsim.domain import Job, JobStatus
+from jobsim.domain import ClaimToken, Job, JobStatus
 from jobsim.events import TraceEvent
 from jobsim.pool.crew import Crew, Worker
 from jobsim.pool.dispatch import Dispatch
@@ -73,11 +73,13 @@ class PushMode:
         """No more deliveries: workers take what is queued, then see the end."""
         self.dispatch.close()
 
-    async def retry_later(self, job: Job, worker_id: str, delay: float, error: str) -> None:
+    async def retry_later(
+        self, job: Job, worker_id: str, delay: float, error: str, token: ClaimToken | None
+    ) -> None:
         """Back to pending now; delivered again after ``delay`` unless the pool stops first
         (then the job simply stays pending in the store)."""
         outcomes = self.outcomes
-        await outcomes.release(job.id, worker_id, error)
+        await outcomes.release(job.id, worker_id, error, token)
         intake = self.intake
 
         async def later() -> None:
@@ -98,7 +100,7 @@ class PushMode:
         """Take, claim, run until the crew holds (see :class:`~jobsim.pool.crew.WorkerLoop`)."""
         crew = self.crew
         dispatch = self.dispatch
-        get_nowait = dispatch.get_nowait
+        get_nowait = dispatch.taker(worker.id)
         store = self.store
         clock = self.intake.clock
         tracer = self.intake.tracer
@@ -111,7 +113,7 @@ class PushMode:
         back_to_back = 0
         while not crew.hold:
             try:
-                job = get_nowait(worker_id)
+                job = get_nowait()
                 back_to_back += 1
                 if back_to_back >= YIELD_EVERY:
                     back_to_back = 0
