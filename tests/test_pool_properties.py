@@ -13,7 +13,27 @@ import anyio.lowlevel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobsim import InMemoryJobStore, Job, JobStatus, PoolClosed, RetryPolicy, WorkerPool
+from jobsim import (
+    Concurrency,
+    InMemoryJobStore,
+    Job,
+    JobStatus,
+    PoolClosed,
+    Prefetch,
+    Priority,
+    RetryPolicy,
+    WorkerPool,
+)
+
+#: Every dispatch policy (and limits), as WorkerPool options.
+POLICIES = [
+    {},
+    {"dispatch": "priority"},
+    {"dispatch": Priority(aging=0.002)},
+    {"dispatch": Prefetch(1)},
+    {"dispatch": Prefetch(3)},
+    {"dispatch": "priority", "limits": {"job": Concurrency(1)}},
+]
 
 
 @settings(max_examples=60, deadline=None)
@@ -27,6 +47,7 @@ from jobsim import InMemoryJobStore, Job, JobStatus, PoolClosed, RetryPolicy, Wo
     timeout=st.none() | st.sampled_from([0.0, 0.001, 0.005, 0.05]),
     durations=st.lists(st.sampled_from([0.0, 0.001, 0.003]), min_size=1, max_size=5),
     fail_every=st.integers(0, 4),
+    policy=st.sampled_from(POLICIES),
 )
 def test_shutdown_never_loses_or_strands_a_job(
     backend: str,
@@ -38,6 +59,7 @@ def test_shutdown_never_loses_or_strands_a_job(
     timeout: float | None,
     durations: list[float],
     fail_every: int,
+    policy: dict[str, object],
 ) -> None:
     async def handler(job: Job) -> None:
         await anyio.sleep(job.payload["duration"])
@@ -55,12 +77,18 @@ def test_shutdown_never_loses_or_strands_a_job(
                     "fail": bool(fail_every) and n % fail_every == 0,
                 }
                 try:
-                    job = await pool.submit(Job(payload=payload))
+                    job = await pool.submit(Job(payload=payload, priority=n % 3))
                 except PoolClosed:
                     return
                 acknowledged.append(job.id)
 
-        async with WorkerPool(store, handler, workers=workers, capacity=capacity) as pool:
+        async with WorkerPool(
+            store,
+            handler,
+            workers=workers,
+            capacity=capacity,
+            **policy,  # type: ignore[arg-type]
+        ) as pool:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(producer, pool)
                 while len(acknowledged) < min(stop_after, jobs):
