@@ -43,6 +43,7 @@ async def running_api(
     capacity: int = 100,
     duration: float = 0.0,
     admission_wait: float = 0.5,
+    dispatch: str = "fifo",
 ) -> AsyncIterator[Api]:
     config = Config(
         port=0,
@@ -63,7 +64,12 @@ async def running_api(
         async with anyio.create_task_group() as tg:
             tg.start_soon(
                 lambda: serve(
-                    config, store, on_ready, admission_wait=admission_wait, handle_signals=False
+                    config,
+                    store,
+                    on_ready,
+                    admission_wait=admission_wait,
+                    handle_signals=False,
+                    dispatch=dispatch,
                 )
             )
             await ready.wait()
@@ -82,6 +88,7 @@ async def running_api(
         capacity=capacity,
         clock=time.time,
         tracer=instruments.trace,
+        dispatch=dispatch,
     )
     async with pool:
         app = create_app(

@@ -62,3 +62,31 @@ async def test_bad_priority_or_ttl_is_a_clear_422(
         error = r.json()
         assert field in error["error"] and words in error["error"], error
         assert await api.store.counts() == dict.fromkeys(await api.store.counts(), 0)
+
+
+async def test_with_priority_dispatch_the_most_urgent_waiting_job_runs_next(
+    anyio_backend: str,
+) -> None:
+    async with running_api(anyio_backend, workers=1, dispatch="priority") as api:
+        post = api.client.post
+        await post("/jobs", json={"type": "blocker", "payload": {"duration": 0.3}})
+        low = (await post("/jobs", json={"type": "low", "priority": 0})).json()
+        high = (await post("/jobs", json={"type": "high", "priority": 5})).json()
+        done_low = await wait_for_status(api.client, low["id"], "completed")
+        done_high = await wait_for_status(api.client, high["id"], "completed")
+        assert done_high["started"] <= done_low["started"]
+        assert done_high["finished"] <= done_low["started"]  # one worker: high ran first
+
+
+@pytest.mark.parametrize(
+    ("flag", "words"),
+    [("lifo", "dispatch must be 'fifo', 'priority'"), ("prefetch:0", "k must be an integer >= 1")],
+)
+def test_a_bad_dispatch_flag_exits_2_naming_it(
+    flag: str, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jobsim.http.server import main
+
+    assert main(["--dispatch", flag]) == 2
+    err = capsys.readouterr().err
+    assert f"--dispatch={flag!r}" in err and words in err

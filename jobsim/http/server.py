@@ -50,7 +50,8 @@ from jobsim.handlers import sleep_handler
 from jobsim.http.app import Instruments, create_app
 from jobsim.http.connections import HARD_LIMIT, guarded_protocol
 from jobsim.http.retention import keep_finished
-from jobsim.pool import Handler, ShutdownReport, WorkerPool
+from jobsim.pool import Handler, Prefetch, ShutdownReport, WorkerPool
+from jobsim.pool.policies import DispatchSpec, parse_dispatch
 from jobsim.stores.base import JobStore, LeasingJobStore
 from jobsim.stores.masking import mask_url, scrub
 from jobsim.stores.memory import InMemoryJobStore
@@ -166,6 +167,7 @@ async def serve(
     handle_signals: bool = True,
     lease: float = 30.0,
     handler: Handler | None = None,
+    dispatch: DispatchSpec = "fifo",
 ) -> ServeResult:
     """Run the job service until SIGINT/SIGTERM (or ``Service.stop()``), then shut down in
     the original Go service's order. Returns the pool's report.
@@ -208,6 +210,7 @@ async def serve(
         # does, so jobs pending at start run and a dead holder's jobs come back.
         lease=lease if isinstance(store, LeasingJobStore) else None,
         poll_interval=1.0,
+        dispatch=dispatch,
     )
     app = create_app(pool, store, config, instruments=instruments, admission_wait=admission_wait)
     _check_file_limit(config.max_connections)
@@ -412,6 +415,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the event loop uvicorn and the pool run on: asyncio's own, or uvloop "
         "(needs the uvloop extra: pip install 'jobsim[uvloop]'; default asyncio)",
     )
+    p.add_argument(
+        "--dispatch",
+        default="fifo",
+        help="who runs next: fifo (one shared channel), priority (highest Job.priority "
+        "first), priority:AGING (a waiting job gains 1 priority per AGING seconds) or "
+        "prefetch:K (K jobs buffered per worker; memory store only); default fifo",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return p
@@ -451,6 +461,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError as exc:
                 raise ConfigError("--handler", args.handler, str(exc)) from None
         options = backend_options("asyncio", "real", args.loop)
+        try:
+            dispatch = parse_dispatch(args.dispatch)
+        except ValueError as exc:
+            raise ConfigError("--dispatch", args.dispatch, str(exc)) from None
+        if isinstance(dispatch, Prefetch) and not config.store_url.startswith("memory:"):
+            raise ConfigError(
+                "--dispatch",
+                args.dispatch,
+                "prefetch needs the memory store: a shared store is claimed from directly "
+                "(pull mode, already highest priority first)",
+            )
     except (ConfigError, ValueError) as exc:
         print(f"jobsim serve: {exc}", file=sys.stderr)
         return 2
@@ -467,6 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 access_log=args.access_log,
                 lease=args.lease,
                 handler=handler,
+                dispatch=dispatch,
             ),
             backend="asyncio",
             backend_options=options,
