@@ -12,6 +12,11 @@ in the same process, interleaved repeat by repeat:
   asyncio.Queue, so the baseline is the same shape on a trio memory channel written the fast
   way (``send_nowait``/``receive_nowait`` first, awaiting only when it must wait).
 
+* ``priority``: the same ``WorkerPool`` with ``dispatch="priority"`` (a bounded priority
+  queue instead of the channel). ``per_job_vs_fifo`` = its seconds per job / the FIFO pool's
+  in the same backend, loop and repeat (target <= 1.3). Every job carries one of four
+  priorities, on both sides.
+
 ``ratio`` = pool jobs/s / bare jobs/s on the same backend, loop and repeat (target >= 0.5,
 moonshot 0.75). ``ratio_vs_asyncio_bare`` additionally compares every pool run with the
 asyncio.Queue baseline on asyncio's own loop (measured in the same process) so trio's and
@@ -48,12 +53,14 @@ async def _noop(job: Job) -> None:
 
 
 def _jobs(n: int) -> list[Job]:
-    return [Job(type="noop") for _ in range(n)]
+    return [Job(type="noop", priority=i % 4) for i in range(n)]
 
 
-async def _pool(jobs: list[Job], workers: int) -> float:
+async def _pool(jobs: list[Job], workers: int, dispatch: str = "fifo") -> float:
     store = InMemoryJobStore()
-    async with WorkerPool(store, _noop, workers=workers, capacity=CAPACITY) as pool:
+    async with WorkerPool(
+        store, _noop, workers=workers, capacity=CAPACITY, dispatch=dispatch
+    ) as pool:
         start = time.perf_counter()
         for job in jobs:
             await pool.submit(job)
@@ -127,6 +134,10 @@ async def _bare_trio(jobs: list[Job], workers: int) -> float:
     return elapsed
 
 
+async def _priority_pool(jobs: list[Job], workers: int) -> float:
+    return await _pool(jobs, workers, dispatch="priority")
+
+
 Runner = Callable[[list[Job], int], Awaitable[float]]
 
 
@@ -135,6 +146,8 @@ def _measure(backend: str, loop: str, variant: str, n: int, workers: int) -> flo
     runner: Runner
     if variant == "pool":
         runner = _pool
+    elif variant == "priority":
+        runner = _priority_pool
     elif backend == "asyncio":
         runner = _bare_asyncio
     else:
@@ -162,7 +175,8 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     backends = ["asyncio", "trio"] if o.backend is None else [o.backend]
     repeat, progress, loop = o.repeat, o.progress, o.loop
     loops = {"asyncio": ["asyncio", *([loop] if loop not in (None, "asyncio") else [])]}
-    plan = [(b, lp, v) for b in backends for lp in loops.get(b, [b]) for v in ("pool", "bare")]
+    variants = ("pool", "priority", "bare")
+    plan = [(b, lp, v) for b in backends for lp in loops.get(b, [b]) for v in variants]
     if ("asyncio", "asyncio", "bare") not in plan:
         plan.append(("asyncio", "asyncio", "bare"))
     warm = max(1_000, n // 10)
@@ -188,23 +202,28 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
                         "backend": b,
                         "loop": lp,
                         "clock": "real",
-                        "store": "memory" if v == "pool" else "none",
+                        "store": "none" if v == "bare" else "memory",
                         "workers": w,
                         "repeat": r,
                         "jobs": n,
                         "makespan_s": elapsed,
                         "throughput_jobs_s": n / elapsed,
                         "variant": v,
-                        "baseline": "WorkerPool"
-                        if v == "pool"
-                        else ("asyncio.Queue" if b == "asyncio" else "trio memory channel"),
+                        "baseline": _BASELINES.get(v)
+                        or ("asyncio.Queue" if b == "asyncio" else "trio memory channel"),
                     }
                 )
                 bar.update()
     frame = pd.DataFrame(rows)
     by = ["backend", "loop", "repeat"]
     bare = frame[frame["variant"] == "bare"].set_index(by)["throughput_jobs_s"]
-    pool = frame["variant"] == "pool"
+    fifo = frame[frame["variant"] == "pool"].set_index(by)["makespan_s"]
+    prio = frame["variant"] == "priority"
+    prio_keys = list(frame.loc[prio, by].itertuples(index=False, name=None))
+    frame.loc[prio, "per_job_vs_fifo"] = (
+        frame.loc[prio, "makespan_s"].to_numpy() / fifo.loc[prio_keys].to_numpy()
+    )
+    pool = frame["variant"].isin(["pool", "priority"])
     keys = list(frame.loc[pool, by].itertuples(index=False, name=None))
     frame.loc[pool, "ratio"] = (
         frame.loc[pool, "throughput_jobs_s"].to_numpy() / bare.loc[keys].to_numpy()
@@ -215,6 +234,9 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     )
     # Only the asyncio baseline runs when backend="trio" was asked for: keep it, it's the yardstick.
     return order_columns(frame)
+
+
+_BASELINES = {"pool": "WorkerPool", "priority": "WorkerPool, priority dispatch"}
 
 
 def _loop(label: str) -> str:
@@ -236,6 +258,14 @@ def notes(frame: pd.DataFrame) -> list[str]:
             f"{backend}{on}: pool {group['throughput_jobs_s'].median():,.0f} jobs/s = "
             f"{group['ratio'].median():.2f}x bare {base} (target >= 0.5, moonshot 0.75); "
             f"{group['ratio_vs_asyncio_bare'].median():.2f}x the asyncio.Queue baseline"
+        )
+    for (backend, loop), group in frame[frame["variant"] == "priority"].groupby(
+        ["backend", "loop"], sort=False
+    ):
+        on = f" on {loop}" if loop != backend else ""
+        lines.append(
+            f"{backend}{on}: priority dispatch takes {group['per_job_vs_fifo'].median():.2f}x "
+            "the FIFO pool's time per job (target <= 1.3)"
         )
     uv = pools[pools["loop"] == "uvloop"]
     plain = pools[(pools["backend"] == "asyncio") & (pools["loop"] == "asyncio")]

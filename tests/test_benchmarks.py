@@ -123,16 +123,23 @@ def test_overhead_quick_compares_pool_and_bare_on_both_backends(tmp_path: Path) 
     )
     assert set(zip(frame["backend"], frame["variant"], strict=True)) == {
         ("asyncio", "pool"),
+        ("asyncio", "priority"),
         ("asyncio", "bare"),
         ("trio", "pool"),
+        ("trio", "priority"),
         ("trio", "bare"),
     }
     assert (frame["workers"] == 3).all() and (frame["jobs"] == 300).all()
     pool = frame[frame["variant"] == "pool"].set_index("backend")
     bare = frame[frame["variant"] == "bare"].set_index("backend")
+    prio = frame[frame["variant"] == "priority"].set_index("backend")
     for backend in ("asyncio", "trio"):
         expected = pool.loc[backend, "throughput_jobs_s"] / bare.loc[backend, "throughput_jobs_s"]
         assert pool.loc[backend, "ratio"] == pytest.approx(expected)
+        assert prio.loc[backend, "per_job_vs_fifo"] == pytest.approx(
+            prio.loc[backend, "makespan_s"] / pool.loc[backend, "makespan_s"]
+        )
+    assert any("priority dispatch takes" in line for line in overhead.notes(frame))
     assert pool.loc["trio", "ratio_vs_asyncio_bare"] == pytest.approx(
         pool.loc["trio", "throughput_jobs_s"] / bare.loc["asyncio", "throughput_jobs_s"]
     )
@@ -314,8 +321,10 @@ def test_overhead_adds_uvloop_rows_next_to_asyncio() -> None:
     )
     assert set(zip(frame["loop"], frame["variant"], strict=True)) == {
         ("asyncio", "pool"),
+        ("asyncio", "priority"),
         ("asyncio", "bare"),
         ("uvloop", "pool"),
+        ("uvloop", "priority"),
         ("uvloop", "bare"),
     }
     pool = frame[frame["variant"] == "pool"].set_index("loop")
