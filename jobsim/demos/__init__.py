@@ -11,6 +11,10 @@ in well under a second, and returns a report whose frames a notebook can plot:
   miniature (:mod:`~jobsim.demos.service`) stopped in the right order or in three wrong ones.
 * :func:`closure_capture` (:mod:`~jobsim.demos.closures`) -- closures created in a loop read
   the loop variable when they *run*, so every worker reports the same id; three fixes.
+* :func:`starvation` (:mod:`~jobsim.demos.starvation`) -- priority dispatch lets urgent jobs
+  starve the rest; aging lets them through.
+* :func:`prefetch_demo` (:mod:`~jobsim.demos.prefetch`) -- per-worker prefetch parks a short
+  job behind a long one; the shared channel does not.
 
 :mod:`~jobsim.demos.recording` holds what they share (the ordered event log and its frames);
 ``python -m jobsim demo NAME [--fixed]`` narrates a demo (:mod:`~jobsim.demos.cli`).
@@ -29,6 +33,7 @@ pandas is imported inside the functions so that importing this package stays lig
 
 from jobsim.demos.cli import DEMOS, Demo, main
 from jobsim.demos.closures import ClosureCaptureReport, closure_capture
+from jobsim.demos.prefetch import PrefetchDemoReport, prefetch_demo
 from jobsim.demos.race import DuplicateRaceReport, duplicate_race
 from jobsim.demos.shutdown_orders import (
     SHUTDOWN_ORDERS,
@@ -36,6 +41,7 @@ from jobsim.demos.shutdown_orders import (
     ShutdownOrder,
     shutdown,
 )
+from jobsim.demos.starvation import StarvationReport, starvation
 
 __all__ = [
     "DEMOS",
@@ -43,10 +49,14 @@ __all__ = [
     "ClosureCaptureReport",
     "Demo",
     "DuplicateRaceReport",
+    "PrefetchDemoReport",
     "ShutdownDemoReport",
     "ShutdownOrder",
+    "StarvationReport",
     "closure_capture",
     "duplicate_race",
     "main",
+    "prefetch_demo",
     "shutdown",
+    "starvation",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from jobsim.demos import closures, race, shutdown_orders
+from jobsim.demos import closures, prefetch, race, shutdown_orders, starvation
 
 __all__ = ["DEMOS", "Demo", "main"]
 
@@ -37,6 +37,10 @@ DEMOS: tuple[Demo, ...] = (
          shutdown_orders.narrate, shutdown_orders.OPTIONS),
     Demo("closure-capture", "every worker reports the same id; --fixed: bind it",
          closures.narrate, closures.OPTIONS),
+    Demo("starvation", "urgent jobs starve the rest; --fixed: priority with aging",
+         starvation.narrate, starvation.OPTIONS),
+    Demo("prefetch", "a short job waits behind a long one; --fixed: shared channel",
+         prefetch.narrate, prefetch.OPTIONS),
 )  # fmt: skip
 
 
