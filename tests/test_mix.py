@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from jobsim import Batch, Constant, Exponential, Mix, Poisson, Workload, simulate
+from jobsim import (
+    Batch,
+    Concurrency,
+    Constant,
+    Exponential,
+    Mix,
+    Poisson,
+    Prefetch,
+    Workload,
+    simulate,
+)
 
 
 def two_classes(seed: int = 1, ttl: float | None = None) -> Mix:
@@ -118,3 +129,19 @@ def test_auto_runs_the_pool_when_a_class_has_a_ttl() -> None:
     assert simulate(two_classes(ttl=1.5), workers=2).settings["engine"] == "pool"
     with pytest.raises(ValueError, match="ttl= is set"):
         simulate(two_classes(ttl=1.5), workers=2, engine="recursion")
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"dispatch": "priority"}, "dispatch='priority'"),
+        ({"dispatch": Prefetch(2)}, "dispatch=Prefetch(k=2)"),
+        ({"limits": {"bulk": Concurrency(1)}}, "limits= is set"),
+    ],
+)
+def test_auto_runs_the_pool_for_any_policy_but_fifo(options: dict, reason: str) -> None:
+    result = simulate(two_classes(), workers=2, capacity=1000, **options)
+    assert result.settings["engine"] == "pool"
+    assert result.settings["dispatch"] != "fifo"
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        simulate(two_classes(), workers=2, capacity=1000, engine="recursion", **options)
