@@ -34,6 +34,8 @@ from jobsim.theory import QueueMetrics, erlang_c, mmc, workers_for
 # (none of these import pandas at module level).
 from jobsim.clock import VirtualTimeError  # isort: skip
 from jobsim.records import RunResult  # isort: skip
+from jobsim import analysis  # isort: skip
+from jobsim.analysis import Interval, batch_means, t_interval  # isort: skip
 from jobsim.simulate import simulate, simulate_async, sweep  # isort: skip
 from jobsim.workload import (  # isort: skip
     Batch,
@@ -61,6 +63,7 @@ __all__ = [
     "Empirical",
     "Exponential",
     "InMemoryJobStore",
+    "Interval",
     "InvalidTransition",
     "Job",
     "JobNotFound",
@@ -87,12 +90,15 @@ __all__ = [
     "WorkerPool",
     "Workload",
     "__version__",
+    "analysis",
+    "batch_means",
     "erlang_c",
     "mmc",
     "open_store",
     "simulate",
     "simulate_async",
     "sweep",
+    "t_interval",
     "theory",
     "workers_for",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobsim import analysis
 from jobsim.domain import Job, JobStatus
 from jobsim.pool import ShutdownReport
 
@@ -54,6 +55,8 @@ SUMMARY_KEYS = [
     "latency_p95",
     "latency_p99",
     "utilisation",
+    "lq",
+    "l",
     "completed",
     "failed",
     "cancelled",
@@ -63,7 +66,7 @@ SUMMARY_KEYS = [
     "lost",
 ]
 
-_ATTEMPT_ENDS = ("completed", "failed", "retrying", "released", "cancelled")
+_ATTEMPT_ENDS = analysis.ATTEMPT_ENDS
 
 
 @dataclass
@@ -76,9 +79,12 @@ class RunResult:
             finished; ``retry_wait`` is the time spent between attempts.
         summary: :data:`SUMMARY_KEYS` -> numbers. ``utilisation`` = busy time / (workers x
             makespan); ``duplicates`` counts handler runs beyond one per attempt (a non-atomic
-            claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending.
+            claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending;
+            ``lq`` and ``l`` are the time-weighted mean numbers of jobs queued and in the
+            system over the run (see :func:`jobsim.analysis.occupancy`).
         events: the raw trace: ``time, event, job_id, worker_id``.
-        queue_depth: ``time, depth``: job ids waiting in the channel after each change.
+        queue_depth: ``time, depth``: job ids waiting in the channel, one row per instant at
+            which the depth changed (the depth after everything that happened then).
         report: the pool's :class:`~jobsim.ShutdownReport`.
         settings: how the run was made (clock, backend, workers, capacity, seed, wall time).
     """
@@ -99,6 +105,17 @@ class RunResult:
             f"wait p95 {s['wait_p95']:.6g} s, completed {s['completed']}, "
             f"duplicates {s['duplicates']}, lost {s['lost']}>"
         )
+
+    def steady(
+        self,
+        warmup: str | None = "mser5",
+        *,
+        seconds: float | None = None,
+        jobs: int | None = None,
+        metric: str = "wait",
+    ) -> RunResult:
+        """This run without its warm-up (MSER-5 by default): see :func:`jobsim.analysis.steady`."""
+        return analysis.steady(self, warmup, seconds=seconds, jobs=jobs, metric=metric)
 
     def _repr_html_(self) -> str:
         import pandas as pd
@@ -184,17 +201,14 @@ def build(
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
 
-    depth = events[events["event"].isin(("queued", "taken"))]
-    queue_depth = pd.DataFrame(
-        {
-            "time": depth["time"].to_numpy(),
-            "depth": np.where(depth["event"].to_numpy() == "queued", 1, -1).cumsum()
-            if len(depth)
-            else np.array([], dtype=int),
-        }
-    )
+    levels = analysis.occupancy_from_events(events)
+    # One sample per instant (the depth after everything that happened then): a job queued
+    # and taken at the same instant was never waiting, and must not show as a spike.
+    queue_depth = levels[["time", "queued"]].rename(columns={"queued": "depth"})
     duplicates = int(sum(count - 1 for count in runs.values() if count > 1))
     summary = summarise(frame, workers=workers, busy=busy, duplicates=duplicates)
+    means = analysis.occupancy_means(levels, 0.0, summary["makespan"], workers)
+    summary["lq"], summary["l"] = means["lq"], means["l"]
     return RunResult(frame, summary, events.reset_index(drop=True), queue_depth, report, settings)
 
 
@@ -217,6 +231,7 @@ def summarise(
     summary |= _percentiles(jobs["wait"].dropna().to_numpy(), "wait")
     summary |= _percentiles(done["latency"].dropna().to_numpy(), "latency")
     summary["utilisation"] = busy / (workers * makespan) if makespan > 0 else float("nan")
+    summary["lq"] = summary["l"] = float("nan")  # from the trace: see analysis.occupancy_means
     summary |= {
         "completed": completed,
         "failed": int((status == JobStatus.FAILED.value).sum()),
