@@ -9,6 +9,8 @@ from typing import Any
 from jobsim import theory
 from jobsim.config import Config, ConfigError
 from jobsim.domain import (
+    ClaimLost,
+    ClaimToken,
     DuplicateJob,
     InvalidTransition,
     Job,
@@ -56,6 +58,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Batch",
     "Bursts",
+    "ClaimLost",
+    "ClaimToken",
     "Config",
     "ConfigError",
     "Constant",

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextvars
+import functools
 import heapq
 import selectors
 from collections.abc import Awaitable, Callable, Coroutine
@@ -42,6 +44,7 @@ __all__ = [
     "VirtualTimeError",
     "check_backend",
     "check_clock",
+    "in_event_loop",
     "is_virtual",
     "native_sleep",
     "run",
@@ -416,6 +419,11 @@ def run(
 
     Virtual: asyncio on a :class:`VirtualEventLoop`, trio with ``MockClock(autojump_threshold=0)``;
     both start at t = 0. Real: the backend's ordinary loop.
+
+    Safe to call while this thread already runs an event loop (a Jupyter cell, a trio or
+    asyncio program): the fresh loop then runs in a helper thread, and this call blocks until
+    it is done. The lab's synchronous entry points (:func:`jobsim.simulate`, the demos) all
+    come through here.
     """
     backend = check_backend(backend)
     clock = check_clock(clock)
@@ -427,4 +435,22 @@ def run(
             options["clock"] = trio.testing.MockClock(autojump_threshold=0)
         else:
             options["loop_factory"] = VirtualEventLoop
-    return anyio.run(func, *args, backend=backend, backend_options=options)
+    fresh = functools.partial(anyio.run, func, *args, backend=backend, backend_options=options)
+    if not in_event_loop():
+        return fresh()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jobsim-run") as helper:
+        return helper.submit(fresh).result()
+
+
+def in_event_loop() -> bool:
+    """Whether this thread is running an event loop (asyncio, trio, or any sniffio knows)."""
+    try:
+        asyncio.get_running_loop()  # also outside a task, e.g. in a loop callback
+        return True
+    except RuntimeError:
+        pass
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True

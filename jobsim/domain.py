@@ -20,11 +20,13 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "TERMINAL_STATUSES",
     "TRANSITIONS",
+    "ClaimLost",
+    "ClaimToken",
     "DuplicateJob",
     "InvalidTransition",
     "Job",
@@ -81,6 +83,42 @@ class InvalidTransition(JobsimError, ValueError):
         super().__init__(
             f"job {job_id!r} cannot move from {self.old.value!r} to {self.new.value!r}; "
             f"from {self.old.value!r} it may move to: {allowed}"
+        )
+
+
+class ClaimToken(NamedTuple):
+    """Who holds a claim: the worker and the attempt it claimed (``Job.token``).
+
+    The attempt number grows with every claim of a job, so a token names one claim exactly:
+    after a lease lapsed and another worker claimed the job, the old holder's token no longer
+    matches and the store refuses its outcome (fencing).
+    """
+
+    worker_id: str
+    attempt: int
+
+
+class ClaimLost(InvalidTransition):
+    """A worker wrote the outcome of a claim it no longer holds (its lease lapsed and the job
+    was requeued, claimed by someone else, or cancelled). The store refused the write."""
+
+    def __init__(
+        self,
+        job_id: str,
+        token: ClaimToken,
+        new: JobStatus | str,
+        status: JobStatus | str,
+        holder: ClaimToken | None,
+    ) -> None:
+        self.job_id, self.old, self.new = job_id, JobStatus(status), JobStatus(new)
+        self.token, self.holder = token, holder
+        now = f"{self.old.value}"
+        if self.old is JobStatus.PROCESSING and holder is not None:
+            now += f" by {holder.worker_id}, attempt {holder.attempt}"
+        JobsimError.__init__(
+            self,
+            f"job {job_id!r}: the claim of {token.worker_id} (attempt {token.attempt}) is no "
+            f"longer current (the job is now {now}); its {self.new.value!r} outcome was refused",
         )
 
 
@@ -221,6 +259,13 @@ class Job:
         self.move(_X)
         self.finished = at
         self.lease_expires = None
+
+    @property
+    def token(self) -> ClaimToken | None:
+        """The claim this job is under (worker and attempt) while processing, else None."""
+        if self.status is not _R or self.worker_id is None:
+            return None
+        return ClaimToken(self.worker_id, self.attempts)
 
     @property
     def is_final(self) -> bool:

@@ -24,7 +24,6 @@ it then runs on a fresh loop in a helper thread. ``simulate_async`` is the ``awa
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
 import functools
 import sys
@@ -297,14 +296,7 @@ def simulate(
         retry=retry,
         settings=settings,
     )
-    run = functools.partial(clocks.run, main, backend=backend, clock=clock)
-    try:
-        sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return run()
-    # An event loop runs in this thread (a notebook cell): use a fresh one in another thread.
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jobsim-simulate") as ex:
-        return ex.submit(run).result()
+    return clocks.run(main, backend=backend, clock=clock)
 
 
 async def simulate_async(

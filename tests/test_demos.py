@@ -47,6 +47,41 @@ def test_duplicate_race_frames_match_the_counts() -> None:
     assert flagged["event"].str.contains("AGAIN").all()
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_one_rule_names_the_duplicate_the_run_that_started_later(seed: int) -> None:
+    # The events, the runs frame (the timeline) and the counts agree on which run of a job is
+    # the duplicate: every run that started after the job's first start, whichever finished
+    # first.
+    report = demos.duplicate_race("racy", workers=10, jobs=20, deliveries=3, seed=seed)
+    runs = report.runs
+    for _, group in runs.groupby("job_id"):
+        in_start_order = group.sort_values(["started", "start_order"])
+        assert list(in_start_order["start_order"]) == list(range(1, len(group) + 1))
+        assert list(in_start_order["status"]) == ["completed"] + ["duplicate"] * (len(group) - 1)
+        assert group["started"][group["status"] == "completed"].iloc[0] == group["started"].min()
+    events = report.events
+    again = events[events["problem"].astype(bool)]
+    marked = runs[runs["status"] == "duplicate"]
+    assert sorted(zip(again["job_id"], again["actor"], again["time"], strict=True)) == sorted(
+        zip(marked["job_id"], marked["worker_id"], marked["started"], strict=True)
+    )
+
+
+def test_a_duplicate_that_finishes_first_is_still_the_duplicate() -> None:
+    # With job durations drawn per run, some second starts finish before the first one: the
+    # case where "first to finish" and "first to start" disagree. Find one and check it.
+    for seed in range(20):
+        runs = demos.duplicate_race("racy", workers=10, jobs=20, seed=seed).runs
+        for _, group in runs.groupby("job_id"):
+            if len(group) < 2:
+                continue
+            first_done = group.sort_values("finished").iloc[0]
+            if first_done["start_order"] > 1:
+                assert first_done["status"] == "duplicate"
+                return
+    pytest.fail("no seed in 0-19 has a duplicate run that finished before the first run")
+
+
 def test_duplicate_race_rejects_bad_arguments_by_name() -> None:
     with pytest.raises(ValueError, match=r"store must be one of racy, memory, got 'redis'"):
         demos.duplicate_race("redis")  # type: ignore[arg-type]
@@ -187,12 +222,59 @@ def test_cli_rejects_contradictions(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         demos.main(["closure-capture", "--order", "no-wait"])
     assert exc.value.code == 2
-    assert "--order applies to the shutdown demo only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--order applies to the shutdown demo only, not to closure-capture" in err
+    with pytest.raises(SystemExit) as exc:
+        demos.main(["shutdown", "--deliveries", "3"])
+    assert exc.value.code == 2
+    assert "--deliveries applies to the duplicate-race demo only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        demos.main(["shutdown", "--fixed", "--order", "no-wait"])
+        demos.main(["shutdown", "--colour", "red"])
+    assert "unrecognized arguments: --colour red" in capsys.readouterr().err
+    assert demos.main(["shutdown", "--fixed", "--order", "no-wait"]) == 2
     assert "contradicts --order no-wait" in capsys.readouterr().err
     assert demos.main(["duplicate-race", "--jobs", "0"]) == 2
     assert "jobs must be an integer >= 1" in capsys.readouterr().err
+    assert demos.main(["closure-capture", "--workers", "0"]) == 2
+    assert "workers must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_cli_closure_capture_uses_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert demos.main(["closure-capture", "--workers", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "starts 3 worker tasks" in out and "range(1, 4)" in out
+    assert "task worker-3 reports worker id 3" in out
+    assert "task worker-4" not in out
+    assert "1 distinct id(s) for 3 workers; 2 wrong." in out
+    assert demos.main(["closure-capture", "--fixed", "--workers", "7"]) == 0
+    assert "7 distinct id(s) for 7 workers; 0 wrong." in capsys.readouterr().out
+
+
+def test_cli_shutdown_uses_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert demos.main(["shutdown", "--fixed", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 worker(s) run jobs" in out
+    assert "worker-2" in out and "worker-3" not in out
+    assert "Lost: 0." in out
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    # Like `python -m jobsim demo duplicate-race ... | head -2`: far more output than a pipe
+    # holds, so the demo is still writing when the reader closes its end.
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "jobsim", "demo", "duplicate-race", "--jobs", "2000",
+         "--workers", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert demo.stdout is not None and demo.stderr is not None
+    first = demo.stdout.readline()
+    demo.stdout.close()
+    err = demo.stderr.read().decode()
+    assert demo.wait(timeout=120) == 1
+    assert first.startswith(b"Duplicate race: 2000 jobs")
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert err == ""
 
 
 def test_python_m_jobsim_demo_dispatches_here() -> None:

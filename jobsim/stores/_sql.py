@@ -1,4 +1,4 @@
-"""What the SQL stores share: the column list, JSON encoding, rows -> jobs, transition errors.
+"""What the SQL stores share: the column list, JSON encoding, rows -> jobs, paging checks.
 
 Kept free of any driver import so that SQLite never pulls in psycopg and vice versa.
 """
@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from jobsim.domain import InvalidTransition, Job, JobNotFound, JobStatus
+from jobsim.domain import Job, JobStatus
 
 logger = logging.getLogger("jobsim.stores")
 
@@ -140,13 +140,6 @@ def row_to_job(row: Sequence[Any], json_decoded: bool = False) -> Job:
         error=error,
         lease_expires=lease_expires,
     )
-
-
-def transition_error(job_id: str, current: str | None, new: JobStatus) -> Exception:
-    """The error for a conditional update that matched no row: unknown id or illegal move."""
-    if current is None:
-        return JobNotFound(job_id)
-    return InvalidTransition(job_id, current, new)
 
 
 def check_page(limit: int | None, offset: int) -> None:

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from jobsim.domain import Job, JobStatus
+from jobsim.domain import (
+    ClaimLost,
+    ClaimToken,
+    InvalidTransition,
+    Job,
+    JobNotFound,
+    JobStatus,
+)
 
-__all__ = ["JobStore", "LeasingJobStore", "NonBlockingJobStore", "status_or_none"]
+__all__ = ["JobStore", "LeasingJobStore", "NonBlockingJobStore", "refusal", "status_or_none"]
 
 
 @runtime_checkable
@@ -47,16 +54,36 @@ class JobStore(Protocol):
         """
         ...
 
-    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
-        """processing -> completed with ``result``."""
+    async def complete(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
+        """processing -> completed with ``result``.
+
+        **Fencing.** With ``token`` (the ``Job.token`` of the claim), the write succeeds only
+        if that claim is still the current one, checked in the same atomic step as the
+        write; otherwise it raises :class:`~jobsim.domain.ClaimLost` and changes nothing. A
+        pool always passes its token. Without one the write is unfenced (an operator's
+        decision); a job that is not processing raises
+        :class:`~jobsim.domain.InvalidTransition`.
+        """
         ...
 
-    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
-        """processing -> failed with ``error``."""
+    async def fail(
+        self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
+    ) -> None:
+        """processing -> failed with ``error`` (fenced by ``token`` like :meth:`complete`)."""
         ...
 
-    async def release(self, job_id: str, error: str | None = None) -> None:
-        """processing -> pending: the attempt was interrupted or will be retried."""
+    async def release(
+        self, job_id: str, error: str | None = None, *, token: ClaimToken | None = None
+    ) -> None:
+        """processing -> pending: the attempt was interrupted or will be retried (fenced by
+        ``token`` like :meth:`complete`)."""
         ...
 
     async def cancel(self, job_id: str, *, at: float | None = None) -> bool:
@@ -92,8 +119,9 @@ class LeasingJobStore(JobStore, Protocol):
         """Claim the oldest pending job for ``lease`` seconds, or None if there is none."""
         ...
 
-    async def renew(self, job_id: str, worker_id: str, lease: float) -> bool:
-        """Extend this worker's lease; False if the worker no longer holds the job."""
+    async def renew(self, job_id: str, holder: ClaimToken | str, lease: float) -> bool:
+        """Extend the lease of ``holder`` (a :class:`~jobsim.domain.ClaimToken`, or just a
+        worker id) by ``lease`` seconds from now; False if that claim is no longer current."""
         ...
 
     async def requeue_expired(self, *, at: float | None = None) -> int:
@@ -123,6 +151,23 @@ class NonBlockingJobStore(JobStore, Protocol):
     def complete_nowait(
         self, job_id: str, result: Any = None, *, at: float | None = None
     ) -> None: ...
+
+
+def refusal(
+    job_id: str,
+    new: JobStatus,
+    token: ClaimToken | None,
+    current: tuple[str, str | None, int] | None,
+) -> Exception:
+    """The error for an outcome a store did not write. ``current`` is the job's
+    ``(status, worker_id, attempts)`` as the store has it now (None: no such job)."""
+    if current is None:
+        return JobNotFound(job_id)
+    status, worker_id, attempts = current
+    if token is None:
+        return InvalidTransition(job_id, status, new)
+    holder = ClaimToken(worker_id, attempts) if worker_id is not None else None
+    return ClaimLost(job_id, token, new, status, holder)
 
 
 def status_or_none(status: JobStatus | str | None) -> JobStatus | None:

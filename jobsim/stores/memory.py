@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jobsim.domain import DuplicateJob, InvalidTransition, Job, JobNotFound, JobStatus
-from jobsim.stores.base import status_or_none
+from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
+from jobsim.stores.base import refusal, status_or_none
 
 __all__ = ["InMemoryJobStore"]
 
@@ -119,13 +119,30 @@ class InMemoryJobStore:
     async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
         return self.claim_nowait(job_id, worker_id, at=at) is not None
 
-    def complete_nowait(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+    @staticmethod
+    def _check_holder(job: Job, new: JobStatus, token: ClaimToken | None) -> None:
+        """Raise unless ``job`` is processing under ``token`` (any holder when None)."""
+        if job.status is not _PROCESSING or (
+            token is not None and (token[1] != job.attempts or token[0] != job.worker_id)
+        ):
+            raise refusal(job.id, new, token, (job.status.value, job.worker_id, job.attempts))
+
+    def complete_nowait(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
         """:meth:`complete` without the coroutine (the pool's fast path)."""
         job = self._jobs.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
-        if job.status is not _PROCESSING:
-            raise InvalidTransition(job_id, job.status, _COMPLETED)
+        if job.status is not _PROCESSING or (
+            token is not None and (token[1] != job.attempts or token[0] != job.worker_id)
+        ):
+            self._check_holder(job, _COMPLETED, token)
         job.status = _COMPLETED
         job.result = result
         job.error = None
@@ -135,16 +152,29 @@ class InMemoryJobStore:
         tally[1] -= 1  # processing
         tally[2] += 1  # completed
 
-    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
-        self.complete_nowait(job_id, result, at=at)
+    async def complete(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
+        self.complete_nowait(job_id, result, at=at, token=token)
 
-    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
+    async def fail(
+        self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
+    ) -> None:
         job = self._job(job_id)
+        self._check_holder(job, JobStatus.FAILED, token)
         job.mark_failed(error, time.time() if at is None else at)
         self._moved(_PROCESSING, JobStatus.FAILED)
 
-    async def release(self, job_id: str, error: str | None = None) -> None:
+    async def release(
+        self, job_id: str, error: str | None = None, *, token: ClaimToken | None = None
+    ) -> None:
         job = self._job(job_id)
+        self._check_holder(job, _PENDING, token)
         job.mark_released(error)
         self._moved(_PROCESSING, _PENDING)
 

@@ -36,7 +36,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool
 
-from jobsim.domain import DuplicateJob, Job, JobNotFound, JobStatus
+from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
 from jobsim.stores._sql import (
     COLUMN_LIST,
     check_page,
@@ -44,10 +44,9 @@ from jobsim.stores._sql import (
     job_to_row,
     row_to_job,
     rows_for_insert,
-    transition_error,
 )
 from jobsim.stores._threads import ConnectionThreads, waker
-from jobsim.stores.base import status_or_none
+from jobsim.stores.base import refusal, status_or_none
 
 __all__ = ["PostgresJobStore", "claim_next_sql", "schema_sql"]
 
@@ -57,6 +56,7 @@ Fetch = Literal["one", "all", "rowcount"]
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 _NOW = "extract(epoch from clock_timestamp())"
+_FENCE = " AND worker_id = %s AND attempts = %s"  # appended to an outcome's WHERE: the token
 
 
 def schema_sql(table: str) -> str:
@@ -146,6 +146,7 @@ class PostgresJobStore:
             "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             "get": f"SELECT {COLUMN_LIST} FROM {t} WHERE id = %s",
             "status": f"SELECT status FROM {t} WHERE id = %s",
+            "holder": f"SELECT status, worker_id, attempts FROM {t} WHERE id = %s",
             "claim": f"UPDATE {t} SET status = 'processing', worker_id = %s, "
             "attempts = attempts + 1, started = %s, finished = NULL "
             "WHERE id = %s AND status = 'pending' RETURNING id",
@@ -296,23 +297,41 @@ class PostgresJobStore:
             raise JobNotFound(job_id)
         return False
 
-    async def _finish(self, key: str, new: JobStatus, params: tuple[Any, ...]) -> None:
+    async def _finish(
+        self, key: str, new: JobStatus, params: tuple[Any, ...], token: ClaimToken | None
+    ) -> None:
+        """End a claim: one conditional UPDATE, fenced by ``token`` when given."""
         job_id = params[-1]
-        if await self._q(self._sql[key], params) == 0:
-            raise transition_error(job_id, await self._status(job_id), new)
+        sql = self._sql[key]
+        if token is not None:
+            sql += _FENCE
+            params += (token[0], token[1])
+        if await self._q(sql, params) == 0:
+            row = await self._q(self._sql["holder"], (job_id,), "one")
+            raise refusal(job_id, new, token, None if row is None else tuple(row))
 
-    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+    async def complete(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
         when = time.time() if at is None else at
-        await self._finish(
-            "complete", JobStatus.COMPLETED, (encode_result(job_id, result), when, job_id)
-        )
+        params = (encode_result(job_id, result), when, job_id)
+        await self._finish("complete", JobStatus.COMPLETED, params, token)
 
-    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
+    async def fail(
+        self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
+    ) -> None:
         when = time.time() if at is None else at
-        await self._finish("fail", JobStatus.FAILED, (error, when, job_id))
+        await self._finish("fail", JobStatus.FAILED, (error, when, job_id), token)
 
-    async def release(self, job_id: str, error: str | None = None) -> None:
-        await self._finish("release", JobStatus.PENDING, (error, job_id))
+    async def release(
+        self, job_id: str, error: str | None = None, *, token: ClaimToken | None = None
+    ) -> None:
+        await self._finish("release", JobStatus.PENDING, (error, job_id), token)
 
     async def cancel(self, job_id: str, *, at: float | None = None) -> bool:
         when = time.time() if at is None else at
@@ -358,10 +377,13 @@ class PostgresJobStore:
             return None
         return row_to_job(row, json_decoded=True)
 
-    async def renew(self, job_id: str, worker_id: str, lease: float) -> bool:
+    async def renew(self, job_id: str, holder: ClaimToken | str, lease: float) -> bool:
         if not lease > 0:
             raise ValueError(f"lease must be > 0 seconds, got {lease!r}")
-        return bool(await self._q(self._sql["renew"], (lease, job_id, worker_id)))
+        if isinstance(holder, str):
+            return bool(await self._q(self._sql["renew"], (lease, job_id, holder)))
+        sql = self._sql["renew"] + " AND attempts = %s"
+        return bool(await self._q(sql, (lease, job_id, holder[0], holder[1])))
 
     async def requeue_expired(self, *, at: float | None = None) -> int:
         """Put jobs whose lease lapsed back to pending; how many moved.

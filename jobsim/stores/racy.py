@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio.lowlevel
 
-from jobsim.domain import Job, JobStatus
+from jobsim.domain import ClaimToken, Job, JobStatus
 from jobsim.stores.memory import InMemoryJobStore
 
 __all__ = ["RacyStore"]
@@ -22,9 +22,9 @@ __all__ = ["RacyStore"]
 class RacyStore(InMemoryJobStore):
     """An in-memory store whose claim is check, checkpoint, set (not atomic).
 
-    Its writes are last-write-wins (no transition checks), as sloppy stores are, so a job that
-    ran twice ends ``completed`` instead of raising: the damage is the duplicate run itself,
-    counted by ``attempts`` and by the handler.
+    Its ``complete`` and ``fail`` are last-write-wins (no transition or token checks), as
+    sloppy stores are, so a job that ran twice ends ``completed`` instead of raising: the damage
+    is the duplicate run itself, counted by ``attempts`` and by the handler.
     """
 
     # The race lives in the awaitable claim; hide the inherited non-blocking fast paths so
@@ -52,12 +52,21 @@ class RacyStore(InMemoryJobStore):
         self._moved(job.status, status)
         job.status = status
 
-    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+    async def complete(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
         job = self._job(job_id)
         self._overwrite(job, JobStatus.COMPLETED)
         job.result, job.finished = result, time.time() if at is None else at
 
-    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
+    async def fail(
+        self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
+    ) -> None:
         job = self._job(job_id)
         self._overwrite(job, JobStatus.FAILED)
         job.error, job.finished = error, time.time() if at is None else at

@@ -27,17 +27,16 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from jobsim.domain import DuplicateJob, Job, JobNotFound, JobStatus
+from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
 from jobsim.stores._sql import (
     COLUMN_LIST,
     check_page,
     encode_result,
     row_to_job,
     rows_for_insert,
-    transition_error,
 )
 from jobsim.stores._threads import ConnectionThreads
-from jobsim.stores.base import status_or_none
+from jobsim.stores.base import refusal, status_or_none
 
 __all__ = ["SQLiteJobStore"]
 
@@ -155,6 +154,12 @@ class SQLiteJobStore:
         row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else str(row[0])
 
+    @staticmethod
+    def _holder(conn: sqlite3.Connection, job_id: str) -> tuple[str, str | None, int] | None:
+        sql = "SELECT status, worker_id, attempts FROM jobs WHERE id = ?"
+        row = conn.execute(sql, (job_id,)).fetchone()
+        return None if row is None else (str(row[0]), row[1], int(row[2]))
+
     # -- JobStore ------------------------------------------------------------------------------
 
     async def add(self, job: Job, *, at: float | None = None) -> Job:
@@ -223,41 +228,62 @@ class SQLiteJobStore:
         return await self._run(claim)
 
     async def _finish(
-        self, job_id: str, new: JobStatus, sets: str, params: tuple[Any, ...], old: str
+        self,
+        job_id: str,
+        new: JobStatus,
+        sets: str,
+        params: tuple[Any, ...],
+        token: ClaimToken | None,
     ) -> None:
-        sql = f"UPDATE jobs SET status = ?, {sets} WHERE id = ? AND status = '{old}'"
+        """End a claim: one conditional UPDATE, fenced by ``token`` when given."""
+        sql = f"UPDATE jobs SET status = ?, {sets} WHERE id = ? AND status = 'processing'"
+        args: tuple[Any, ...] = (new.value, *params, job_id)
+        if token is not None:
+            sql += " AND worker_id = ? AND attempts = ?"
+            args += (token[0], token[1])
 
         def finish(conn: sqlite3.Connection) -> None:
-            if conn.execute(sql, (new.value, *params, job_id)).rowcount == 0:
-                raise transition_error(job_id, self._status(conn, job_id), new)
+            if conn.execute(sql, args).rowcount == 0:
+                raise refusal(job_id, new, token, self._holder(conn, job_id))
 
         await self._run(finish)
 
-    async def complete(self, job_id: str, result: Any = None, *, at: float | None = None) -> None:
+    async def complete(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
         await self._finish(
             job_id,
             JobStatus.COMPLETED,
             "result = ?, error = NULL, finished = ?, lease_expires = NULL",
             (encode_result(job_id, result), time.time() if at is None else at),
-            "processing",
+            token,
         )
 
-    async def fail(self, job_id: str, error: str, *, at: float | None = None) -> None:
+    async def fail(
+        self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
+    ) -> None:
         await self._finish(
             job_id,
             JobStatus.FAILED,
             "error = ?, finished = ?, lease_expires = NULL",
             (error, time.time() if at is None else at),
-            "processing",
+            token,
         )
 
-    async def release(self, job_id: str, error: str | None = None) -> None:
+    async def release(
+        self, job_id: str, error: str | None = None, *, token: ClaimToken | None = None
+    ) -> None:
         await self._finish(
             job_id,
             JobStatus.PENDING,
             "error = COALESCE(?, error), lease_expires = NULL",
             (error,),
-            "processing",
+            token,
         )
 
     async def cancel(self, job_id: str, *, at: float | None = None) -> bool:
@@ -313,18 +339,21 @@ class SQLiteJobStore:
         row = await self._run(claim_next)
         return None if row is None else row_to_job(row)
 
-    async def renew(self, job_id: str, worker_id: str, lease: float) -> bool:
+    async def renew(self, job_id: str, holder: ClaimToken | str, lease: float) -> bool:
         if not lease > 0:
             raise ValueError(f"lease must be > 0 seconds, got {lease!r}")
+        sql = (
+            "UPDATE jobs SET lease_expires = ? "
+            "WHERE id = ? AND worker_id = ? AND status = 'processing'"
+        )
+        if isinstance(holder, str):
+            params: tuple[Any, ...] = (job_id, holder)
+        else:
+            sql += " AND attempts = ?"
+            params = (job_id, holder[0], holder[1])
 
         def renew(conn: sqlite3.Connection) -> bool:
-            return bool(
-                conn.execute(
-                    "UPDATE jobs SET lease_expires = ? "
-                    "WHERE id = ? AND worker_id = ? AND status = 'processing'",
-                    (time.time() + lease, job_id, worker_id),
-                ).rowcount
-            )
+            return bool(conn.execute(sql, (time.time() + lease, *params)).rowcount)
 
         return await self._run(renew)
 
