@@ -145,6 +145,7 @@ def _simulate_virtual() -> Callable[..., Any] | None:
             capacity=max(100, jobs),  # the whole batch fits, as in batch_run
             clock="virtual",
             backend=backend,
+            engine="pool",  # the pool itself, not its recursion
         )
         return _from_summary(result.summary, jobs)
 

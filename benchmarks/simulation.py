@@ -96,7 +96,7 @@ def run(
     size = jobs if jobs is not None else (QUICK_JOBS if quick else DEFAULT_JOBS)
     # Warm-up pair: imports, first-call caches.
     small = Workload(200, Poisson(LOAD * counts[0]), Exponential(MEAN_SERVICE), seed=seed)
-    simulate(small, workers=counts[0], capacity=200, backend=backend)
+    simulate(small, workers=counts[0], capacity=200, backend=backend, engine="pool")
     simpy_mmc(*_plan(small), counts[0])
     rows: list[dict[str, Any]] = []
     plan = [(c, r) for r in range(repeat) for c in counts]
@@ -104,7 +104,9 @@ def run(
         rate = LOAD * servers
         workload = Workload(size, Poisson(rate), Exponential(MEAN_SERVICE), seed=seed + rep)
         result, wall, cpu = _timed(
-            lambda w=workload, c=servers: simulate(w, workers=c, capacity=size, backend=backend)
+            lambda w=workload, c=servers: simulate(
+                w, workers=c, capacity=size, backend=backend, engine="pool"
+            )
         )
         waits, base_wall, base_cpu = _timed(lambda w=workload, c=servers: simpy_mmc(*_plan(w), c))
         s = result.summary

@@ -387,6 +387,13 @@ class Sequencer:
 
         due = self._due
         delay = max(delay, 0.0)
+        if delay == 0:
+            # Due now: trio.sleep(0) is a bare checkpoint, but like every sequenced sleeper
+            # this one must wait until everything else is blocked, then go in key order
+            # (as on the VirtualEventLoop). Otherwise, e.g., a worker back from a zero-length
+            # job takes the next id before the workers still starting up have queued.
+            await self._take_turn(key)
+            return
         deadline = trio.current_time() + delay  # the same sum trio.sleep computes
         due[deadline] = due.get(deadline, 0) + 1
         try:
@@ -399,6 +406,10 @@ class Sequencer:
                 del due[deadline]
         if deadline not in due and not self._active:
             return  # nobody else wakes at this instant: no tie to break
+        await self._take_turn(key)
+
+    async def _take_turn(self, key: Any) -> None:
+        """Queue for the arbiter (trio): resume once it is ``key``'s turn."""
         self._count += 1
         turn = anyio.Event()
         heapq.heappush(self._heap, (key, self._count, turn))

@@ -20,7 +20,9 @@ from jobsim.pool import ShutdownReport
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["JOB_COLUMNS", "SUMMARY_KEYS", "RunResult", "build", "summarise"]
+    from jobsim.recursion import Schedule
+
+__all__ = ["JOB_COLUMNS", "SUMMARY_KEYS", "RunResult", "build", "from_schedule", "summarise"]
 
 #: Columns of :attr:`RunResult.jobs`, one row per job (times in seconds on the run's clock,
 #: measured from the start of the run).
@@ -163,26 +165,21 @@ def build(
         }
     )
 
-    frame = pd.DataFrame(
-        {
-            "job_id": [j.id for j in jobs],
-            "index": [j.payload.get("i", n) for n, j in enumerate(jobs)],
-            "worker_id": [j.worker_id for j in jobs],
-            "status": [j.status.value for j in jobs],
-            "attempts": [j.attempts for j in jobs],
-            "submitted": [np.nan if j.created is None else j.created - t0 for j in jobs],
-            "last_start": [np.nan if j.started is None else j.started - t0 for j in jobs],
-            "finished": [np.nan if j.finished is None else j.finished - t0 for j in jobs],
-        }
+    frame = _job_frame(
+        job_id=[j.id for j in jobs],
+        index=[j.payload.get("i", n) for n, j in enumerate(jobs)],
+        worker_id=[j.worker_id for j in jobs],
+        status=[j.status.value for j in jobs],
+        attempts=[j.attempts for j in jobs],
+        submitted=[np.nan if j.created is None else j.created - t0 for j in jobs],
+        last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
+        finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
     )
-    frame["service"] = frame["finished"] - frame["last_start"]
     one_attempt_each = not any(kind in kinds for kind in ("retrying", "released", "cancelled"))
     if one_attempt_each:
-        # Every job ran at most once, start to end: the stored timestamps say it all.
-        frame["started"] = frame["last_start"]
-        frame["retry_wait"] = np.where(frame["started"].notna(), 0.0, np.nan)
-        busy = float(frame["service"].sum())
+        busy = _one_attempt_each(frame)
     else:
+        frame["service"] = frame["finished"] - frame["last_start"]
         starts = events[events["event"] == "started"]
         ends = events[events["event"].isin(_ATTEMPT_ENDS) & events["worker_id"].notna()]
         by_job = frame["job_id"]
@@ -197,15 +194,119 @@ def build(
         # Between attempts: the span from first to last start, minus earlier attempts' work.
         earlier_work = work - frame["service"].fillna(0.0)
         frame["retry_wait"] = (frame["last_start"] - frame["started"] - earlier_work).clip(lower=0)
+    duplicates = int(sum(count - 1 for count in runs.values() if count > 1))
+    return _result(frame, events, report, busy, duplicates, workers, settings)
+
+
+def from_schedule(s: Schedule, *, workers: int, settings: dict[str, Any]) -> RunResult:
+    """The :class:`RunResult` of a recursion run (:mod:`jobsim.recursion`): the pool's
+    columns from the schedule's arrays; every job completed in one attempt."""
+    import pandas as pd
+
+    n = len(s.submitted)
+    names = np.array([None, *(f"worker-{i}" for i in range(1, workers + 1))], dtype=object)
+    frame = _job_frame(
+        job_id=[f"job-{i}" for i in range(n)],
+        index=np.arange(n, dtype=np.int64),
+        worker_id=names[s.worker].tolist(),
+        status=[JobStatus.COMPLETED.value] * n,
+        attempts=np.ones(n, dtype=np.int64),
+        submitted=s.submitted,
+        last_start=s.started,
+        finished=s.finished,
+    )
+    busy = _one_attempt_each(frame)
+    # The trace's rows: per job queued, taken, started, completed; in time order, ties by
+    # job index, then in that order (the pool's own trace may order ties differently).
+    stage = np.repeat(np.arange(4, dtype=np.int64)[None, :], n, axis=0).ravel()
+    job = np.repeat(np.arange(n, dtype=np.int64), 4)
+    times = np.column_stack([s.queued, s.started, s.started, s.finished]).ravel()
+    order = np.lexsort((stage, job, times))
+    worker_ids = names[np.repeat(s.worker, 4)]
+    worker_ids[stage == 0] = None
+    ids = np.asarray(frame["job_id"].to_numpy(dtype=object))
+    kinds = np.array(_SCHEDULE_EVENTS, dtype=object)
+    events = pd.DataFrame(
+        {
+            "time": times[order],
+            "event": pd.Series(kinds[stage[order]], dtype=object),
+            "job_id": pd.Series(ids[job[order]], dtype=object),
+            "worker_id": pd.Series(worker_ids[order], dtype=object),
+        }
+    )
+    report = ShutdownReport(
+        completed=n,
+        failed=0,
+        pending=0,
+        interrupted=0,
+        duplicates_skipped=0,
+        retried=0,
+        cancelled=0,
+        drained=True,
+        timed_out=False,
+        elapsed=s.end - s.shutdown,
+    )
+    return _result(frame, events, report, busy, 0, workers, settings)
+
+
+_SCHEDULE_EVENTS = ("queued", "taken", "started", "completed")
+
+
+def _job_frame(
+    *,
+    job_id: Sequence[str],
+    index: Any,
+    worker_id: Sequence[str | None],
+    status: Sequence[str],
+    attempts: Any,
+    submitted: Any,
+    last_start: Any,
+    finished: Any,
+) -> pd.DataFrame:
+    """The per-job frame before its derived columns (one construction for both engines;
+    the numeric columns keep their dtypes when there are no jobs)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "job_id": job_id,
+            "index": np.asarray(index, dtype=np.int64),
+            "worker_id": worker_id,
+            "status": status,
+            "attempts": np.asarray(attempts, dtype=np.int64),
+            "submitted": np.asarray(submitted, dtype=float),
+            "last_start": np.asarray(last_start, dtype=float),
+            "finished": np.asarray(finished, dtype=float),
+        }
+    )
+
+
+def _one_attempt_each(frame: pd.DataFrame) -> float:
+    """Every job ran at most once, start to end: the stored timestamps say it all. Adds
+    ``service``, ``started`` and ``retry_wait``; returns the busy time."""
+    frame["service"] = frame["finished"] - frame["last_start"]
+    frame["started"] = frame["last_start"]
+    frame["retry_wait"] = np.where(frame["started"].notna(), 0.0, np.nan)
+    return float(frame["service"].sum())
+
+
+def _result(
+    frame: pd.DataFrame,
+    events: pd.DataFrame,
+    report: ShutdownReport,
+    busy: float,
+    duplicates: int,
+    workers: int,
+    settings: dict[str, Any],
+) -> RunResult:
+    """Finish the per-job frame, derive the queue depth and the summary."""
     frame["wait"] = frame["started"] - frame["submitted"]
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
-
     levels = analysis.occupancy_from_events(events)
     # One sample per instant (the depth after everything that happened then): a job queued
     # and taken at the same instant was never waiting, and must not show as a spike.
     queue_depth = levels[["time", "queued"]].rename(columns={"queued": "depth"})
-    duplicates = int(sum(count - 1 for count in runs.values() if count > 1))
     summary = summarise(frame, workers=workers, busy=busy, duplicates=duplicates)
     means = analysis.occupancy_means(levels, 0.0, summary["makespan"], workers)
     summary["lq"], summary["l"] = means["lq"], means["l"]

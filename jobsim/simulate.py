@@ -12,8 +12,9 @@ virtual time every sleep that decides who runs next (a handler's service time, t
 wait for the next arrival) goes through a :class:`~jobsim.clock.Sequencer`: sleepers that wake
 at the same instant resume in a fixed order (finished jobs by index, then arrivals by index),
 whatever the backend's scheduler prefers. Before the workload starts, each worker runs one
-zero-length warm-up job, released in worker-id order, so the workers queue on the channel in
-the same order on every backend (trio starts tasks in random order). Same workload + seed ->
+zero-length warm-up job; the warm-ups end together, once every worker holds one, and are
+released in worker-id order, so the workers queue on the channel in the same order on every
+backend (trio starts and schedules tasks in random order). Same workload + seed ->
 identical :attr:`RunResult.jobs` on asyncio and trio. (The warm-up jobs are left out of the
 records and of ``RunResult.report``; they stay in the store, typed ``jobsim.warm-up``.)
 
@@ -128,6 +129,7 @@ async def _run(
     from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
 
     virtual = settings["clock"] == "virtual"
+    settings["engine"] = "pool"
     settings["backend"] = sniffio.current_async_library()
     trace: list[tuple[str, float, str, str | None]] = []
     append = trace.append
@@ -153,13 +155,21 @@ async def _run(
     sleep: Sleep = sequencer.bind() if sequencer is not None else _plain_sleep()
     runs: dict[tuple[int, int], int] = {}
     primed = anyio.Event()
+    all_held = anyio.Event()
+    prime_held = 0
     prime_left = workers
 
     async def warm_up(job: Job) -> None:
-        # Every worker holds one of these; they finish in worker-id order, so the workers
-        # line up on the channel in that order on every backend.
-        nonlocal prime_left
+        # Every worker holds exactly one of these: none finishes before all are held (else
+        # the first worker the backend happens to start could take two and another none).
+        # Then they finish in worker-id order, so the workers line up on the channel in that
+        # order on every backend, whatever order the backend started them in.
+        nonlocal prime_held, prime_left
         assert job.worker_id is not None
+        prime_held += 1
+        if prime_held == workers:
+            all_held.set()
+        await all_held.wait()
         await sleep(0.0, (-1, int(job.worker_id.rpartition("-")[2])))
         prime_left -= 1
         if prime_left == 0:
@@ -218,6 +228,41 @@ async def _run(
     return records.build(jobs, trace, runs, report, workers=workers, t0=t0, settings=settings)
 
 
+ENGINES = ("auto", "pool", "recursion")
+
+
+def choose_engine(engine: str, workload: Workload, *, clock: str, store: JobStore | None) -> str:
+    """``"pool"`` or ``"recursion"``: which engine runs ``engine`` (``"auto"``, ``"pool"`` or
+    ``"recursion"``) for this run. ``"recursion"`` on a run the recursion cannot describe is
+    a ``ValueError`` listing why (see :func:`jobsim.recursion.unsupported`)."""
+    from jobsim import recursion
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if engine == "pool":
+        return "pool"
+    reasons = recursion.unsupported(workload, clock=clock, store=store)
+    if not reasons:
+        return "recursion"
+    if engine == "recursion":
+        raise ValueError(
+            "engine='recursion' cannot run this: " + "; ".join(reasons) + " (use engine='pool')"
+        )
+    return "pool"
+
+
+def _recursion(
+    workload: Workload, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
+) -> RunResult:
+    from jobsim import recursion
+
+    settings["engine"] = "recursion"
+    wall = time.perf_counter()
+    result = recursion.run(workload, plan, workers=workers, capacity=capacity, settings=settings)
+    settings["wall_time"] = time.perf_counter() - wall
+    return result
+
+
 def _clock() -> Callable[[], float]:
     from jobsim.pool import loop_clock
 
@@ -266,6 +311,7 @@ def simulate(
     store: JobStore | None = None,
     seed: int | None = None,
     retry: RetryPolicy | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
@@ -279,11 +325,18 @@ def simulate(
         store: a fresh store to run against (default: a new :class:`InMemoryJobStore`).
         seed: overrides ``workload.seed``.
         retry: the pool's retry spacing (default ``RetryPolicy(seed=seed)``).
+        engine: ``"pool"`` runs the real pool; ``"recursion"`` computes the very same records
+            from the plan without an event loop (:mod:`jobsim.recursion`; only for the runs
+            :func:`jobsim.recursion.unsupported` accepts, else a ``ValueError`` says why);
+            ``"auto"`` (default) takes the recursion when it can. ``settings["engine"]`` says
+            which ran.
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
+    if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
+        return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
     retry = retry if retry is not None else RetryPolicy(seed=settings["seed"])
     store = store if store is not None else InMemoryJobStore()
     main = functools.partial(
@@ -308,6 +361,7 @@ async def simulate_async(
     store: JobStore | None = None,
     seed: int | None = None,
     retry: RetryPolicy | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """``await``-able :func:`simulate`, for top-level ``await`` in notebooks and async code.
 
@@ -319,6 +373,7 @@ async def simulate_async(
     running = sniffio.current_async_library()
     if clock == "real" and backend in (None, running):
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
+        choose_engine(engine, workload, clock=clock, store=store)  # the pool, or a clear error
         return await _run(
             workload,
             plan,
@@ -339,6 +394,7 @@ async def simulate_async(
             store=store,
             seed=seed,
             retry=retry,
+            engine=engine,
         )
     )
 

@@ -26,7 +26,8 @@ BATCHES = 25
 def test_mean_wait_matches_erlang_c(load: float, servers: int, seed: int) -> None:
     rate = load * servers  # mean service 1 s
     workload = Workload(JOBS, Poisson(rate), Exponential(1.0), seed=seed)
-    result = simulate(workload, workers=servers, capacity=JOBS).steady()  # open system
+    # The real pool (not the recursion that would compute the same records): open system.
+    result = simulate(workload, workers=servers, capacity=JOBS, engine="pool").steady()
     interval = batch_means(result.jobs["wait"], batches=BATCHES)
     theory = mmc(rate, 1.0, servers)
     assert interval.covers(theory.wq), f"Erlang C Wq={theory.wq:.4f} outside {interval}"
@@ -39,7 +40,7 @@ def test_mean_wait_matches_erlang_c(load: float, servers: int, seed: int) -> Non
 def test_constant_service_matches_pollaczek_khinchine() -> None:
     """M/D/1 waits half as long as M/M/1 at the same load: the pool sees it too."""
     workload = Workload(JOBS, Poisson(0.7), Constant(1.0), seed=14)
-    result = simulate(workload, workers=1, capacity=JOBS).steady()
+    result = simulate(workload, workers=1, capacity=JOBS, engine="pool").steady()
     assert batch_means(result.jobs["wait"], batches=BATCHES).covers(md1(0.7, 1.0).wq)
 
 
@@ -49,9 +50,11 @@ def test_constant_service_matches_pollaczek_khinchine() -> None:
 # over 400 seeds of an independent Lindley-recursion simulation of the same queue). The test
 # asks that the observed coverage be compatible with at least 80 % (one-sided binomial test at
 # the 0.1 % level), and that the naive interval, which ignores the correlation, covers far
-# less: that is the difference batch means makes.
-SEEDS = 30
-COVERAGE_JOBS = 2500
+# less: that is the difference batch means makes. The runs take simulate's default engine,
+# which computes the pool's very records by recursion (tests/test_recursion.py), so many
+# seeds stay cheap.
+SEEDS = 60
+COVERAGE_JOBS = 4000
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ SEED_TABLE = Workload(100, Batch(), Constant(1.0))
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("workers", "makespan"), [(1, 100.0), (10, 10.0)])
 def test_the_seeds_table_exactly(backend: str, workers: int, makespan: float) -> None:
-    result = simulate(SEED_TABLE, workers=workers, backend=backend)
+    result = simulate(SEED_TABLE, workers=workers, backend=backend, engine="pool")
     assert result.summary["makespan"] == makespan
     assert result.summary["completed"] == 100
     assert result.summary["throughput"] == 100 / makespan
@@ -46,7 +46,9 @@ def test_the_seeds_table_exactly(backend: str, workers: int, makespan: float) ->
 
 
 def test_records_shape() -> None:
-    result = simulate(Workload(50, Poisson(5.0), Exponential(0.5), seed=2), workers=3)
+    result = simulate(
+        Workload(50, Poisson(5.0), Exponential(0.5), seed=2), workers=3, engine="pool"
+    )
     assert isinstance(result, RunResult)
     assert list(result.jobs.columns) == JOB_COLUMNS
     assert list(result.summary) == SUMMARY_KEYS
@@ -75,7 +77,7 @@ def test_records_shape() -> None:
 )
 def test_same_seed_identical_jobs_across_runs_and_backends(workload: Workload) -> None:
     runs = [
-        simulate(workload, workers=4, capacity=workload.jobs, backend=backend).jobs
+        simulate(workload, workers=4, capacity=workload.jobs, backend=backend, engine="pool").jobs
         for backend in ("asyncio", "asyncio", "trio", "trio")
     ]
     for other in runs[1:]:

@@ -25,3 +25,33 @@ def text_of(notebook: Any) -> str:
                 parts.append(out["text"])
             parts.append(out.get("data", {}).get("text/plain", ""))
     return "\n".join(parts)
+
+
+def tagged(notebook: Any, tag: str) -> Any:
+    """The one cell tagged ``tag`` in its metadata (how a lesson marks the cells checks read)."""
+    cells = [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"expected one cell tagged {tag!r}, found {len(cells)}"
+    return cells[0]
+
+
+def printed(cell: Any) -> str:
+    """What a code cell printed (its stdout)."""
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+
+
+def result(cell: Any) -> Any:
+    """The value a code cell ended with, when it is a plain literal (a dict of lists, ...)."""
+    import ast
+
+    shown = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
+    assert shown, "the cell shows no result"
+    return ast.literal_eval(shown[-1]["data"]["text/plain"])
+
+
+def numbers(pattern: str, text: str) -> list[float]:
+    """The numbers ``pattern``'s groups capture in ``text`` (fails, quoting the text, if none)."""
+    import re
+
+    found = re.search(pattern, text)
+    assert found, f"{pattern!r} not found in:\n{text}"
+    return [float(g) for g in found.groups()]
