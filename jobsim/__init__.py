@@ -38,7 +38,8 @@ from jobsim.clock import VirtualTimeError  # isort: skip
 from jobsim.records import RunResult  # isort: skip
 from jobsim import analysis  # isort: skip
 from jobsim.analysis import Interval, batch_means, t_interval  # isort: skip
-from jobsim.simulate import simulate, simulate_async, sweep  # isort: skip
+from jobsim.simulate import simulate, simulate_async  # isort: skip
+from jobsim.experiments import Replications, replicate, sweep  # isort: skip
 from jobsim.workload import (  # isort: skip
     Batch,
     Bursts,
@@ -82,6 +83,7 @@ __all__ = [
     "PostgresJobStore",
     "QueueMetrics",
     "RacyStore",
+    "Replications",
     "RetryPolicy",
     "RunResult",
     "SQLiteJobStore",
@@ -99,6 +101,7 @@ __all__ = [
     "erlang_c",
     "mmc",
     "open_store",
+    "replicate",
     "simulate",
     "simulate_async",
     "sweep",

@@ -41,6 +41,9 @@ __all__ = [
     "time_average",
 ]
 
+#: A one-dimensional series of numbers: a list, a numpy array or a pandas Series.
+Values = Any
+
 #: Trace events that end an attempt a worker was running (``cancelled`` without a worker is a
 #: pending job cancelled in the store: it never ran).
 ATTEMPT_ENDS = ("completed", "failed", "retrying", "released", "cancelled")
@@ -129,7 +132,7 @@ def _t_quantile(confidence: float, dof: int) -> float:
 # --- intervals --------------------------------------------------------------------------------
 
 
-def t_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> Interval:
+def t_interval(values: Values, confidence: float = 0.95) -> Interval:
     """Student-t interval for the mean of independent values (e.g. one figure per replication).
 
     Valid when the values are independent and roughly normal (means of long runs are); NaNs
@@ -143,9 +146,7 @@ def t_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -
     return Interval(float(x.mean()), half, confidence, int(x.size), "t")
 
 
-def batch_means(
-    values: Sequence[float] | np.ndarray, batches: int = 20, confidence: float = 0.95
-) -> Interval:
+def batch_means(values: Values, batches: int = 20, confidence: float = 0.95) -> Interval:
     """Interval for the mean of one long, autocorrelated series by non-overlapping batch means.
 
     The series (in time order, warm-up already cut) is split into ``batches`` contiguous
@@ -172,7 +173,7 @@ def batch_means(
 # --- warm-up ----------------------------------------------------------------------------------
 
 
-def mser(values: Sequence[float] | np.ndarray, batch: int = 5) -> int:
+def mser(values: Values, batch: int = 5) -> int:
     """MSER-``batch`` warm-up: how many leading values to delete (a multiple of ``batch``).
 
     The values (e.g. waits in arrival order) are averaged in batches of ``batch`` (5 gives
@@ -180,6 +181,11 @@ def mser(values: Sequence[float] | np.ndarray, batch: int = 5) -> int:
     divided by their count, i.e. the squared standard error of the truncated mean; the cut
     that minimises it is returned. Cuts are searched in the first half only: a minimum
     further on means the run is too short to show a steady state, and the half is returned.
+
+    A known weakness: in short runs of strongly correlated output (waits near saturation) the
+    rule sometimes cuts a congested stretch that was not warm-up at all, which biases the
+    remaining mean low (about -10 % for M/M/4 at 80 % load over 1,500-5,000 jobs). Check that
+    the cut is a small share of the run, or cut a fixed warm-up, when replicating short runs.
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be an integer >= 1 (5 for MSER-5), got {batch!r}")

@@ -46,8 +46,6 @@ from jobsim.stores.memory import InMemoryJobStore
 from jobsim.workload import Plan, SimulatedFailure, Workload, spin, spins_for
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from jobsim.records import RunResult
 
 __all__ = ["main", "simulate", "simulate_async", "sweep"]
@@ -399,44 +397,8 @@ async def simulate_async(
     )
 
 
-def sweep(
-    workload: Workload,
-    workers: Sequence[int] = (1, 2, 5, 10),
-    repeats: int = 3,
-    progress: bool = True,
-    **options: Any,
-) -> pd.DataFrame:
-    """Run ``workload`` for each worker count, ``repeats`` times (seeds ``seed, seed+1, ...``).
-
-    ``options`` go to :func:`simulate` (``clock``, ``backend``, ``capacity``, ...). Returns one
-    row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend``, ``wall_time``
-    and ``speedup`` (makespan of the fewest workers / this makespan, within a repeat).
-    """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    counts = list(workers)
-    if not counts:
-        raise ValueError("workers must list at least one worker count, e.g. [1, 2, 5, 10]")
-    base_seed = options.pop("seed", None)
-    base_seed = workload.seed if base_seed is None else base_seed
-    rows = []
-    runs = [(w, r) for r in range(repeats) for w in counts]
-    for count, repeat in tqdm(runs, desc="sweep", unit="run", disable=not progress):
-        result = simulate(workload, workers=count, seed=base_seed + repeat, **options)
-        rows.append(
-            result.summary
-            | {"repeat": repeat, "seed": base_seed + repeat}
-            | {k: result.settings[k] for k in ("clock", "backend", "wall_time")}
-        )
-    frame = pd.DataFrame(rows)
-    fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
-    base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
-    frame["speedup"] = base / frame["makespan"]
-    return frame
-
+# sweep moved to jobsim.experiments; still importable from here.
+from jobsim.experiments import sweep  # noqa: E402
 
 # -- command line -------------------------------------------------------------------------------
 
