@@ -9,7 +9,7 @@ Each process runs a :class:`~jobsim.WorkerPool` in pull mode: its workers claim 
 pending job with a lease, renew the lease while the job runs, and return jobs of crashed
 processes (expired leases) to pending. SIGTERM or SIGINT stops it gracefully: no new claims,
 running jobs finish (or, after ``--grace`` seconds, go back to pending), then one summary line
-and exit status 0.
+and exit status 0. A second signal forces the exit (running jobs go back to pending; exit 1).
 
 The built-in handler sleeps ``payload["duration"]`` seconds (default ``JOBSIM_JOB_DURATION``)
 and returns ``{"slept": seconds}``; ``--handler module:function`` runs your own
@@ -34,6 +34,7 @@ import anyio
 from jobsim.config import Config, ConfigError
 from jobsim.domain import Job, JobsimError
 from jobsim.pool import Handler, ShutdownReport, WorkerPool
+from jobsim.retry import RetryPolicy
 from jobsim.stores import LeasingJobStore, mask_url, open_store
 
 __all__ = ["main", "run_worker", "sleep_handler"]
@@ -84,13 +85,15 @@ async def run_worker(
     name: str,
     grace: float,
     poll_interval: float = 1.0,
+    retry: RetryPolicy | None = None,
+    outage_limit: float | None = None,
     ready: Any = None,
 ) -> ShutdownReport:
     """Run a pull-mode pool on the store at ``url`` until SIGTERM/SIGINT; returns its report.
 
     ``ready`` (optional callable) is called once the pool runs (tests use it).
     """
-    store = await open_store(url)
+    store = await open_store(url, outage_limit=outage_limit)
     try:
         if not isinstance(store, LeasingJobStore):
             raise JobsimError(
@@ -104,6 +107,7 @@ async def run_worker(
             name=name,
             lease=lease,
             poll_interval=poll_interval,
+            retry=retry,
             clock=time.time,  # wall-clock timestamps: comparable across processes and hosts
         )
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -120,9 +124,40 @@ async def run_worker(
                 async for signum in signals:
                     logger.info("%s: %s received, stopping", name, signal.Signals(signum).name)
                     break
-                return await pool.shutdown(timeout=grace)
+                return await _shutdown(pool, signals, name, grace)
     finally:
         await store.close()
+
+
+class ForcedExit(JobsimError):
+    """A second SIGTERM/SIGINT cut the graceful shutdown short."""
+
+
+async def _shutdown(pool: WorkerPool, signals: Any, name: str, grace: float) -> ShutdownReport:
+    """Shut the pool down gracefully; a second signal forces the exit (running jobs are
+    cancelled and go back to pending, as at the end of the grace period)."""
+    forced: list[str] = []
+    async with anyio.create_task_group() as tg:
+
+        async def second_signal() -> None:
+            async for signum in signals:
+                forced.append(signal.Signals(signum).name)
+                logger.warning(
+                    "%s: %s again: forcing exit, running jobs go back to pending",
+                    name,
+                    forced[0],
+                )
+                graceful.cancel()
+                return
+
+        graceful = anyio.CancelScope()
+        tg.start_soon(second_signal)
+        with graceful:
+            report = await pool.shutdown(timeout=grace)
+        tg.cancel_scope.cancel()
+    if forced:
+        raise ForcedExit(f"{forced[0]} received twice: forced exit")
+    return report
 
 
 def _parser(config: Config) -> argparse.ArgumentParser:
@@ -174,7 +209,39 @@ def _parser(config: Config) -> argparse.ArgumentParser:
         default=1.0,
         help="longest an idle worker waits before looking for jobs again (default %(default)s)",
     )
+    parser.add_argument(
+        "--outage-limit",
+        type=float,
+        default=60.0,
+        help="seconds to ride out a database outage (statements retried with backoff, "
+        "running jobs keep running) before the process gives up with exit status 1 "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--retry-base",
+        type=float,
+        default=1.0,
+        help="seconds before the first retry of a failed job with attempts left; doubles "
+        "with each attempt (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-jitter",
+        action="store_true",
+        help="wait exactly the backoff before a retry (default: a uniform draw up to it)",
+    )
     return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first jobsim error inside ``exc`` (task groups wrap what a worker raised)."""
+    if isinstance(exc, BaseExceptionGroup):
+        mine = exc.subgroup(lambda e: isinstance(e, JobsimError))
+        if mine is None:
+            raise exc
+        while isinstance(mine, BaseExceptionGroup):
+            mine = mine.exceptions[0]
+        exc = mine
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,6 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--grace must be >= 0 seconds, got {args.grace}")
     if not args.poll > 0:
         parser.error(f"--poll must be > 0 seconds, got {args.poll}")
+    if not args.outage_limit >= 0:
+        parser.error(f"--outage-limit must be >= 0 seconds, got {args.outage_limit}")
+    try:
+        retry = RetryPolicy(base=args.retry_base, jitter=not args.no_jitter)
+    except ValueError as exc:
+        parser.error(f"--retry-base: {exc}")
     try:
         handler = load_handler(args.handler) if args.handler else sleep_handler(config.job_duration)
     except ValueError as exc:
@@ -211,10 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 name=args.name,
                 grace=args.grace,
                 poll_interval=args.poll,
+                retry=retry,
+                outage_limit=args.outage_limit,
             )
         )
-    except JobsimError as exc:
-        print(f"jobsim worker: {exc}", file=sys.stderr)
+    except (JobsimError, BaseExceptionGroup) as exc:
+        print(f"jobsim worker {args.name}: {_one_line(exc)}", file=sys.stderr, flush=True)
         return 1
     print(
         f"jobsim worker {args.name}: {report.completed} completed, {report.failed} failed, "

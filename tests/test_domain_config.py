@@ -12,6 +12,7 @@ from jobsim.domain import TRANSITIONS, check_transition
 LEGAL = {
     ("pending", "processing"),
     ("pending", "cancelled"),
+    ("pending", "expired"),
     ("processing", "completed"),
     ("processing", "failed"),
     ("processing", "pending"),
@@ -91,6 +92,15 @@ def test_config_reads_the_environment() -> None:
         ("WORKER_COUNT", "2.5"),
         ("PORT", "99999999"),
         ("PORT", ""),
+        ("PORT", "1_8082"),
+        ("PORT", "+8082"),
+        ("PORT", "8082.0"),
+        ("PORT", "\u0663"),  # an Arabic-Indic digit: int() takes it
+        ("JOBSIM_SHUTDOWN_GRACE", "1e3"),
+        ("JOBSIM_SHUTDOWN_GRACE", "inf"),
+        ("JOBSIM_KEEP_FINISHED", "-1"),
+        ("JOBSIM_MAX_CONNECTIONS", "0"),
+        ("JOBSIM_REQUEST_TIMEOUT", "0"),
         ("JOB_QUEUE_CAPACITY", "0"),
         ("JOBSIM_SHUTDOWN_GRACE", "nan"),
         ("JOBSIM_JOB_DURATION", "-1"),

@@ -143,6 +143,8 @@ def test_2000_concurrent_posts_then_sigterm_loses_no_acknowledged_job(tmp_path: 
         "JOB_QUEUE_CAPACITY": "2000",
         "JOBSIM_JOB_DURATION": "2",
         "JOBSIM_SHUTDOWN_GRACE": "120",
+        "JOBSIM_MAX_CONNECTIONS": "4000",  # 2,000 in flight at once is the point
+        "JOBSIM_KEEP_FINISHED": "5000",  # every job is read back from the store at the end
         **store_env,
     }
     with server(env) as child:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -85,6 +86,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(422, f"invalid request: {summary}", details)
 
 
+def _shown(text: str, limit: int = 200) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters (URLs can be huge)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def _methods_for(request: Request) -> set[str]:
     """Every method some route accepts on this request's path."""
     methods: set[str] = set()
@@ -100,19 +106,36 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
-        message = f"no route {request.url.path!r}; see /docs for the API"
+        message = f"no route {_shown(request.url.path)}; see /docs for the API"
     elif exc.status_code == 405:
         # Starlette's Allow names the first route that matched the path only; list them all.
         allowed = sorted(_methods_for(request))
         message = (
-            f"method {request.method} is not allowed on {request.url.path!r}; "
+            f"method {_shown(request.method)} is not allowed on {_shown(request.url.path)}; "
             f"allowed: {', '.join(allowed)}"
         )
         headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
         return error_response(405, message, headers=headers)
     elif exc.status_code == 400 and "parsing the body" in message:
-        message = "request body could not be parsed as JSON (too deeply nested?)"
+        message = _unparsable(exc.__cause__)
     return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
+
+
+def _unparsable(cause: BaseException | None) -> str:
+    """Why the JSON parser gave up on a body, in words a client can act on."""
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"request body is not valid UTF-8 (byte {cause.object[cause.start]:#04x} at "
+            f"position {cause.start}); send JSON encoded as UTF-8"
+        )
+    if isinstance(cause, RecursionError):
+        return "request body is nested too deeply to parse; flatten the JSON"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return (
+            "request body holds an integer with too many digits "
+            f"(at most {sys.get_int_max_str_digits()}); send large numbers as strings"
+        )
+    return f"request body could not be parsed as JSON: {cause or 'unknown reason'}"
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

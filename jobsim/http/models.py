@@ -6,11 +6,12 @@ New request fields go on :class:`JobCreate`; the route passes them on to :class:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jobsim.domain import JobStatus
+from jobsim.domain import PRIORITY_RANGE, JobStatus
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -21,12 +22,62 @@ __all__ = [
     "JobList",
     "JobOut",
     "JobPayload",
+    "check_plain_json",
 ]
 
 #: Largest request body accepted (bytes); larger ones get 413.
 MAX_BODY_BYTES = 64 * 1024
 #: Longest ``payload.duration`` the built-in handler accepts (seconds).
 MAX_DURATION = 3600.0
+
+
+def _find(value: Any, bad: Callable[[str], bool], path: str) -> str | None:
+    """The path of the first string (key or value) in ``value`` for which ``bad`` holds."""
+    if isinstance(value, str):
+        return path if bad(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key!a}" if isinstance(key, str) and bad(key) else None
+            found = here or _find(item, bad, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _find(item, bad, f"{path}[{i}]")) is not None:
+                return found
+    return None
+
+
+def _surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _nul(text: str) -> bool:
+    return "\x00" in text
+
+
+def check_plain_json(value: Any, where: str) -> None:
+    """Raise ValueError unless ``value`` is JSON every store and every response can carry:
+    no NaN or Infinity, no lone surrogate (``\\ud800``), no NUL character.
+
+    One ``json.dumps`` in C does the work; the recursive walk only runs to name the field of
+    a value already known to be bad.
+    """
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except ValueError:
+        raise ValueError(f"{where} must be plain JSON: no NaN or Infinity") from None
+    if _surrogate(text):
+        field = _find(value, _surrogate, where) or where
+        raise ValueError(
+            f"{field} holds a lone surrogate (\\ud800-\\udfff): strings must be valid Unicode"
+        )
+    if "\\u0000" in text and (nul := _find(value, _nul, where)) is not None:
+        raise ValueError(f"{nul} holds a NUL character (\\u0000), which no store can keep")
 
 
 class JobPayload(BaseModel):
@@ -39,16 +90,15 @@ class JobPayload(BaseModel):
         ge=0,
         le=MAX_DURATION,
         strict=True,
+        allow_inf_nan=False,
         description="Seconds the built-in handler sleeps (default: JOBSIM_JOB_DURATION).",
     )
 
     @model_validator(mode="after")
     def _plain_json(self) -> JobPayload:
-        # json.loads accepts NaN and Infinity, which no JSON response can carry back.
-        try:
-            json.dumps(self.model_dump(), allow_nan=False)
-        except ValueError:
-            raise ValueError("payload must be plain JSON: no NaN or Infinity") from None
+        # json.loads accepts NaN, Infinity, lone surrogates and NUL, which a response (and
+        # some stores) cannot carry back: refuse them before anything is stored.
+        check_plain_json(self.model_dump(), "payload")
         return self
 
 
@@ -62,6 +112,27 @@ class JobCreate(BaseModel):
 
     type: str = Field(min_length=1, max_length=200, description="What kind of work this is.")
     payload: JobPayload = Field(default_factory=JobPayload, description="A JSON object.")
+    priority: int = Field(
+        default=0,
+        strict=True,
+        ge=PRIORITY_RANGE.start,
+        le=PRIORITY_RANGE.stop - 1,
+        description="An integer; higher runs first (with --dispatch priority), FIFO within "
+        "one priority.",
+    )
+    ttl: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds the job may wait for its first start; a job not started by then "
+        "never runs and ends `expired`.",
+    )
+
+    @field_validator("type")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        check_plain_json(value, "type")
+        return value
 
 
 class JobOut(BaseModel):
@@ -74,6 +145,8 @@ class JobOut(BaseModel):
     attempts: int
     max_attempts: int
     timeout: float | None
+    priority: int
+    ttl: float | None
     worker_id: str | None
     created: float | None
     started: float | None
@@ -84,11 +157,17 @@ class JobOut(BaseModel):
 
 
 class JobList(BaseModel):
-    """A page of jobs in creation order."""
+    """A page of jobs in creation order, bounded in count (``limit``) and in bytes."""
 
     jobs: list[JobOut]
     limit: int
     offset: int
+    next_offset: int | None = Field(
+        default=None, description="Offset of the next page; null when there are no more jobs."
+    )
+    truncated: bool = Field(
+        default=False, description="True when the size bound ended this page before `limit`."
+    )
 
 
 class Health(BaseModel):

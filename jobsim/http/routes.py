@@ -6,15 +6,16 @@ metrics; :func:`~jobsim.http.app.create_app` mounts them.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from jobsim.domain import Job, JobStatus, PoolClosed
+from jobsim.domain import Job, JobNotFound, JobStatus, PoolClosed
 from jobsim.http.admission import Admission
 from jobsim.http.errors import error_response, responses
 from jobsim.http.metrics import Instruments, PoolCollector
@@ -22,11 +23,31 @@ from jobsim.http.models import Health, JobCreate, JobList, JobOut
 from jobsim.pool import WorkerPool
 from jobsim.stores.base import JobStore
 
-__all__ = ["RETRY_AFTER_S", "api_routes"]
+__all__ = ["LIST_BYTES", "RETRY_AFTER_S", "api_routes", "job_json"]
 
 #: Seconds a client is told to wait after a 503.
 RETRY_AFTER_S = 1
+#: A page of ``GET /jobs`` stops before its jobs exceed this many bytes (at least one job).
+LIST_BYTES = 1024 * 1024
+_LIST_CHUNK = 100  # jobs read from the store at a time while filling a page
 _CLOSING = "the service is shutting down; the job was not stored"
+_JSON = "application/json"
+
+
+def job_json(job: Job) -> bytes:
+    """``job`` as a JSON body. A job stored before strings were checked may hold a lone
+    surrogate: it is escaped (``\\ud800``) rather than failing the response."""
+    data = job.to_dict()
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _no_such_job(job_id: str) -> JobNotFound | None:
+    """Ids jobsim makes are short and printable: anything else cannot exist (and a NUL
+    would upset a SQL driver), so it is a 404 without asking the store."""
+    return JobNotFound(job_id[:200]) if len(job_id) > 200 or not job_id.isprintable() else None
 
 
 def api_routes(
@@ -41,7 +62,12 @@ def api_routes(
     retry_after = {"Retry-After": str(RETRY_AFTER_S)}
     job_id_param = Path(description="The job's id, as returned by POST /jobs.")
 
-    @router.get("/health", response_model=Health, summary="Liveness, load and job counts")
+    @router.api_route(
+        "/health",
+        methods=["GET", "HEAD"],
+        response_model=Health,
+        summary="Liveness, load and job counts",
+    )
     async def health() -> dict[str, Any]:
         counts = await store.counts()
         return {
@@ -67,7 +93,15 @@ def api_routes(
         },
     )
     async def create_job(spec: JobCreate) -> Response:
-        job = Job(type=spec.type, payload=spec.payload.model_dump(exclude_unset=True))
+        try:
+            job = Job(
+                type=spec.type,
+                payload=spec.payload.model_dump(exclude_unset=True),
+                priority=spec.priority,
+                ttl=spec.ttl,
+            )
+        except ValueError as exc:  # the domain's own rules, should they be stricter than ours
+            return error_response(422, f"invalid job: {exc}")
         if pool.state != "running":
             instruments.rejected.labels("closing").inc()
             return error_response(503, _CLOSING, headers=retry_after)
@@ -89,22 +123,57 @@ def api_routes(
             return error_response(503, _CLOSING, headers=retry_after)
         finally:
             admission.release()
-        return JSONResponse(job.to_dict(), status_code=201, headers={"Location": f"/jobs/{job.id}"})
+        return Response(
+            job_json(job), 201, headers={"Location": f"/jobs/{job.id}"}, media_type=_JSON
+        )
 
-    @router.get("/jobs", response_model=JobList, summary="List jobs", responses=responses(422))
+    @router.get(
+        "/jobs",
+        response_model=JobList,
+        summary="List jobs",
+        description=f"A page of at most `limit` jobs and at most {LIST_BYTES // 1024} KiB: "
+        "when the size bound ends a page early, `truncated` is true. Ask for the next page "
+        "with `offset=next_offset` (null when there are no more jobs).",
+        responses=responses(422),
+    )
     async def list_jobs(
         status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Jobs to skip.")] = 0,
     ) -> Response:
-        jobs = await store.list(status=status, limit=limit, offset=offset)
-        return JSONResponse({"jobs": [j.to_dict() for j in jobs], "limit": limit, "offset": offset})
+        parts: list[bytes] = []
+        size = 0
+        truncated = more = False
+        while not truncated and len(parts) < limit:
+            want = min(_LIST_CHUNK, limit - len(parts))
+            chunk = await store.list(status=status, limit=want, offset=offset + len(parts))
+            for job in chunk:
+                encoded = job_json(job)
+                if parts and size + len(encoded) > LIST_BYTES:
+                    truncated = True
+                    break
+                parts.append(encoded)
+                size += len(encoded)
+            more = truncated or len(chunk) == want
+            if len(chunk) < want:
+                break
+        next_offset = offset + len(parts) if more else None
+        tail = {
+            "limit": limit,
+            "offset": offset,
+            "next_offset": next_offset,
+            "truncated": truncated,
+        }
+        body = b'{"jobs":[' + b",".join(parts) + b"]," + json.dumps(tail)[1:].encode()
+        return Response(body, media_type=_JSON)
 
     @router.get(
         "/jobs/{job_id}", response_model=JobOut, summary="One job", responses=responses(404, 422)
     )
     async def get_job(job_id: str = job_id_param) -> Response:
-        return JSONResponse((await store.get(job_id)).to_dict())
+        if missing := _no_such_job(job_id):
+            raise missing
+        return Response(job_json(await store.get(job_id)), media_type=_JSON)
 
     @router.delete(
         "/jobs/{job_id}",
@@ -115,6 +184,8 @@ def api_routes(
         responses=responses(404, 409, 422),
     )
     async def cancel_job(job_id: str = job_id_param) -> Response:
+        if missing := _no_such_job(job_id):
+            raise missing
         job = await store.get(job_id)
         if job.is_final or not await pool.cancel(job_id):
             job = await store.get(job_id)
@@ -123,7 +194,7 @@ def api_routes(
                 f"job {job_id!r} is already {job.status.value}; only pending or running jobs "
                 "can be cancelled",
             )
-        return JSONResponse((await store.get(job_id)).to_dict())
+        return Response(job_json(await store.get(job_id)), media_type=_JSON)
 
     @router.get(
         "/metrics",

@@ -10,7 +10,13 @@ SIGINT/SIGTERM itself so the seed's order holds:
 3. one log line sums up (completed, failed, pending, interrupted) and the process exits 0.
 
 A second signal forces the exit: the drain is cancelled, running jobs go back to pending, exit
-code 1. uvicorn needs asyncio, so :func:`serve` runs on the asyncio backend only.
+code 1. With the memory store, acknowledged jobs still pending or running at the end are lost
+with the process: one ERROR line says how many, and the exit code is 3 (1 if forced).
+uvicorn needs asyncio, so :func:`serve` runs on the asyncio backend only.
+
+While it runs, the service deletes finished jobs beyond ``JOBSIM_KEEP_FINISHED`` and older
+than ``JOBSIM_KEEP_FINISHED_FOR`` (:mod:`.retention`), and limits connections
+(:mod:`.connections`).
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import ipaddress
 import logging
 import math
 import os
+import resource
 import signal
 import socket
 import sys
@@ -37,9 +45,12 @@ from fastapi import FastAPI
 from jobsim.config import Config, ConfigError
 from jobsim.domain import Job, JobStatus
 from jobsim.http.app import MAX_DURATION, Instruments, create_app
+from jobsim.http.connections import HARD_LIMIT, guarded_protocol
+from jobsim.http.retention import keep_finished
 from jobsim.pool import Handler, ShutdownReport, WorkerPool
 from jobsim.stores.base import JobStore
 from jobsim.stores.memory import InMemoryJobStore
+from jobsim.stores.url import mask_url, scrub
 
 __all__ = ["ServeResult", "Service", "builtin_handler", "main", "open_store", "serve"]
 
@@ -86,7 +97,7 @@ async def open_store(url: str) -> JobStore:
     except ConfigError:
         raise
     except (ValueError, TypeError, ImportError, OSError) as exc:
-        raise ConfigError("JOBSIM_STORE", url, str(exc)) from exc
+        raise ConfigError("JOBSIM_STORE", mask_url(url), scrub(str(exc), url)) from None
     return store
 
 
@@ -109,7 +120,29 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     sock.setblocking(False)
+    if not ipaddress.ip_address(str(address[0]).split("%")[0]).is_loopback:
+        logger.warning(
+            "HOST=%s: listening beyond this machine, and the service has NO authentication: "
+            "anyone who can reach %s:%d can submit and cancel jobs. Put it behind an "
+            "authenticating proxy or bind 127.0.0.1.",
+            host,
+            address[0],
+            port,
+        )
     return sock
+
+
+def _check_file_limit(max_connections: int) -> None:
+    """Warn when the open-files limit is below what ``max_connections`` may need."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Connections over the limit are kept (answered 503) up to HARD_LIMIT times the limit.
+    if soft != resource.RLIM_INFINITY and soft < HARD_LIMIT * max_connections + 64:
+        logger.warning(
+            "the open-files limit (ulimit -n %d) is low for JOBSIM_MAX_CONNECTIONS=%d; "
+            "raise it or lower the connection limit",
+            soft,
+            max_connections,
+        )
 
 
 class _Server(uvicorn.Server):
@@ -143,10 +176,13 @@ class ServeResult:
     report: ShutdownReport
     forced: bool
     url: str
+    dropped: int = 0
+    """Acknowledged jobs lost at exit (memory store: pending or running when it stopped)."""
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.forced else 0
+        """0: every acknowledged job finished or is kept; 1: forced exit; 3: jobs dropped."""
+        return 1 if self.forced else (3 if self.dropped else 0)
 
 
 async def serve(
@@ -193,9 +229,14 @@ async def serve(
         tracer=instruments.trace,
     )
     app = create_app(pool, store, config, instruments=instruments, admission_wait=admission_wait)
+    _check_file_limit(config.max_connections)
     server = _Server(
         uvicorn.Config(
             app,
+            http=guarded_protocol(
+                config.max_connections, config.idle_timeout, config.request_timeout
+            ),
+            timeout_keep_alive=config.idle_timeout,  # type: ignore[arg-type]  # float is fine
             log_config=None,
             access_log=access_log,
             lifespan="off",
@@ -238,6 +279,13 @@ async def serve(
         async with anyio.create_task_group() as tg:
             if handle_signals:
                 await tg.start(watch_signals)
+            tg.start_soon(
+                keep_finished,
+                store,
+                config.keep_finished,
+                config.keep_finished_for,
+                name="retention",
+            )
             with force_scope:
                 async with pool:
                     tg.start_soon(run_server, name="jobsim uvicorn")
@@ -251,7 +299,7 @@ async def serve(
                         url,
                         pool.workers,
                         pool.capacity,
-                        config.store_url,
+                        mask_url(config.store_url),
                     )
                     if ready is not None:
                         ready(Service(url, port, app, pool, store, stop.set))
@@ -263,7 +311,7 @@ async def serve(
                     report = await pool.shutdown(drain=True, timeout=config.shutdown_grace)
             with anyio.move_on_after(2):
                 await server_done.wait()
-            tg.cancel_scope.cancel()  # the signal watcher
+            tg.cancel_scope.cancel()  # the signal watcher and the retention
         if report is None:  # forced: the pool stopped at once, running jobs released
             counts = await store.counts()
             report = ShutdownReport(
@@ -278,22 +326,22 @@ async def serve(
                 timed_out=True,
                 elapsed=0.0,
             )
+        dropped = 0
+        if isinstance(store, InMemoryJobStore):  # what is left dies with the process
+            counts = await store.counts()
+            dropped = counts[JobStatus.PENDING] + counts[JobStatus.PROCESSING]
     finally:
         sock.close()
         if own_store:
             with anyio.CancelScope(shield=True):
                 await store.close()
-    _log_summary(report, forced, isinstance(store, InMemoryJobStore))
-    return ServeResult(report=report, forced=forced, url=url)
+    _log_summary(report, forced, dropped)
+    return ServeResult(report=report, forced=forced, url=url, dropped=dropped)
 
 
-def _log_summary(report: ShutdownReport, forced: bool, memory: bool) -> None:
+def _log_summary(report: ShutdownReport, forced: bool, dropped: int) -> None:
     how = "forced exit" if forced else ("drained" if report.drained else "grace period ran out")
-    lost_note = (
-        " (memory store: pending jobs are discarded with the process)"
-        if memory and report.pending
-        else ""
-    )
+    lost_note = " (memory store: pending jobs are discarded with the process)" if dropped else ""
     logger.info(
         "jobsim serve stopped (%s): %d completed, %d failed, %d cancelled, %d pending, "
         "%d interrupted%s",
@@ -305,6 +353,12 @@ def _log_summary(report: ShutdownReport, forced: bool, memory: bool) -> None:
         report.interrupted,
         lost_note,
     )
+    if dropped:
+        logger.error(
+            "DROPPED %d ACKNOWLEDGED JOBS: the memory store loses the jobs still pending or "
+            "running at exit (raise JOBSIM_SHUTDOWN_GRACE, or use a persistent JOBSIM_STORE)",
+            dropped,
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -312,13 +366,35 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m jobsim serve",
         description="Run the HTTP job service: FastAPI + uvicorn in front of a worker pool. "
         "Options override the environment (PORT, WORKER_COUNT, JOB_QUEUE_CAPACITY, HOST, "
-        "JOBSIM_STORE, JOBSIM_SHUTDOWN_GRACE, JOBSIM_JOB_DURATION).",
+        "JOBSIM_STORE, JOBSIM_SHUTDOWN_GRACE, JOBSIM_JOB_DURATION, and the JOBSIM_ names "
+        "below). Exit codes: 0 stopped cleanly, 1 forced exit, 2 bad configuration, "
+        "3 acknowledged jobs were dropped (memory store).",
     )
     p.add_argument("--host", help="interface to bind (HOST, default 127.0.0.1)")
     p.add_argument("--port", help="TCP port, 0 for a free one (PORT, default 8080)")
     p.add_argument("--workers", help="workers in the pool (WORKER_COUNT, default 10)")
     p.add_argument("--capacity", help="channel slots (JOB_QUEUE_CAPACITY, default 100)")
     p.add_argument("--store", help="store URL (JOBSIM_STORE, default memory://)")
+    p.add_argument(
+        "--keep-finished",
+        help="finished jobs kept, most recent first (JOBSIM_KEEP_FINISHED, default 10000)",
+    )
+    p.add_argument(
+        "--keep-finished-for",
+        help="seconds a finished job is kept (JOBSIM_KEEP_FINISHED_FOR, default 86400)",
+    )
+    p.add_argument(
+        "--max-connections",
+        help="connections served at once, 503 beyond (JOBSIM_MAX_CONNECTIONS, default 1000)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        help="seconds a connection may wait without a request (JOBSIM_IDLE_TIMEOUT, default 5)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        help="seconds to send a whole request, 408 after (JOBSIM_REQUEST_TIMEOUT, default 30)",
+    )
     p.add_argument(
         "--admission-wait",
         type=float,
@@ -340,6 +416,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("workers", "WORKER_COUNT"),
         ("capacity", "JOB_QUEUE_CAPACITY"),
         ("store", "JOBSIM_STORE"),
+        ("keep_finished", "JOBSIM_KEEP_FINISHED"),
+        ("keep_finished_for", "JOBSIM_KEEP_FINISHED_FOR"),
+        ("max_connections", "JOBSIM_MAX_CONNECTIONS"),
+        ("idle_timeout", "JOBSIM_IDLE_TIMEOUT"),
+        ("request_timeout", "JOBSIM_REQUEST_TIMEOUT"),
     ]:
         value = getattr(args, flag)
         if value is not None:

@@ -10,6 +10,7 @@ simulation); a store fills in ``time.time()`` when none is given.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol, runtime_checkable
 
 from jobsim.domain import (
@@ -21,7 +22,18 @@ from jobsim.domain import (
     JobStatus,
 )
 
-__all__ = ["JobStore", "LeasingJobStore", "NonBlockingJobStore", "refusal", "status_or_none"]
+__all__ = [
+    "FINISHED",
+    "JobStore",
+    "LeasingJobStore",
+    "NonBlockingJobStore",
+    "purge_cutoff",
+    "refusal",
+    "status_or_none",
+]
+
+#: The statuses a job never leaves; :meth:`JobStore.purge_finished` removes only these.
+FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED)
 
 
 @runtime_checkable
@@ -49,9 +61,16 @@ class JobStore(Protocol):
         """Atomically move a pending job to processing for ``worker_id``.
 
         True if this call won the job (``attempts`` goes up by one, ``started = at``); False if
-        the job was not pending (already claimed, finished or cancelled). Unknown id:
+        the job was not pending (already claimed, finished or cancelled). A job whose ttl
+        passed before its first start (``at >= created + ttl``) is not claimed: the same
+        atomic step moves it to ``expired`` and returns False. Unknown id:
         :class:`~jobsim.domain.JobNotFound`.
         """
+        ...
+
+    async def expire_due(self, *, at: float | None = None) -> int:
+        """Move every pending job whose ttl passed before its first start to ``expired``
+        (``finished = at``); how many moved. ``at`` is on the clock of the jobs' ``created``."""
         ...
 
     async def complete(
@@ -98,6 +117,18 @@ class JobStore(Protocol):
         """How many jobs are in each status (every status present, zeros included)."""
         ...
 
+    async def purge_finished(
+        self, *, keep: int | None = None, older_than: float | None = None, at: float | None = None
+    ) -> int:
+        """Delete finished jobs (completed, failed, cancelled) to bound the store's size.
+
+        Removes every finished job beyond the ``keep`` most recently finished ones, and every
+        one that finished more than ``older_than`` seconds before ``at`` (default now). None
+        means no bound of that kind. Pending and processing jobs are never touched. Returns
+        how many jobs were deleted.
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections, threads and files. Idempotent."""
         ...
@@ -116,7 +147,9 @@ class LeasingJobStore(JobStore, Protocol):
     async def claim_next(
         self, worker_id: str, lease: float, *, at: float | None = None
     ) -> Job | None:
-        """Claim the oldest pending job for ``lease`` seconds, or None if there is none."""
+        """Claim the next pending job for ``lease`` seconds, or None if there is none: the
+        highest ``priority`` first, the oldest within a priority. Pending jobs whose ttl passed
+        are marked ``expired`` on the way, never claimed."""
         ...
 
     async def renew(self, job_id: str, holder: ClaimToken | str, lease: float) -> bool:
@@ -124,9 +157,10 @@ class LeasingJobStore(JobStore, Protocol):
         worker id) by ``lease`` seconds from now; False if that claim is no longer current."""
         ...
 
-    async def requeue_expired(self, *, at: float | None = None) -> int:
+    async def requeue_expired(self, *, at: float | None = None, settle: float = 0.0) -> int:
         """Return jobs whose lease lapsed to pending (their attempt counts stays: the next
-        claim adds one); how many moved."""
+        claim adds one); how many moved. ``settle``: after the store's server (re)started,
+        requeue nothing for that many seconds, so holders cut off by the outage renew first."""
         ...
 
     async def wait_for_jobs(self, timeout: float) -> None:
@@ -151,6 +185,18 @@ class NonBlockingJobStore(JobStore, Protocol):
     def complete_nowait(
         self, job_id: str, result: Any = None, *, at: float | None = None
     ) -> None: ...
+
+
+def purge_cutoff(keep: int | None, older_than: float | None, at: float | None) -> float | None:
+    """Check :meth:`JobStore.purge_finished`'s arguments; the ``finished`` time before which
+    jobs go (None without ``older_than``)."""
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
+        raise ValueError(f"keep must be an integer >= 0 or None, got {keep!r}")
+    if older_than is None:
+        return None
+    if not (isinstance(older_than, int | float) and 0 <= older_than < float("inf")):
+        raise ValueError(f"older_than must be a number of seconds >= 0 or None, got {older_than!r}")
+    return (time.time() if at is None else at) - older_than
 
 
 def refusal(

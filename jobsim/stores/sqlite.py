@@ -29,20 +29,25 @@ import anyio.to_thread
 
 from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
 from jobsim.stores._sql import (
+    ADDED_COLUMNS,
     COLUMN_LIST,
+    COLUMNS,
     check_page,
+    due,
     encode_result,
+    not_due,
+    purge_sql,
     row_to_job,
     rows_for_insert,
 )
 from jobsim.stores._threads import ConnectionThreads
-from jobsim.stores.base import refusal, status_or_none
+from jobsim.stores.base import purge_cutoff, refusal, status_or_none
 
 __all__ = ["SQLiteJobStore"]
 
 T = TypeVar("T")
 
-_SCHEMA = """
+_TABLE = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq           INTEGER PRIMARY KEY,
     id            TEXT    NOT NULL UNIQUE,
@@ -52,6 +57,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts      INTEGER NOT NULL DEFAULT 0,
     max_attempts  INTEGER NOT NULL DEFAULT 1,
     timeout       REAL,
+    priority      INTEGER NOT NULL DEFAULT 0,
+    ttl           REAL,
     worker_id     TEXT,
     created       REAL,
     started       REAL,
@@ -60,24 +67,50 @@ CREATE TABLE IF NOT EXISTS jobs (
     error         TEXT,
     lease_expires REAL
 );
-CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (seq) WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
-CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires) WHERE status = 'processing';
 """
 
-_INSERT = f"INSERT INTO jobs ({COLUMN_LIST}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# After the table (and its upgrade): the next job is the first in (priority DESC, seq).
+_INDEXES = """
+DROP INDEX IF EXISTS jobs_pending;
+CREATE INDEX IF NOT EXISTS jobs_next ON jobs (priority DESC, seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires) WHERE status = 'processing';
+CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (created + ttl)
+    WHERE status = 'pending' AND ttl IS NOT NULL;
+"""
 
-#: The claim, exactly as :mod:`benchmarks.stores` runs it raw.
+_INSERT = f"INSERT INTO jobs ({COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+#: The claim, exactly as :mod:`benchmarks.stores` runs it raw (params: worker_id, started,
+#: job_id, started). A job past its ttl is not claimed (see :data:`EXPIRE_ONE_SQL`).
 CLAIM_SQL = (
     "UPDATE jobs SET status = 'processing', worker_id = ?, attempts = attempts + 1, "
-    "started = ?, finished = NULL WHERE id = ? AND status = 'pending' RETURNING id"
+    "started = ?, finished = NULL WHERE id = ? AND status = 'pending' "
+    f"AND {not_due('?')} RETURNING id"
 )
 
-#: Claim the oldest pending job with a lease, exactly as :mod:`benchmarks.stores` runs it raw.
+#: A claim that found its job past its ttl marks it expired (same transaction).
+EXPIRE_ONE_SQL = (
+    "UPDATE jobs SET status = 'expired', finished = ?, lease_expires = NULL "
+    f"WHERE id = ? AND status = 'pending' AND {due('?')}"
+)
+
+#: Before ``claim_next`` picks a job (same transaction): every pending job past its ttl
+#: ends expired (params: finished, now). Served by the ``jobs_expiry`` index: free when no
+#: pending job has a ttl.
+EXPIRE_DUE_SQL = (
+    "UPDATE jobs INDEXED BY jobs_expiry SET status = 'expired', finished = ?, "
+    f"lease_expires = NULL WHERE status = 'pending' AND {due('?')}"
+)
+
+#: Claim the next pending job, highest priority first, then the oldest (params: worker_id,
+#: started, lease_expires, started), as :mod:`benchmarks.stores` runs it raw. The store runs
+#: :data:`EXPIRE_DUE_SQL` first; the condition here keeps an expired job unclaimed anyway.
 CLAIM_NEXT_SQL = (
     "UPDATE jobs SET status = 'processing', worker_id = ?, attempts = attempts + 1, "
     "started = ?, finished = NULL, lease_expires = ? "
-    "WHERE seq = (SELECT seq FROM jobs WHERE status = 'pending' ORDER BY seq LIMIT 1) "
+    "WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_next WHERE status = 'pending' "
+    f"AND {not_due('?')} ORDER BY priority DESC, seq LIMIT 1) "
     f"AND status = 'pending' RETURNING {COLUMN_LIST}"
 )
 
@@ -90,8 +123,27 @@ def connect(path: str | os.PathLike[str], busy_timeout: float = 30.0) -> sqlite3
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
-    conn.executescript(_SCHEMA)
+    conn.executescript(_TABLE)
+    upgrade(conn)
+    conn.executescript(_INDEXES)
     return conn
+
+
+def upgrade(conn: sqlite3.Connection) -> list[str]:
+    """Add the columns a file made by an older jobsim lacks (its jobs stay, with priority 0
+    and no ttl); returns the names added. One write transaction, so processes opening the
+    same old file at once add each column once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+        added = [name for name in ADDED_COLUMNS if name not in have]
+        for name in added:
+            conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return added
 
 
 class SQLiteJobStore:
@@ -99,6 +151,9 @@ class SQLiteJobStore:
 
     ``SQLiteJobStore("jobs.db")`` opens (or creates) the file and its schema; several
     processes may open the same file. ``":memory:"`` gives a private in-memory database.
+    The directory must exist (it is never created silently). If the file is removed or
+    replaced while the store is open, every later call raises
+    :class:`~jobsim.stores.StoreUnavailable` instead of working on the orphaned file.
 
     Args:
         path: the database file.
@@ -119,10 +174,18 @@ class SQLiteJobStore:
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
         self.path = os.fspath(path)
+        self._identity: tuple[int, int] | None = None
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            parent = Path(self.path).absolute().parent
+            if not parent.is_dir():
+                raise FileNotFoundError(
+                    f"the directory {str(parent)!r} does not exist; create it first "
+                    "(jobsim does not create directories)"
+                )
         self.poll_interval = poll_interval
         self._conn = conn = connect(self.path, busy_timeout)
+        if self.path != ":memory:":
+            self._identity = _file_identity(self.path)
         # One thread owns the one connection: SQLite has one writer anyway.
         self._threads: ConnectionThreads[sqlite3.Connection] | None = ConnectionThreads(
             lambda: conn,
@@ -147,7 +210,28 @@ class SQLiteJobStore:
         """Run ``fn(connection)`` on the store's database thread and wait for it."""
         if self._threads is None:
             raise RuntimeError(f"{self!r} is closed; open a new store")
-        return await self._threads.call(fn)
+        if self._identity is None:
+            return await self._threads.call(fn)
+        return await self._threads.call(lambda conn: fn(self._check_file(conn)))
+
+    def _check_file(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """Refuse to go on once the database file was removed or replaced: the connection
+        would keep working on the old, unlinked file while everyone else uses the new one
+        (a split brain). One ``stat`` per statement, on the database thread."""
+        try:
+            now: tuple[int, int] | None = _file_identity(self.path)
+        except FileNotFoundError:
+            now = None
+        if now != self._identity:
+            from jobsim.stores.url import StoreUnavailable
+
+            what = "removed" if now is None else "replaced by another file"
+            raise StoreUnavailable(
+                f"the SQLite database {self.path!r} was {what} while this store had it "
+                "open; stopping rather than working on a file nobody else sees "
+                "(open the store again to use the file now at that path)"
+            )
+        return conn
 
     @staticmethod
     def _status(conn: sqlite3.Connection, job_id: str) -> str | None:
@@ -219,8 +303,11 @@ class SQLiteJobStore:
         started = time.time() if at is None else at
 
         def claim(conn: sqlite3.Connection) -> bool:
-            if conn.execute(CLAIM_SQL, (worker_id, started, job_id)).fetchone() is not None:
+            params = (worker_id, started, job_id, started)
+            if conn.execute(CLAIM_SQL, params).fetchone() is not None:
                 return True
+            if conn.execute(EXPIRE_ONE_SQL, (started, job_id, started)).rowcount:
+                return False  # its ttl passed before it started: now expired, never run
             if self._status(conn, job_id) is None:
                 raise JobNotFound(job_id)
             return False
@@ -303,6 +390,12 @@ class SQLiteJobStore:
 
         return await self._run(cancel)
 
+    async def expire_due(self, *, at: float | None = None) -> int:
+        """Move every pending job whose ttl passed (never started) to ``expired``; how many
+        moved. ``at``: now on the clock the jobs' ``created`` times use (default: wall clock)."""
+        now = time.time() if at is None else at
+        return await self._run(lambda conn: conn.execute(EXPIRE_DUE_SQL, (now, now)).rowcount)
+
     async def counts(self) -> dict[JobStatus, int]:
         rows = await self._run(
             lambda conn: conn.execute(
@@ -313,6 +406,15 @@ class SQLiteJobStore:
         for status, n in rows:
             counts[JobStatus(status)] = n
         return counts
+
+    async def purge_finished(
+        self, *, keep: int | None = None, older_than: float | None = None, at: float | None = None
+    ) -> int:
+        statement = purge_sql("jobs", "?", keep, purge_cutoff(keep, older_than, at))
+        if statement is None:
+            return 0
+        sql, params = statement
+        return await self._run(lambda conn: conn.execute(sql, params).rowcount)
 
     async def close(self) -> None:
         threads, self._threads = self._threads, None
@@ -334,7 +436,9 @@ class SQLiteJobStore:
         def claim_next(conn: sqlite3.Connection) -> Any:
             now = time.time()
             started = now if at is None else at
-            return conn.execute(CLAIM_NEXT_SQL, (worker_id, started, now + lease)).fetchone()
+            conn.execute(EXPIRE_DUE_SQL, (started, started))
+            params = (worker_id, started, now + lease, started)
+            return conn.execute(CLAIM_NEXT_SQL, params).fetchone()
 
         row = await self._run(claim_next)
         return None if row is None else row_to_job(row)
@@ -357,11 +461,12 @@ class SQLiteJobStore:
 
         return await self._run(renew)
 
-    async def requeue_expired(self, *, at: float | None = None) -> int:
+    async def requeue_expired(self, *, at: float | None = None, settle: float = 0.0) -> int:
         """Put jobs whose lease lapsed back to pending; how many moved.
 
         Leases are on the store's clock (``time.time()``, shared by every process on the
-        host), so ``at`` (the caller's clock, perhaps a per-process loop clock) is ignored.
+        host), so ``at`` (the caller's clock, perhaps a per-process loop clock) is ignored,
+        and so is ``settle`` (a file has no server that restarts).
         """
 
         def requeue(conn: sqlite3.Connection) -> int:
@@ -388,6 +493,12 @@ class SQLiteJobStore:
             if remaining <= 0:
                 return
             await anyio.sleep(min(self.poll_interval, remaining))
+
+
+def _file_identity(path: str) -> tuple[int, int]:
+    """(device, inode) of the file at ``path``: which file, not just which name."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 @contextlib.contextmanager

@@ -8,12 +8,13 @@ never imports psycopg.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+import re
+from urllib.parse import unquote
 
 from jobsim.domain import JobsimError
 from jobsim.stores.base import JobStore
 
-__all__ = ["SCHEMES", "StoreURLError", "StoreUnavailable", "mask_url", "open_store"]
+__all__ = ["SCHEMES", "StoreURLError", "StoreUnavailable", "mask_url", "open_store", "scrub"]
 
 #: The URL forms :func:`open_store` accepts, for error messages and docs.
 SCHEMES = "memory://, sqlite:///path/to/jobs.db, postgresql://user:password@host:port/dbname"
@@ -27,68 +28,91 @@ class StoreUnavailable(JobsimError, ConnectionError):
     """The store's database could not be opened or reached."""
 
 
+_KEYWORD_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)")
+
+
+def _credentials(url: str) -> tuple[str, str, str | None, str] | None:
+    """Split ``scheme://user:password@rest`` the cautious way: the credentials run up to the
+    *last* ``@``, so a password holding an unencoded ``/ # ? @`` is still found whole.
+    Returns (scheme, user, password or None, rest), or None without credentials."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    userinfo, _, hostinfo = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    return scheme, user, password if colon else None, hostinfo
+
+
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe for logs and error messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{hostinfo}"
-    query = parts.query
-    if query and "password" in query.lower():
-        pairs = [
-            (k, "***" if k.lower() == "password" else v)
-            for k, v in parse_qsl(query, keep_blank_values=True)
-        ]
-        query = "&".join(f"{k}={v}" for k, v in pairs)
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """``url`` with any password replaced by ``***`` (safe for logs and error messages).
+
+    Masks the URL's password (even one with unencoded ``/ # ? @``) and any ``password=``
+    parameter, in URLs and in libpq ``key=value`` strings alike.
+    """
+    if not isinstance(url, str):
+        return "<not a URL>"
+    parts = _credentials(url)
+    if parts is not None and parts[2] is not None:
+        scheme, user, _, hostinfo = parts
+        url = f"{scheme}://{user}:***@{hostinfo}"
+    return _KEYWORD_PASSWORD.sub(lambda m: m.group(1) + "***", url)
 
 
-def _scrub(text: str, url: str) -> str:
-    """Remove the URL's password from a driver's error text, should it echo it."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    return text.replace(password, "***") if password else text
+def scrub(text: str, url: str) -> str:
+    """``text`` (a driver's error, a log line) with ``url``'s password removed wherever it
+    appears: raw, percent-decoded, or as the whole URL."""
+    text = text.replace(url, mask_url(url))
+    parts = _credentials(url)
+    secrets = set()
+    if parts is not None and parts[2]:
+        secrets |= {parts[2], unquote(parts[2])}
+    for match in _KEYWORD_PASSWORD.finditer(url):
+        value = match.group(2).strip("'")
+        if value:
+            secrets |= {value, unquote(value)}
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
-async def open_store(url: str) -> JobStore:
+def _check_postgres_url(url: str, shown: str) -> None:
+    """Refuse a URL that libpq would misread (and quote back, password and all)."""
+    parts = _credentials(url)
+    if parts is None:
+        return
+    _, user, password, _ = parts
+    userinfo = f"{user}:{password}" if password is not None else user
+    bad = sorted({c for c in userinfo if c in "/?#@"})
+    if bad:
+        raise StoreURLError(
+            f"store URL {shown!r}: the user name or password contains "
+            f"{', '.join(repr(c) for c in bad)} unencoded; percent-encode it "
+            "(/ as %2F, ? as %3F, # as %23, @ as %40)"
+        )
+
+
+async def open_store(url: str, *, outage_limit: float | None = None) -> JobStore:
     """Open the store that ``url`` names (see the module doc for the forms).
 
     Raises :class:`StoreURLError` for a URL of unknown form and :class:`StoreUnavailable`
     when the database cannot be opened; both name the URL with its password masked.
+    ``outage_limit``: how many seconds a PostgreSQL store rides out an outage before its
+    calls fail (default 60; see :class:`~jobsim.stores.PostgresJobStore`).
     """
     if not isinstance(url, str) or "://" not in url:
-        raise StoreURLError(f"store URL {url!r} has no scheme; allowed: {SCHEMES}")
-    scheme = url.split("://", 1)[0].lower()
+        raise StoreURLError(f"store URL {mask_url(url)!r} has no scheme; allowed: {SCHEMES}")
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    url = f"{scheme}://{rest}"  # POSTGRESQL:// and SQLite:// mean what they say
     shown = mask_url(url)
     if scheme == "memory":
         from jobsim.stores.memory import InMemoryJobStore
 
         return InMemoryJobStore()
     if scheme == "sqlite":
-        path = url.split("://", 1)[1]
-        if not path.startswith("/") or len(path) < 2:
-            raise StoreURLError(
-                f"store URL {shown!r}: write sqlite:///relative/jobs.db or "
-                "sqlite:////absolute/jobs.db (three slashes, then the path)"
-            )
-        from jobsim.stores.sqlite import SQLiteJobStore
-
-        try:
-            return await SQLiteJobStore.open(path[1:])
-        except Exception as exc:  # sqlite3.Error, OSError
-            raise StoreUnavailable(
-                f"cannot open SQLite store {shown!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+        return await _open_sqlite(rest, shown)
     if scheme in {"postgresql", "postgres"}:
+        _check_postgres_url(url, shown)
         try:
             from jobsim.stores.postgres import PostgresJobStore
         except ImportError as exc:
@@ -96,8 +120,30 @@ async def open_store(url: str) -> JobStore:
                 f"store URL {shown!r} needs psycopg: pip install 'jobsim[postgresql]' ({exc})"
             ) from exc
         try:
-            return await PostgresJobStore.connect(url)
+            options = {} if outage_limit is None else {"outage_limit": outage_limit}
+            return await PostgresJobStore.connect(url, **options)
         except Exception as exc:  # psycopg.OperationalError and friends
-            detail = _scrub(f"{type(exc).__name__}: {exc}".strip(), url)
-            raise StoreUnavailable(f"cannot reach PostgreSQL store {shown!r}: {detail}") from exc
+            detail = scrub(f"{type(exc).__name__}: {exc}".strip(), url)
+            raise StoreUnavailable(f"cannot reach PostgreSQL store {shown!r}: {detail}") from None
     raise StoreURLError(f"unknown store URL scheme {scheme!r} in {shown!r}; allowed: {SCHEMES}")
+
+
+async def _open_sqlite(rest: str, shown: str) -> JobStore:
+    if not rest.startswith("/") or len(rest) < 2:
+        raise StoreURLError(
+            f"store URL {shown!r}: write sqlite:///relative/jobs.db or "
+            "sqlite:////absolute/jobs.db (three slashes, then the path)"
+        )
+    if "?" in rest or "#" in rest:
+        raise StoreURLError(
+            f"store URL {shown!r}: SQLite URLs take no query string or fragment (options such "
+            "as mode=ro are not supported); write sqlite:///path/to/jobs.db"
+        )
+    from jobsim.stores.sqlite import SQLiteJobStore
+
+    try:
+        return await SQLiteJobStore.open(rest[1:])
+    except Exception as exc:  # sqlite3.Error, OSError
+        raise StoreUnavailable(
+            f"cannot open SQLite store {shown!r}: {type(exc).__name__}: {exc}"
+        ) from exc

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from lesson import numbers, printed, result, tagged
+from lesson import checker, numbers, printed, result, tagged
 
 STEM = "02-duplicate-prevention"
 
@@ -65,3 +65,7 @@ def test_the_exercise_asks_and_its_solution_passes_the_check(
     solution = tagged(nb, "solution")
     assert "Right: 0." in printed(solution)
     assert solution.metadata["jupyter"]["source_hidden"] is True
+    check = checker(nb)
+    with pytest.raises(AssertionError, match="With one worker, who else could claim"):
+        check(17)
+    check(0)

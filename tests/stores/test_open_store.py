@@ -22,8 +22,8 @@ async def test_memory_url_gives_an_in_memory_store() -> None:
 
 
 async def test_sqlite_url_with_an_absolute_path(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "jobs.db"
-    store = await open_store(f"sqlite:///{path}")  # sqlite:////abs/path
+    path = tmp_path / "jobs.db"
+    store = await open_store(f"SQLite:///{path}")  # sqlite:////abs/path; any case
     try:
         assert isinstance(store, SQLiteJobStore) and store.path == str(path)
         await store.add(Job())
@@ -74,6 +74,44 @@ def test_mask_url_hides_passwords_only() -> None:
     assert mask_url("postgresql://u:pw@h:5/db") == "postgresql://u:***@h:5/db"
     assert mask_url("postgresql://u@h/db") == "postgresql://u@h/db"
     assert mask_url("postgresql://h/db?password=pw&x=1") == "postgresql://h/db?password=***&x=1"
+    assert mask_url("host=h password='a b' user=u") == "host=h password=*** user=u"
+
+
+@pytest.mark.parametrize("password", ["p/ss", "p#ss", "p?ss", "p@ss", "a/b#c?d@e", "p%2Fss"])
+def test_mask_url_hides_passwords_with_unencoded_special_characters(password: str) -> None:
+    masked = mask_url(f"postgresql://bob:{password}@db.example:5432/jobs")
+    assert masked == "postgresql://bob:***@db.example:5432/jobs"
+    assert password not in masked
+
+
+@pytest.mark.parametrize("password", ["p/ss", "p#ss", "p?ss", "p@ss"])
+async def test_a_password_libpq_would_misread_is_refused_without_echoing_it(
+    password: str,
+) -> None:
+    with pytest.raises(StoreURLError, match="percent-encode") as caught:
+        await open_store(f"postgresql://bob:{password}@127.0.0.1:1/jobs")
+    assert password not in str(caught.value) and "bob:***@" in str(caught.value)
+
+
+async def test_upper_case_postgresql_scheme_works(postgres_url: str) -> None:
+    store = await open_store("POSTGRESQL" + postgres_url[len("postgresql") :])
+    try:
+        assert isinstance(store, PostgresJobStore)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("suffix", ["?mode=ro", "#frag", "?cache=shared&mode=rwc"])
+async def test_sqlite_url_query_strings_are_refused(tmp_path: Path, suffix: str) -> None:
+    with pytest.raises(StoreURLError, match="no query string"):
+        await open_store(f"sqlite:///{tmp_path / 'jobs.db'}{suffix}")
+    assert not any(p.name.startswith("jobs.db") for p in tmp_path.glob("*"))  # noqa: ASYNC240
+
+
+async def test_sqlite_never_creates_missing_directories(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="does not exist; create it first"):
+        await open_store(f"sqlite:///{tmp_path / 'missing' / 'jobs.db'}")
+    assert not (tmp_path / "missing").exists()
 
 
 def test_importing_jobsim_does_not_import_the_sql_drivers() -> None:

@@ -66,3 +66,24 @@ async def test_add_many_is_all_or_nothing(tmp_path: Path) -> None:
         assert len(await store.list()) == 3
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+async def test_a_removed_or_replaced_file_stops_the_store(tmp_path: Path, how: str) -> None:
+    from jobsim.stores import StoreUnavailable
+
+    path = tmp_path / "jobs.db"
+    store = await SQLiteJobStore.open(path)
+    try:
+        job = await store.add(Job())
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"jobs.db{suffix}").unlink(missing_ok=True)
+        if how == "replaced":
+            other = await SQLiteJobStore.open(tmp_path / "other.db")
+            await other.close()
+            (tmp_path / "other.db").rename(path)
+        for call in (store.get(job.id), store.add(Job()), store.claim_next("w", 5.0)):
+            with pytest.raises(StoreUnavailable, match=f"was {how}"):
+                await call
+    finally:
+        await store.close()
