@@ -1,6 +1,7 @@
 """jobsim: job queues with worker pools, for real and in a lab.
 
-The public API lives here; submodules are the implementation rooms (see DESIGN.md).
+The public API lives here; submodules are the implementation rooms (see the
+"Architecture" section of README.md for the rooms and the direction of their imports).
 """
 
 import importlib
@@ -19,7 +20,8 @@ from jobsim.domain import (
     JobStatus,
     PoolClosed,
 )
-from jobsim.pool import ShutdownReport, WorkerPool
+from jobsim.events import TraceEvent
+from jobsim.pool import Autoscaler, Schedule, ShutdownReport, WorkerPool
 from jobsim.retry import RetryPolicy
 from jobsim.stores import (
     InMemoryJobStore,
@@ -36,7 +38,7 @@ from jobsim.theory import QueueMetrics, erlang_c, mmc, priority_mmc, workers_for
 # (none of these import pandas at module level).
 from jobsim.clock import VirtualTimeError  # isort: skip
 from jobsim.mix import Mix  # isort: skip
-from jobsim.records import RunResult  # isort: skip
+from jobsim.records import BackpressureWarning, RunResult  # isort: skip
 from jobsim import analysis  # isort: skip
 from jobsim.analysis import Interval, batch_means, t_interval  # isort: skip
 from jobsim.simulate import simulate, simulate_async  # isort: skip
@@ -49,8 +51,12 @@ from jobsim.workload import (  # isort: skip
     Exponential,
     LogNormal,
     Periodic,
+    Piecewise,
     Poisson,
     SimulatedFailure,
+    Sinusoid,
+    Spike,
+    Trace,
     Uniform,
     Workload,
 )
@@ -58,6 +64,8 @@ from jobsim.workload import (  # isort: skip
 __version__ = "0.1.0"
 
 __all__ = [
+    "Autoscaler",
+    "BackpressureWarning",
     "Batch",
     "Bursts",
     "ClaimLost",
@@ -80,6 +88,7 @@ __all__ = [
     "LogNormal",
     "Mix",
     "Periodic",
+    "Piecewise",
     "Poisson",
     "PoolClosed",
     "PostgresJobStore",
@@ -89,10 +98,15 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "SQLiteJobStore",
+    "Schedule",
     "ShutdownReport",
     "SimulatedFailure",
+    "Sinusoid",
+    "Spike",
     "StoreURLError",
     "StoreUnavailable",
+    "Trace",
+    "TraceEvent",
     "Uniform",
     "VirtualTimeError",
     "WorkerPool",
@@ -101,6 +115,7 @@ __all__ = [
     "analysis",
     "batch_means",
     "erlang_c",
+    "explore",
     "mmc",
     "open_store",
     "priority_mmc",
@@ -117,7 +132,11 @@ __all__ = [
 # so ``import jobsim`` stays cheap. Add a line here for another lazy room.
 _LAZY_MODULES = {"plot": "jobsim.plot", "demos": "jobsim.demos"}
 # The SQL stores import sqlite3 / psycopg: resolved through jobsim.stores on first access.
-_LAZY_NAMES = {"SQLiteJobStore": "jobsim.stores", "PostgresJobStore": "jobsim.stores"}
+_LAZY_NAMES = {
+    "SQLiteJobStore": "jobsim.stores",
+    "PostgresJobStore": "jobsim.stores",
+    "explore": "jobsim.explorer",  # ipywidgets and matplotlib: notebooks only
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -19,12 +19,15 @@ when a function needs them, so ``import jobsim`` stays light.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from jobsim.events import ATTEMPT_ENDS, TraceEvent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,10 +46,6 @@ __all__ = [
 
 #: A one-dimensional series of numbers: a list, a numpy array or a pandas Series.
 Values = Any
-
-#: Trace events that end an attempt a worker was running (``cancelled`` without a worker is a
-#: pending job cancelled in the store: it never ran).
-ATTEMPT_ENDS = ("completed", "failed", "retrying", "released", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -265,7 +264,8 @@ def steady(
         "goodput": int((kept["status"] == "completed").sum()) / span,
     }
     summary |= occupancy_means(levels, start, end, workers)
-    settings = result.settings | {"warmup_time": start, "warmup_jobs": cut}
+    current: Any = result.settings  # a RunSettings dataclass (typed as a Mapping)
+    settings = dataclasses.replace(current, warmup_time=start, warmup_jobs=cut)
     return RunResult(kept, summary, events, queue_depth, result.report, settings)
 
 
@@ -289,8 +289,10 @@ def occupancy_from_events(events: pd.DataFrame) -> pd.DataFrame:
 
     kind = events["event"].to_numpy(object)
     worked = events["worker_id"].notna().to_numpy()
-    queued = np.where(kind == "queued", 1, 0) - np.where(kind == "taken", 1, 0)
-    busy = np.where(kind == "started", 1, 0) - np.where(np.isin(kind, ATTEMPT_ENDS) & worked, 1, 0)
+    # Ends with a worker only: ``cancelled`` without one is a pending job that never ran.
+    ends = np.isin(kind, [str(e) for e in ATTEMPT_ENDS]) & worked
+    queued = np.where(kind == TraceEvent.QUEUED, 1, 0) - np.where(kind == TraceEvent.TAKEN, 1, 0)
+    busy = np.where(kind == TraceEvent.STARTED, 1, 0) - np.where(ends, 1, 0)
     frame = pd.DataFrame(
         {
             "time": events["time"].to_numpy(float),

@@ -16,9 +16,9 @@ Any other move raises :class:`InvalidTransition`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -28,6 +28,7 @@ from jobsim.payload import MAX_NAME_LENGTH, check_name, check_payload
 
 __all__ = [
     "PRIORITY_RANGE",
+    "SOURCES",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
     "ClaimLost",
@@ -56,6 +57,10 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
 
+    # Hash as the plain string (Enum hashes its name in Python code): status lookups sit on
+    # the pool's hot path, and plain-string keys then find members too.
+    __hash__ = str.__hash__
+
 
 _P, _R, _C, _F, _X, _E = (
     JobStatus.PENDING,
@@ -75,6 +80,14 @@ TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
     _X: frozenset(),
     _E: frozenset(),
 }
+
+#: The inverse: ``SOURCES[new]`` is the set of statuses that may move to ``new``.
+SOURCES: Mapping[JobStatus, frozenset[JobStatus]] = {
+    new: frozenset(old for old, targets in TRANSITIONS.items() if new in targets)
+    for new in JobStatus
+}
+
+_INTO_R, _INTO_C, _INTO_F, _INTO_P, _INTO_X = (SOURCES[s] for s in (_R, _C, _F, _P, _X))
 
 #: Statuses a job never leaves.
 TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({_C, _F, _X, _E})
@@ -157,20 +170,32 @@ class PoolClosed(JobsimError, RuntimeError):
 
 def check_transition(job_id: str, old: JobStatus, new: JobStatus) -> None:
     """Raise :class:`InvalidTransition` unless ``old -> new`` is a legal move."""
-    if new not in TRANSITIONS[old]:
+    if old not in SOURCES[new]:
         raise InvalidTransition(job_id, old, new)
 
 
-# Ids: 128 random bits, like uuid4, drawn from a generator seeded once per process from the
-# OS (and reseeded in a forked child, so parent and child never share a sequence). That is a
-# syscall fewer per job than uuid4/os.urandom: ids must be unique, not unguessable.
-_ids = random.Random(os.urandom(32))
-os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
+# Ids: 64 random bits drawn from the OS once per process (again in a forked child, so parent
+# and child never share them), then a counter: 32 hex digits, unique across processes and
+# hosts, at a fraction of uuid4's cost per job. Ids must be unique, not unguessable.
+_id_count = itertools.count()
+
+
+def _new_id_prefix() -> None:
+    global _id_count
+    _id_count = itertools.count(int.from_bytes(os.urandom(8)) << 64)
+
+
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)
 
 
 def new_job_id() -> str:
     """A fresh, globally unique job id (32 hex digits)."""
-    return f"{_ids.getrandbits(128):032x}"
+    return f"{next(_id_count):032x}"
+
+
+# The default of Job.id: "make one" (built at run time, so no literal is this very object).
+_NEW_ID = "".join(("\x00", "new id"))
 
 
 @dataclass(slots=True, eq=False)
@@ -203,7 +228,7 @@ class Job:
 
     type: str = "job"
     payload: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=new_job_id)
+    id: str = _NEW_ID  # replaced by new_job_id() in __post_init__
     status: JobStatus = JobStatus.PENDING
     attempts: int = 0
     max_attempts: int = 1
@@ -224,7 +249,11 @@ class Job:
         if type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH or not name.isprintable():
             check_name("type", name)
         name = self.id
-        if type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH or not name.isprintable():
+        if name is _NEW_ID:
+            self.id = new_job_id()  # well-formed by construction: nothing to check
+        elif (
+            type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH or not name.isprintable()
+        ):
             check_name("id", name)
         payload = self.payload
         if type(payload) is not dict and not isinstance(payload, dict):
@@ -248,16 +277,21 @@ class Job:
         if self.ttl is not None:
             self.ttl = check_ttl(self.ttl)
 
-    # -- transitions: each checks legality, then records what happened ------------------------
+    # -- transitions: each checks legality (against TRANSITIONS), then records what happened --
+    # They sit on the pool's hot path (a claim and a completion per job), hence one set
+    # membership test each instead of a call to check_transition.
 
     def move(self, new: JobStatus) -> None:
         """Move to ``new`` or raise :class:`InvalidTransition`."""
-        check_transition(self.id, self.status, new)
+        if self.status not in SOURCES[new]:
+            raise InvalidTransition(self.id, self.status, new)
         self.status = new
 
     def mark_claimed(self, worker_id: str, at: float | None) -> None:
         """pending -> processing by ``worker_id``; counts an attempt."""
-        self.move(_R)
+        if self.status not in _INTO_R:
+            raise InvalidTransition(self.id, self.status, _R)
+        self.status = _R
         self.worker_id = worker_id
         self.attempts += 1
         self.started = at
@@ -265,7 +299,9 @@ class Job:
 
     def mark_completed(self, result: Any, at: float | None) -> None:
         """processing -> completed with the handler's result."""
-        self.move(_C)
+        if self.status not in _INTO_C:
+            raise InvalidTransition(self.id, self.status, _C)
+        self.status = _C
         self.result = result
         self.error = None
         self.finished = at
@@ -273,14 +309,18 @@ class Job:
 
     def mark_failed(self, error: str, at: float | None) -> None:
         """processing -> failed with the error text."""
-        self.move(_F)
+        if self.status not in _INTO_F:
+            raise InvalidTransition(self.id, self.status, _F)
+        self.status = _F
         self.error = error
         self.finished = at
         self.lease_expires = None
 
     def mark_released(self, error: str | None = None) -> None:
         """processing -> pending (retry, interrupted shutdown, expired lease)."""
-        self.move(_P)
+        if self.status not in _INTO_P:
+            raise InvalidTransition(self.id, self.status, _P)
+        self.status = _P
         if error is not None:
             self.error = error
         self.lease_expires = None
@@ -300,7 +340,9 @@ class Job:
 
     def mark_cancelled(self, at: float | None) -> None:
         """pending or processing -> cancelled."""
-        self.move(_X)
+        if self.status not in _INTO_X:
+            raise InvalidTransition(self.id, self.status, _X)
+        self.status = _X
         self.finished = at
         self.lease_expires = None
 

@@ -123,14 +123,32 @@ def execute(
             bar.update()
     finally:
         bar.close()
-    seen: dict[tuple[type[Warning], str], int] = {}
-    for _, caught in results:
-        for key in caught:
-            seen[key] = seen.get(key, 0) + 1
-    for (category, message), count in seen.items():
-        times = f" ({count} of {len(tasks)} runs)" if count > 1 else ""
-        warnings.warn(message + times, category, stacklevel=3)
+    _rewarn([caught for _, caught in results], desc=desc)
     return [row for row, _ in results]
+
+
+def _rewarn(caught: list[list[tuple[type[Warning], str]]], *, desc: str) -> None:
+    """Pass on the runs' warnings: each distinct one once (with how many runs raised it), the
+    backpressure warnings (whose numbers differ run to run) as one."""
+    from jobsim.records import BackpressureWarning
+
+    seen: dict[tuple[type[Warning], str], int] = {}
+    blocked: list[str] = []
+    for run in caught:
+        for category, message in run:
+            if issubclass(category, BackpressureWarning):
+                blocked.append(message)
+            else:
+                seen[(category, message)] = seen.get((category, message), 0) + 1
+    for (category, message), count in seen.items():
+        times = f" ({count} of {len(caught)} runs)" if count > 1 else ""
+        warnings.warn(message + times, category, stacklevel=4)
+    if blocked:
+        warnings.warn(
+            f"{len(blocked)} of {len(caught)} runs of this {desc}; the first: {blocked[0]}",
+            BackpressureWarning,
+            stacklevel=4,
+        )
 
 
 def _completions(tasks: Sequence[Task], executor: Any) -> Iterable[tuple[int, Any]]:
@@ -189,13 +207,28 @@ def sweep(
 
     ``options`` go to :func:`~jobsim.simulate` (``clock``, ``backend``, ``capacity``, ...).
     Returns one row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend``,
-    ``engine``, ``wall_time`` and ``speedup`` (makespan of the fewest workers / this makespan,
-    within a repeat). ``executor``: see the module docstring.
+    ``engine`` and ``wall_time``; for a closed workload (``Batch()`` arrivals: every job there
+    at t = 0) also ``speedup``, the makespan of the fewest workers / this makespan, within a
+    repeat. An open workload's makespan is set by its arrivals, not by the workers, so it has
+    no ``speedup``: compare ``throughput``, ``wait_p95`` or ``latency_p99`` instead
+    (``jobsim.plot.scaling(frame, metric="latency_p99")``). ``executor``: see the module
+    docstring.
     """
     import pandas as pd
 
+    from jobsim.simulate import _closed
+
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(workers, int | str) or not isinstance(workers, Iterable):
+        raise TypeError(
+            f"sweep() takes a list of worker counts, e.g. workers=[1, 2, 5, 10]; got {workers!r}"
+            + (
+                f" (for one count: workers=[{workers}], or simulate(workload, workers={workers}))"
+                if isinstance(workers, int)
+                else ""
+            )
+        )
     counts = list(workers)
     if not counts:
         raise ValueError("workers must list at least one worker count, e.g. [1, 2, 5, 10]")
@@ -214,9 +247,10 @@ def sweep(
     chosen = _resolve(executor, len(tasks), options.get("clock", "virtual"))
     frame = pd.DataFrame(execute(tasks, chosen, progress=progress, desc="sweep"))
     frame = frame[[c for c in frame.columns if c not in ("repeat", "seed")] + ["repeat", "seed"]]
-    fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
-    base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
-    frame["speedup"] = base / frame["makespan"]
+    if _closed(workload):  # closed: the makespan is the workers' doing
+        fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
+        base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
+        frame["speedup"] = base / frame["makespan"]
     return frame
 
 

@@ -7,15 +7,16 @@ when a run is recorded, so ``import jobsim`` stays light.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jobsim import analysis
 from jobsim.domain import Job, JobStatus
-from jobsim.pool import ShutdownReport
+from jobsim.events import ATTEMPT_ENDS, WORKER_EVENTS, TraceEvent
+from jobsim.pool.stats import ShutdownReport
 from jobsim.workload import Plan
 
 if TYPE_CHECKING:
@@ -24,12 +25,15 @@ if TYPE_CHECKING:
 __all__ = [
     "JOB_COLUMNS",
     "SUMMARY_KEYS",
+    "BackpressureWarning",
     "RunResult",
+    "RunSettings",
     "assemble",
     "build",
     "job_frame",
     "one_attempt_each",
     "summarise",
+    "warn_if_blocked",
 ]
 
 #: Columns of :attr:`RunResult.jobs`, one row per job (times in seconds on the run's clock,
@@ -43,6 +47,7 @@ JOB_COLUMNS = [
     "status",
     "expired",
     "attempts",
+    "arrived",
     "submitted",
     "started",
     "finished",
@@ -80,7 +85,54 @@ SUMMARY_KEYS = [
     "lost",
 ]
 
-_ATTEMPT_ENDS = analysis.ATTEMPT_ENDS
+
+@dataclass
+class RunSettings(Mapping[str, Any]):
+    """How a run was made. Typed attributes, also readable by name (``settings["clock"]``).
+
+    Attributes:
+        clock: ``"virtual"`` or ``"real"``.
+        backend: ``"asyncio"`` or ``"trio"`` (the one the run actually used).
+        workers: the pool's worker count.
+        capacity: slots in the pool's channel.
+        seed: the seed the workload was drawn with.
+        kind: the workload's job kind (``"sleep"``, ``"cpu-thread"``, ``"cpu-process"``).
+        engine: what computed the run: ``"pool"`` (the real pool) or ``"recursion"``.
+        loop: the asyncio event loop of a real-clock run, ``"asyncio"`` or ``"uvloop"``.
+        wall_time: seconds of real time the run took (NaN until it ran).
+        blocked_submits: submits that found the channel full, so the producer waited and
+            later arrivals were delayed (backpressure; see ``capacity`` in
+            :func:`~jobsim.simulate`).
+        warmup_time, warmup_jobs: where :meth:`RunResult.steady` cut the run (0 if it is whole).
+    """
+
+    clock: str
+    backend: str
+    workers: int
+    capacity: int
+    seed: int
+    kind: str
+    engine: str = "pool"
+    loop: str = "asyncio"
+    wall_time: float = float("nan")
+    blocked_submits: int = 0
+    warmup_time: float = 0.0
+    warmup_jobs: int = 0
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
 
 @dataclass
@@ -88,9 +140,12 @@ class RunResult:
     """What :func:`jobsim.simulate` returns.
 
     Attributes:
-        jobs: one row per job, columns :data:`JOB_COLUMNS`. ``wait`` is submitted -> first
-            start; ``service`` is the last attempt's duration; ``latency`` is submitted ->
-            finished; ``retry_wait`` is the time spent between attempts. ``job_class`` names
+        jobs: one row per job, columns :data:`JOB_COLUMNS`. ``arrived`` is the workload's
+            planned arrival, ``submitted`` when the producer actually submitted the job (later
+            when a full channel held the producer up: see ``capacity`` in
+            :func:`~jobsim.simulate`). ``wait`` is submitted -> first start; ``service`` is
+            the last attempt's duration; ``latency`` is submitted -> finished;
+            ``retry_wait`` is the time spent between attempts. ``job_class`` names
             the job's class (a :class:`~jobsim.Mix` key; else its type); ``expired`` is True
             for a job whose ttl passed before it started (it never ran: no wait, no latency).
         summary: :data:`SUMMARY_KEYS` -> numbers. ``utilisation`` = busy time / (workers x
@@ -110,7 +165,7 @@ class RunResult:
     events: pd.DataFrame
     queue_depth: pd.DataFrame
     report: ShutdownReport
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         s = self.summary
@@ -182,17 +237,19 @@ def _percentiles(values: np.ndarray, prefix: str) -> dict[str, float]:
 
 def build(
     jobs: Sequence[Job],
-    trace: list[tuple[str, float, str, str | None]],
+    trace: list[tuple[TraceEvent, float, str, str | None]],
     runs: dict[tuple[int, int], int],
     report: ShutdownReport,
     *,
     workers: int,
     t0: float,
-    settings: dict[str, Any],
+    arrived: Sequence[float],
+    settings: Mapping[str, Any],
     plan: Plan | None = None,
 ) -> RunResult:
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
-    (``plan`` names each job's class; without it the class is the job's type)."""
+    (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan`` names each
+    job's class, without it the class is the job's type)."""
     import pandas as pd
 
     if trace:
@@ -207,6 +264,11 @@ def build(
             "worker_id": pd.Series(workers_, dtype=object),
         }
     )
+    # Workers starting and stopping are not job events: kept apart (their order at the same
+    # instant is the backend's, and the job records must not depend on it).
+    is_worker_event = events["event"].isin(WORKER_EVENTS)
+    if is_worker_event.any():
+        events = events[~is_worker_event].reset_index(drop=True)
 
     frame = job_frame(
         job_id=[j.id for j in jobs],
@@ -217,16 +279,19 @@ def build(
         status=[j.status.value for j in jobs],
         expired=[j.status is JobStatus.EXPIRED for j in jobs],
         attempts=[j.attempts for j in jobs],
+        arrived=arrived,
         submitted=[np.nan if j.created is None else j.created - t0 for j in jobs],
         last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
         finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
     )
-    if not any(kind in kinds for kind in ("retrying", "released", "cancelled")):
+    if not any(
+        kind in kinds for kind in (TraceEvent.RETRYING, TraceEvent.RELEASED, TraceEvent.CANCELLED)
+    ):
         busy = one_attempt_each(frame)
     else:
         frame["service"] = frame["finished"] - frame["last_start"]
-        starts = events[events["event"] == "started"]
-        ends = events[events["event"].isin(_ATTEMPT_ENDS) & events["worker_id"].notna()]
+        starts = events[events["event"] == TraceEvent.STARTED]
+        ends = events[events["event"].isin(ATTEMPT_ENDS) & events["worker_id"].notna()]
         by_job = frame["job_id"]
         first_start = starts.groupby("job_id", sort=False)["time"].min()
         # Once the pool has shut down every started attempt has ended, so per job the work
@@ -253,6 +318,7 @@ def job_frame(
     status: Sequence[str],
     expired: Any,
     attempts: Any,
+    arrived: Any,
     submitted: Any,
     last_start: Any,
     finished: Any,
@@ -271,6 +337,7 @@ def job_frame(
             "status": status,
             "expired": np.asarray(expired, dtype=bool),
             "attempts": np.asarray(attempts, dtype=np.int64),
+            "arrived": np.asarray(arrived, dtype=float),
             "submitted": np.asarray(submitted, dtype=float),
             "last_start": np.asarray(last_start, dtype=float),
             "finished": np.asarray(finished, dtype=float),
@@ -294,7 +361,7 @@ def assemble(
     busy: float,
     duplicates: int,
     workers: int,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     queue_depth: pd.DataFrame | None = None,
 ) -> RunResult:
     """Finish the per-job frame, derive the queue depth (unless given) and the summary."""
@@ -358,3 +425,31 @@ def _class_names(jobs: Sequence[Job], plan: Plan | None) -> list[str]:
     names = [c.name for c in plan.classes]
     of = plan.job_class
     return [names[of[j.payload["i"]]] for j in jobs]
+
+
+class BackpressureWarning(UserWarning):
+    """A run's producer found the channel full, so timed arrivals entered it late."""
+
+
+def warn_if_blocked(result: RunResult, *, closed: bool, stacklevel: int = 2) -> None:
+    """Warn once when the producer of a timed (not ``closed``: not all at t = 0) workload was
+    held up by a full channel: its waits and latencies then understate the open system's."""
+    blocked = int(result.settings.get("blocked_submits", 0))
+    if not blocked or closed:
+        return
+    import warnings
+
+    jobs = result.jobs
+    queued = result.events[result.events["event"] == "queued"].groupby("job_id")["time"].min()
+    late = float((jobs["job_id"].map(queued) - jobs["arrived"]).max())
+    capacity = result.settings.get("capacity")
+    warnings.warn(
+        f"the producer was blocked by capacity={capacity}: {blocked} of {len(jobs)} jobs found "
+        f"the channel full and arrivals entered it up to {late:.4g} s later than planned, so "
+        "waits and latencies are lower than the workload's arrival process would give. For an "
+        f"open system (M/M/c, capacity planning, theory) pass capacity >= jobs, here "
+        f"capacity={len(jobs)}; compare RunResult.jobs['arrived'] (planned) with "
+        "['submitted'].",
+        BackpressureWarning,
+        stacklevel=stacklevel,
+    )

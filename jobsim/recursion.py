@@ -25,17 +25,18 @@ import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobsim.events import TraceEvent
 from jobsim.mix import Mix
 from jobsim.workload import Plan, Workload
 
 if TYPE_CHECKING:
-    from jobsim.records import RunResult
+    from jobsim.records import RunResult, RunSettings
 
 __all__ = ["Schedule", "run", "schedule", "unsupported"]
 
@@ -198,7 +199,7 @@ def run(
     *,
     workers: int,
     capacity: int,
-    settings: dict[str, Any],
+    settings: RunSettings,
 ) -> RunResult:
     """The :class:`~jobsim.RunResult` the pool would give for ``plan``, by the recursion."""
     s = schedule(
@@ -208,13 +209,17 @@ def run(
         capacity,
         wait_for_all=workload.max_attempts > 1,
     )
+    # Producer waits the pool would count: ids that could not enter the channel at once.
+    settings.blocked_submits = int(np.count_nonzero(s.queued > s.submitted))
     return result(s, workers=workers, settings=settings, plan=plan)
 
 
-_EVENTS = np.array(["queued", "taken", "started", "completed"], dtype=object)
+_EVENTS = np.array(
+    [TraceEvent.QUEUED, TraceEvent.TAKEN, TraceEvent.STARTED, TraceEvent.COMPLETED], dtype=object
+)
 
 
-def result(s: Schedule, *, workers: int, settings: dict[str, Any], plan: Plan) -> RunResult:
+def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan) -> RunResult:
     """A schedule as the pool's :class:`~jobsim.RunResult`: the same per-job columns (every
     job completed in one attempt; classes from ``plan``), its trace and queue depth, its
     shutdown report."""
@@ -235,6 +240,7 @@ def result(s: Schedule, *, workers: int, settings: dict[str, Any], plan: Plan) -
         status=["completed"] * n,
         expired=np.zeros(n, dtype=bool),
         attempts=np.ones(n, dtype=np.int64),
+        arrived=plan.arrivals,
         submitted=s.submitted,
         last_start=s.started,
         finished=s.finished,

@@ -1,8 +1,9 @@
 """simulate(): run a Workload on the real WorkerPool, in virtual or real time, and record it.
 
 The pool is not a model of the pool: it *is* the pool. Only the clock changes. In virtual
-time (the default) ``anyio.sleep`` advances instantly and exactly, so the seed's 100 jobs x 1 s
-take 100.0 s on 1 worker and 10.0 s on 10, in milliseconds of wall time::
+time (the default) ``anyio.sleep`` advances instantly and exactly, so the original Go
+service's 100 jobs x 1 s take 100.0 s on 1 worker and 10.0 s on 10, in milliseconds of wall
+time::
 
     from jobsim import simulate, Workload, Batch, Constant
     simulate(Workload(100, Batch(), Constant(1.0)), workers=10).summary["makespan"]   # 10.0
@@ -37,10 +38,13 @@ import anyio.to_process
 import anyio.to_thread
 import sniffio
 
+from jobsim import checks
 from jobsim import clock as clocks
 from jobsim.domain import Job
+from jobsim.events import FINAL_EVENTS, TraceEvent
 from jobsim.mix import Mix
 from jobsim.pool import WorkerPool
+from jobsim.records import RunSettings
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore
 from jobsim.stores.memory import InMemoryJobStore
@@ -52,7 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["main", "simulate", "simulate_async", "sweep"]
 
 _PRIME = "jobsim.warm-up"
-_FINAL_EVENTS = frozenset({"completed", "failed", "cancelled", "expired"})
 Sleep = Callable[[float, Any], Awaitable[None]]
 
 
@@ -123,28 +126,28 @@ async def _run(
     capacity: int,
     store: JobStore,
     retry: RetryPolicy | None,
-    settings: dict[str, Any],
+    settings: RunSettings,
 ) -> RunResult:
     from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
 
-    virtual = settings["clock"] == "virtual"
-    settings["engine"] = "pool"
-    settings["backend"] = sniffio.current_async_library()
-    trace: list[tuple[str, float, str, str | None]] = []
+    virtual = settings.clock == "virtual"
+    settings.engine = "pool"
+    settings.backend = sniffio.current_async_library()
+    trace: list[tuple[TraceEvent, float, str, str | None]] = []
     append = trace.append
     total = len(plan.arrivals)
     ended = 0
     all_ended = anyio.Event()
 
-    def counting_tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+    def counting_tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
         nonlocal ended
         append((event, at, job_id, worker_id))
-        if event in _FINAL_EVENTS:
+        if event in FINAL_EVENTS:
             ended += 1
             if ended == total:
                 all_ended.set()
 
-    def plain_tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+    def plain_tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
         append((event, at, job_id, worker_id))
 
     # With retries, the run ends when every job has reached an end: count the ends.
@@ -198,9 +201,10 @@ async def _run(
                 await primed.wait()
                 await clocks.wait_idle()  # every worker is back on the channel, in order
                 trace.clear()
-            now = _clock()
+            now = clocks.loop_clock()
             t0 = now()
             classes, job_class = plan.classes, plan.job_class
+            blocked = 0  # submits that found the channel full: backpressure on the arrivals
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
                 if delay > 0:
@@ -214,6 +218,8 @@ async def _run(
                     priority=cls.priority,
                     ttl=cls.ttl,
                 )
+                if pool.queue_depth >= capacity:
+                    blocked += 1
                 submitted.append(await pool.submit(job))
             if workload.max_attempts > 1 and total:
                 # Failed attempts come back after their backoff: a drained channel is not
@@ -223,13 +229,22 @@ async def _run(
             if sequencer is not None:  # the warm-up jobs are not the workload's
                 report = dataclasses.replace(report, completed=report.completed - workers)
         tg.cancel_scope.cancel()
-    settings["wall_time"] = time.perf_counter() - wall
+    settings.wall_time = time.perf_counter() - wall
+    settings.blocked_submits = blocked
     if isinstance(store, InMemoryJobStore):
         jobs = submitted  # the store keeps these very objects: nothing to read back
     else:
         jobs = [await store.get(job.id) for job in submitted]
     return records.build(
-        jobs, trace, runs, report, workers=workers, t0=t0, settings=settings, plan=plan
+        jobs,
+        trace,
+        runs,
+        report,
+        workers=workers,
+        t0=t0,
+        arrived=plan.arrivals,
+        settings=settings,
+        plan=plan,
     )
 
 
@@ -259,21 +274,15 @@ def choose_engine(
 
 
 def _recursion(
-    workload: Workload | Mix, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
+    workload: Workload | Mix, plan: Plan, *, workers: int, capacity: int, settings: RunSettings
 ) -> RunResult:
     from jobsim import recursion
 
-    settings["engine"] = "recursion"
+    settings.engine = "recursion"
     wall = time.perf_counter()
     result = recursion.run(workload, plan, workers=workers, capacity=capacity, settings=settings)
-    settings["wall_time"] = time.perf_counter() - wall
+    settings.wall_time = time.perf_counter() - wall
     return result
-
-
-def _clock() -> Callable[[], float]:
-    from jobsim.pool import loop_clock
-
-    return loop_clock()
 
 
 def _prepare(
@@ -283,7 +292,7 @@ def _prepare(
     workers: int,
     capacity: int,
     seed: int | None,
-) -> tuple[Plan, dict[str, Any]]:
+) -> tuple[Plan, RunSettings]:
     if not isinstance(workload, Workload | Mix):
         raise TypeError(f"simulate() needs a Workload or a Mix, got {type(workload).__name__}")
     clocks.check_backend(backend)
@@ -294,18 +303,17 @@ def _prepare(
             "real time that the virtual clock cannot skip; use clock='real' "
             "(or kind='sleep' to model the work as waiting)"
         )
-    for name, value in (("workers", workers), ("capacity", capacity)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    checks.count("workers", workers)
+    checks.count("capacity", capacity)
     run_seed = workload.seed if seed is None else seed
-    settings: dict[str, Any] = {
-        "clock": clock,
-        "backend": backend,
-        "workers": workers,
-        "capacity": capacity,
-        "seed": run_seed,
-        "kind": workload.kind,
-    }
+    settings = RunSettings(
+        clock=clock,
+        backend=backend,
+        workers=workers,
+        capacity=capacity,
+        seed=run_seed,
+        kind=workload.kind,
+    )
     return workload.plan(run_seed), settings
 
 
@@ -319,6 +327,7 @@ def simulate(
     seed: int | None = None,
     retry: RetryPolicy | None = None,
     engine: str = "auto",
+    loop: str = "asyncio",
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
@@ -326,8 +335,13 @@ def simulate(
         workload: what to run (see :class:`~jobsim.Workload`), or several job classes at
             once (:class:`~jobsim.Mix`).
         workers, capacity: the pool's size and channel slots. A full channel blocks the
-            producer (backpressure), which delays later arrivals: for open-system models
-            such as M/M/c pass ``capacity >= jobs``.
+            producer (backpressure), which delays later arrivals, so waits and latencies
+            are no longer those of the workload's arrival process. Which to choose:
+            ``capacity=workload.jobs`` for an open system (M/M/c, capacity planning,
+            comparisons with :mod:`jobsim.theory`); a small capacity only to study
+            backpressure itself. When a timed workload's arrivals were held up, one
+            :class:`~jobsim.records.BackpressureWarning` says so, and ``RunResult.jobs``
+            shows each job's planned ``arrived`` next to its actual ``submitted``.
         clock: ``"virtual"`` (instant, exact, deterministic) or ``"real"``.
         backend: ``"asyncio"`` or ``"trio"``.
         store: a fresh store to run against (default: a new :class:`InMemoryJobStore`).
@@ -336,16 +350,21 @@ def simulate(
         engine: ``"pool"`` runs the real pool; ``"recursion"`` computes the very same records
             from the plan without an event loop (:mod:`jobsim.recursion`; only for the runs
             :func:`jobsim.recursion.unsupported` accepts, else a ``ValueError`` says why);
-            ``"auto"`` (default) takes the recursion when it can. ``settings["engine"]`` says
+            ``"auto"`` (default) takes the recursion when it can. ``settings.engine`` says
             which ran.
+        loop: the asyncio event loop of a real-clock run: ``"asyncio"`` (its own) or
+            ``"uvloop"`` (needs the ``uvloop`` extra); ``settings.loop`` says which ran.
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
+    settings.loop = clocks.check_loop(loop, backend, clock)
     if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
-        return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
-    retry = retry if retry is not None else RetryPolicy(seed=settings["seed"])
+        result = _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
+        _warn_if_blocked(result, workload)
+        return result
+    retry = retry if retry is not None else RetryPolicy(seed=settings.seed)
     store = store if store is not None else InMemoryJobStore()
     main = functools.partial(
         _run,
@@ -357,7 +376,23 @@ def simulate(
         retry=retry,
         settings=settings,
     )
-    return clocks.run(main, backend=backend, clock=clock)
+    result = clocks.run(main, backend=backend, clock=clock, loop=loop)
+    _warn_if_blocked(result, workload)
+    return result
+
+
+def _warn_if_blocked(result: RunResult, workload: Workload | Mix) -> None:
+    from jobsim import records
+
+    records.warn_if_blocked(result, closed=_closed(workload), stacklevel=4)  # the caller's line
+
+
+def _closed(workload: Workload | Mix) -> bool:
+    """Every job there at t = 0 (``Batch()`` arrivals, in every class of a mix)."""
+    from jobsim.workload import Batch
+
+    parts = workload.classes.values() if isinstance(workload, Mix) else [workload]
+    return all(isinstance(part.arrivals, Batch) for part in parts)
 
 
 async def simulate_async(
@@ -382,15 +417,17 @@ async def simulate_async(
     if clock == "real" and backend in (None, running):
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
         choose_engine(engine, workload, clock=clock, store=store)  # the pool, or a clear error
-        return await _run(
+        result = await _run(
             workload,
             plan,
             workers=workers,
             capacity=capacity,
             store=store if store is not None else InMemoryJobStore(),
-            retry=retry if retry is not None else RetryPolicy(seed=settings["seed"]),
+            retry=retry if retry is not None else RetryPolicy(seed=settings.seed),
             settings=settings,
         )
+        _warn_if_blocked(result, workload)
+        return result
     return await anyio.to_thread.run_sync(
         functools.partial(
             simulate,

@@ -4,7 +4,7 @@ A :class:`Workload` is a recipe; :meth:`Workload.plan` turns it into concrete, s
 (arrival times, service times, failure draws), so the same seed gives the same run on any clock
 and backend::
 
-    Workload(100, Batch(), Constant(1.0))                      # the Go seed's scenario
+    Workload(100, Batch(), Constant(1.0))                      # 100 jobs x 1 s, all at once
     Workload(50_000, Poisson(8.0), Exponential(1.0), seed=1)   # M/M/c
     Workload(8, Batch(), Constant(0.1), kind="cpu-process")    # CPU-bound, real clock only
 """
@@ -14,11 +14,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Literal, Protocol
 
 import numpy as np
 
+from jobsim import checks
 from jobsim.domain import JobsimError, check_priority, check_ttl
 
 __all__ = [
@@ -32,10 +33,14 @@ __all__ = [
     "JobKind",
     "LogNormal",
     "Periodic",
+    "Piecewise",
     "Plan",
     "Poisson",
     "ServiceTime",
     "SimulatedFailure",
+    "Sinusoid",
+    "Spike",
+    "Trace",
     "Uniform",
     "Workload",
     "parse_arrivals",
@@ -52,14 +57,6 @@ class SimulatedFailure(JobsimError, RuntimeError):
     """The failure a workload injects into an attempt (``failure_rate``)."""
 
 
-def _positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = isinstance(value, int | float) and math.isfinite(value)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{owner}.{name} must be a finite number {bound}, got {value!r}")
-
-
 # -- arrivals -----------------------------------------------------------------------------------
 
 
@@ -71,7 +68,7 @@ class Arrivals(Protocol):
 
 @dataclass(frozen=True)
 class Batch:
-    """Every job at t = 0 (the seed's scenario: a burst, then drain)."""
+    """Every job at t = 0 (the original Go service's scenario: a burst, then drain)."""
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.zeros(n)
@@ -84,7 +81,7 @@ class Poisson:
     rate: float
 
     def __post_init__(self) -> None:
-        _positive("Poisson", "rate", self.rate)
+        checks.positive("Poisson.rate", self.rate)
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.cumsum(rng.exponential(1.0 / self.rate, n))
@@ -97,7 +94,7 @@ class Periodic:
     interval: float
 
     def __post_init__(self) -> None:
-        _positive("Periodic", "interval", self.interval, allow_zero=True)
+        checks.positive("Periodic.interval", self.interval, allow_zero=True)
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.arange(n) * self.interval
@@ -113,11 +110,13 @@ class Bursts:
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or self.size < 1:
             raise ValueError(f"Bursts.size must be an integer >= 1, got {self.size!r}")
-        _positive("Bursts", "every", self.every)
+        checks.positive("Bursts.every", self.every)
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return (np.arange(n) // self.size) * self.every
 
+
+from jobsim.varying import Piecewise, Sinusoid, Spike, Trace  # noqa: E402  (arrivals too)
 
 # -- service times ------------------------------------------------------------------------------
 
@@ -138,7 +137,7 @@ class Constant:
     value: float
 
     def __post_init__(self) -> None:
-        _positive("Constant", "value", self.value, allow_zero=True)
+        checks.positive("Constant.value", self.value, allow_zero=True)
 
     @property
     def mean(self) -> float:
@@ -156,8 +155,8 @@ class Uniform:
     high: float
 
     def __post_init__(self) -> None:
-        _positive("Uniform", "low", self.low, allow_zero=True)
-        _positive("Uniform", "high", self.high, allow_zero=True)
+        checks.positive("Uniform.low", self.low, allow_zero=True)
+        checks.positive("Uniform.high", self.high, allow_zero=True)
         if self.high < self.low:
             raise ValueError(f"Uniform needs low <= high, got low={self.low}, high={self.high}")
 
@@ -176,7 +175,7 @@ class Exponential:
     mean: float
 
     def __post_init__(self) -> None:
-        _positive("Exponential", "mean", self.mean)
+        checks.positive("Exponential.mean", self.mean)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.exponential(self.mean, n)
@@ -190,8 +189,8 @@ class LogNormal:
     sigma: float = 1.0
 
     def __post_init__(self) -> None:
-        _positive("LogNormal", "mean", self.mean)
-        _positive("LogNormal", "sigma", self.sigma, allow_zero=True)
+        checks.positive("LogNormal.mean", self.mean)
+        checks.positive("LogNormal.sigma", self.sigma, allow_zero=True)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         mu = math.log(self.mean) - self.sigma**2 / 2  # so that E[X] == mean
@@ -295,6 +294,12 @@ class Workload:
             raise ValueError(
                 f"Workload.max_attempts must be an integer >= 1, got {self.max_attempts!r}"
             )
+        for name, value in (("arrivals", self.arrivals), ("service", self.service)):
+            if isinstance(value, type):  # Workload(10, Poisson): the class, not an instance
+                raise TypeError(
+                    f"Workload.{name} must be an instance, got the class {value.__name__}; "
+                    f"pass one: {_signature_hint(value)}"
+                )
         if not hasattr(self.arrivals, "times"):
             raise TypeError(
                 f"Workload.arrivals must be an Arrivals (e.g. Poisson(8.0)), got {self.arrivals!r}"
@@ -332,6 +337,12 @@ class Workload:
             failures = [[False] * self.max_attempts] * self.jobs if self.jobs else []
         classes = (self.job_class(name),)
         return Plan(arrivals.tolist(), service.tolist(), failures, classes, [0] * self.jobs)
+
+
+def _signature_hint(cls: type) -> str:
+    """``Poisson(rate)``: how to build one, from the dataclass's fields."""
+    names = [f.name for f in fields(cls) if f.init] if is_dataclass(cls) else []
+    return f"{cls.__name__}({', '.join(names)})"
 
 
 # -- CPU-bound work -----------------------------------------------------------------------------

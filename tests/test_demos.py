@@ -100,7 +100,7 @@ def test_correct_order_loses_nothing() -> None:
     assert report.accepted > 0
     assert report.counts["completed"] == report.accepted
     events = list(zip(report.events["actor"], report.events["event"], strict=True))
-    # The seed's order: stop intake -> close the channel -> workers stop -> join.
+    # The original Go service's order: stop intake -> close the channel -> workers stop -> join.
     intake = events.index(("main", "stop intake"))
     producer_stop = events.index(("producer", "stops"))
     close = events.index(("main", "pool.shutdown()"))
@@ -277,13 +277,41 @@ def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
     assert err == ""
 
 
-def test_python_m_jobsim_demo_dispatches_here() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "jobsim", "demo", "closure-capture", "--fixed"],
+def _demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jobsim", "demo", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_python_m_jobsim_demo_dispatches_here_and_uses_workers() -> None:
+    done = _demo("closure-capture", "--fixed")
     assert done.returncode == 0, done.stderr
     assert "task worker-3 reports worker id 3" in done.stdout
+    done = _demo("closure-capture", "--workers", "8")
+    assert done.returncode == 0, done.stderr
+    assert "task worker-8 reports worker id 8" in done.stdout
+    assert "8 distinct" not in done.stdout and "7 wrong." in done.stdout
+    done = _demo("closure-capture", "--deliveries", "3")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "--deliveries applies to the duplicate-race demo only" in done.stderr
+
+
+@pytest.mark.parametrize("demo", demos.DEMOS, ids=[d.name for d in demos.DEMOS])
+def test_every_registered_demo_narrates_both_twins_and_never_ignores_workers(
+    demo: demos.Demo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A demo added to the registry gets the common flags and is held to the same contract.
+    for fixed in ([], ["--fixed"]):
+        assert demos.main([demo.name, *fixed]) == 0
+        assert capsys.readouterr().out.strip()
+    if "--workers" in demo.options:  # used, and checked
+        assert demos.main([demo.name, "--workers", "0"]) == 2
+        assert "workers must be an integer >= 1" in capsys.readouterr().err
+    else:  # refused by name, never silently ignored
+        with pytest.raises(SystemExit):
+            demos.main([demo.name, "--workers", "3"])
+        assert "--workers applies to the" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobsim.domain import PRIORITY_RANGE, JobStatus
+from jobsim.handlers import MAX_DURATION
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -27,8 +28,6 @@ __all__ = [
 
 #: Largest request body accepted (bytes); larger ones get 413.
 MAX_BODY_BYTES = 64 * 1024
-#: Longest ``payload.duration`` the built-in handler accepts (seconds).
-MAX_DURATION = 3600.0
 
 
 def _find(value: Any, bad: Callable[[str], bool], path: str) -> str | None:
@@ -110,7 +109,11 @@ class JobCreate(BaseModel):
         json_schema_extra={"examples": [{"type": "email", "payload": {"duration": 0.5}}]},
     )
 
-    type: str = Field(min_length=1, max_length=200, description="What kind of work this is.")
+    type: str = Field(
+        min_length=1,
+        max_length=200,
+        description="What kind of work this is: printable text (no control characters).",
+    )
     payload: JobPayload = Field(default_factory=JobPayload, description="A JSON object.")
     priority: int = Field(
         default=0,
@@ -132,6 +135,14 @@ class JobCreate(BaseModel):
     @classmethod
     def _plain_text(cls, value: str) -> str:
         check_plain_json(value, "type")
+        return value
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON (and the OpenAPI schema) call 3.0 an integer; strings and booleans stay refused.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         return value
 
 
@@ -174,11 +185,15 @@ class Health(BaseModel):
     """Liveness and load."""
 
     status: str = Field(description="The pool's state: running, closing or closed.")
-    workers: int
+    workers: int = Field(description="Workers the pool aims for (its current size).")
+    live_workers: int = Field(description="Worker tasks running now (surplus ones included).")
     busy: int = Field(description="Workers running a job now.")
     queue_depth: int = Field(description="Job ids waiting in the channel.")
     capacity: int = Field(description="Slots in the channel.")
     counts: dict[str, int] = Field(description="Jobs in the store by status.")
+    totals: dict[str, int] = Field(
+        description="What this pool did since it started: completed, failed, retried, ..."
+    )
 
 
 class ErrorBody(BaseModel):

@@ -1,7 +1,7 @@
 """``python -m jobsim serve``: uvicorn and the worker pool in one task group, our shutdown order.
 
 uvicorn's own signal handlers are switched off (:class:`_Server`); this module listens for
-SIGINT/SIGTERM itself so the seed's order holds:
+SIGINT/SIGTERM itself so the original Go service's shutdown order holds:
 
 1. first signal: the server stops accepting and finishes the requests in flight
    (``server.should_exit``) -- every POST answered 201 has its job stored *and* queued;
@@ -22,8 +22,8 @@ than ``JOBSIM_KEEP_FINISHED_FOR`` (:mod:`.retention`), and limits connections
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
-import inspect
 import ipaddress
 import logging
 import math
@@ -42,63 +42,34 @@ import sniffio
 import uvicorn
 from fastapi import FastAPI
 
+import jobsim.stores
+from jobsim.clock import backend_options
 from jobsim.config import Config, ConfigError
-from jobsim.domain import Job, JobStatus
-from jobsim.http.app import MAX_DURATION, Instruments, create_app
+from jobsim.domain import JobStatus
+from jobsim.handlers import sleep_handler
+from jobsim.http.app import Instruments, create_app
 from jobsim.http.connections import HARD_LIMIT, guarded_protocol
 from jobsim.http.retention import keep_finished
 from jobsim.pool import Handler, ShutdownReport, WorkerPool
-from jobsim.stores.base import JobStore
+from jobsim.stores.base import JobStore, LeasingJobStore
+from jobsim.stores.masking import mask_url, scrub
 from jobsim.stores.memory import InMemoryJobStore
-from jobsim.stores.url import mask_url, scrub
 
 __all__ = ["ServeResult", "Service", "builtin_handler", "main", "open_store", "serve"]
 
 logger = logging.getLogger("jobsim.http")
 
 
-def builtin_handler(default_duration: float) -> Handler:
-    """The service's stand-in for real work: sleep ``payload["duration"]`` seconds (default
-    ``default_duration``) and return ``{"slept": seconds}``. I/O-bound, like the seed's jobs."""
-
-    async def handler(job: Job) -> dict[str, float]:
-        duration = job.payload.get("duration")
-        if duration is None:
-            duration = default_duration
-        if (
-            isinstance(duration, bool)
-            or not isinstance(duration, int | float)
-            or not (0 <= duration <= MAX_DURATION and math.isfinite(duration))
-        ):
-            raise ValueError(
-                f"payload.duration must be a number of seconds from 0 to {MAX_DURATION:g}, "
-                f"got {duration!r}"
-            )
-        await anyio.sleep(duration)
-        return {"slept": duration}
-
-    return handler
+#: The service's stand-in for real work (the same handler as ``python -m jobsim worker``).
+builtin_handler = sleep_handler
 
 
 async def open_store(url: str) -> JobStore:
-    """The store behind ``JOBSIM_STORE``. Uses :func:`jobsim.stores.open_store` when that
-    exists (sqlite, postgresql, ...); otherwise only ``memory://`` is available."""
-    import jobsim.stores
-
-    opener = getattr(jobsim.stores, "open_store", None)
-    if opener is None:
-        if url.rstrip("/") in {"memory:", "memory"}:
-            return InMemoryJobStore()
-        raise ConfigError("JOBSIM_STORE", url, "this build supports only memory://")
+    """The store behind ``JOBSIM_STORE``; a URL it cannot use is a :class:`ConfigError`."""
     try:
-        store = opener(url)
-        if inspect.isawaitable(store):
-            store = await store
-    except ConfigError:
-        raise
+        return await jobsim.stores.open_store(url)
     except (ValueError, TypeError, ImportError, OSError) as exc:
         raise ConfigError("JOBSIM_STORE", mask_url(url), scrub(str(exc), url)) from None
-    return store
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -193,9 +164,11 @@ async def serve(
     admission_wait: float = 0.5,
     access_log: bool = False,
     handle_signals: bool = True,
+    lease: float = 30.0,
+    handler: Handler | None = None,
 ) -> ServeResult:
     """Run the job service until SIGINT/SIGTERM (or ``Service.stop()``), then shut down in
-    the seed's order. Returns the pool's report.
+    the original Go service's order. Returns the pool's report.
 
     Args:
         config: settings (see :meth:`Config.from_env`); ``port=0`` picks a free port.
@@ -204,6 +177,10 @@ async def serve(
         admission_wait: seconds ``POST /jobs`` waits for room before answering 503.
         access_log: log every request (uvicorn's access log).
         handle_signals: listen for SIGINT/SIGTERM (main thread only).
+        lease: with a store shared between processes (SQLite, PostgreSQL) the pool runs in
+            pull mode, like ``jobsim worker``: it claims with leases of this many seconds, so
+            it runs jobs already pending at start and recovers jobs whose holder died.
+        handler: what runs a job (default: sleep ``payload.duration``).
     """
     if sniffio.current_async_library() != "asyncio":
         raise RuntimeError("jobsim serve runs on asyncio only (uvicorn needs it)")
@@ -222,11 +199,15 @@ async def serve(
     instruments = Instruments()
     pool = WorkerPool(
         store,
-        builtin_handler(config.job_duration),
+        handler if handler is not None else builtin_handler(config.job_duration),
         workers=config.worker_count,
         capacity=config.job_queue_capacity,
         clock=time.time,  # epoch timestamps in the API
         tracer=instruments.trace,
+        # A persistent store is shared: claim with leases (pull mode), as `jobsim worker`
+        # does, so jobs pending at start run and a dead holder's jobs come back.
+        lease=lease if isinstance(store, LeasingJobStore) else None,
+        poll_interval=1.0,
     )
     app = create_app(pool, store, config, instruments=instruments, admission_wait=admission_wait)
     _check_file_limit(config.max_connections)
@@ -295,11 +276,12 @@ async def serve(
                     if not server.started:
                         raise RuntimeError(f"the HTTP server did not start on {url}")
                     logger.info(
-                        "listening on %s: %d workers, queue capacity %d, store %s",
+                        "listening on %s: %d workers, queue capacity %d, store %s, loop %s",
                         url,
                         pool.workers,
                         pool.capacity,
                         mask_url(config.store_url),
+                        type(asyncio.get_running_loop()).__module__.partition(".")[0],
                     )
                     if ready is not None:
                         ready(Service(url, port, app, pool, store, stop.set))
@@ -308,23 +290,17 @@ async def serve(
                     await server_done.wait()
                     logger.info("HTTP server stopped; draining the pool")
                     # 2.-5. intake, channel, workers, join
-                    report = await pool.shutdown(drain=True, timeout=config.shutdown_grace)
+                    grace = config.shutdown_grace
+                    if pool.lease is not None:  # pull mode: the store is the channel
+                        grace -= await _drain_store(store, grace)
+                    report = await pool.shutdown(drain=True, timeout=max(0.0, grace))
             with anyio.move_on_after(2):
                 await server_done.wait()
             tg.cancel_scope.cancel()  # the signal watcher and the retention
         if report is None:  # forced: the pool stopped at once, running jobs released
             counts = await store.counts()
-            report = ShutdownReport(
-                completed=pool.completed,
-                failed=pool.failed,
-                pending=counts[JobStatus.PENDING],
-                interrupted=pool.interrupted,
-                duplicates_skipped=pool.duplicates_skipped,
-                retried=pool.retried,
-                cancelled=pool.cancelled,
-                drained=False,
-                timed_out=True,
-                elapsed=0.0,
+            report = pool.stats.report(
+                pending=counts[JobStatus.PENDING], drained=False, timed_out=True, elapsed=0.0
             )
         dropped = 0
         if isinstance(store, InMemoryJobStore):  # what is left dies with the process
@@ -339,8 +315,25 @@ async def serve(
     return ServeResult(report=report, forced=forced, url=url, dropped=dropped)
 
 
+async def _drain_store(store: JobStore, grace: float) -> float:
+    """Pull mode's drain: let the workers claim until no job is pending (or ``grace`` runs
+    out), as push mode runs what its channel holds. Returns the seconds it took."""
+    started = time.monotonic()
+    with anyio.move_on_after(grace):
+        while (await store.counts())[JobStatus.PENDING]:  # noqa: ASYNC110  # other processes'
+            await anyio.sleep(0.1)
+    return time.monotonic() - started
+
+
 def _log_summary(report: ShutdownReport, forced: bool, dropped: int) -> None:
-    how = "forced exit" if forced else ("drained" if report.drained else "grace period ran out")
+    if forced:
+        how = "forced exit"
+    elif report.timed_out:
+        how = "grace period ran out"
+    elif report.pending:  # kept in a persistent store, or dropped (memory): never "drained"
+        how = "stopped with jobs pending"
+    else:
+        how = "drained"
     lost_note = " (memory store: pending jobs are discarded with the process)" if dropped else ""
     logger.info(
         "jobsim serve stopped (%s): %d completed, %d failed, %d cancelled, %d pending, "
@@ -401,6 +394,24 @@ def _parser() -> argparse.ArgumentParser:
         default=0.5,
         help="seconds POST /jobs waits for room before answering 503 (default 0.5)",
     )
+    p.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        help="seconds a claim holds with a persistent store (pull mode, renewed while the job "
+        "runs; default 30)",
+    )
+    p.add_argument(
+        "--handler",
+        help="module:function of an async handler (default: sleep payload.duration seconds)",
+    )
+    p.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the event loop uvicorn and the pool run on: asyncio's own, or uvloop "
+        "(needs the uvloop extra: pip install 'jobsim[uvloop]'; default asyncio)",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return p
@@ -429,7 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env(env)
         if not (args.admission_wait >= 0 and math.isfinite(args.admission_wait)):
             raise ConfigError("--admission-wait", str(args.admission_wait), "expected >= 0")
-    except ConfigError as exc:
+        if not (args.lease > 0 and math.isfinite(args.lease)):
+            raise ConfigError("--lease", str(args.lease), "expected a number of seconds > 0")
+        handler = None
+        if args.handler:
+            from jobsim.worker import load_handler
+
+            try:
+                handler = load_handler(args.handler)
+            except ValueError as exc:
+                raise ConfigError("--handler", args.handler, str(exc)) from None
+        options = backend_options("asyncio", "real", args.loop)
+    except (ConfigError, ValueError) as exc:
         print(f"jobsim serve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -439,8 +461,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result = anyio.run(
-            lambda: serve(config, admission_wait=args.admission_wait, access_log=args.access_log),
+            lambda: serve(
+                config,
+                admission_wait=args.admission_wait,
+                access_log=args.access_log,
+                lease=args.lease,
+                handler=handler,
+            ),
             backend="asyncio",
+            backend_options=options,
         )
     except ConfigError as exc:
         print(f"jobsim serve: {exc}", file=sys.stderr)
