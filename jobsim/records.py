@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobsim import analysis
 from jobsim.domain import Job, JobStatus
 from jobsim.events import ATTEMPT_ENDS, WORKER_EVENTS, TraceEvent
 from jobsim.pool.stats import ShutdownReport
@@ -72,6 +73,8 @@ SUMMARY_KEYS = [
     "latency_p95",
     "latency_p99",
     "utilisation",
+    "lq",
+    "l",
     "completed",
     "failed",
     "cancelled",
@@ -102,6 +105,7 @@ class RunSettings(Mapping[str, Any]):
         blocked_submits: submits that found the channel full, so the producer waited and
             later arrivals were delayed (backpressure; see ``capacity`` in
             :func:`~jobsim.simulate`).
+        warmup_time, warmup_jobs: where :meth:`RunResult.steady` cut the run (0 if it is whole).
     """
 
     clock: str
@@ -115,6 +119,8 @@ class RunSettings(Mapping[str, Any]):
     wall_time: float = float("nan")
     dispatch: str = "fifo"
     blocked_submits: int = 0
+    warmup_time: float = 0.0
+    warmup_jobs: int = 0
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._names():
@@ -147,9 +153,12 @@ class RunResult:
             for a job whose ttl passed before it started (it never ran: no wait, no latency).
         summary: :data:`SUMMARY_KEYS` -> numbers. ``utilisation`` = busy time / (workers x
             makespan); ``duplicates`` counts handler runs beyond one per attempt (a non-atomic
-            claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending.
+            claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending;
+            ``lq`` and ``l`` are the time-weighted mean numbers of jobs queued and in the
+            system over the run (see :func:`jobsim.analysis.occupancy`).
         events: the raw trace: ``time, event, job_id, worker_id``.
-        queue_depth: ``time, depth``: job ids waiting in the channel after each change.
+        queue_depth: ``time, depth``: job ids waiting in the channel, one row per instant at
+            which the depth changed (the depth after everything that happened then).
         report: the pool's :class:`~jobsim.ShutdownReport`.
         settings: how the run was made (clock, backend, workers, capacity, seed, wall time).
     """
@@ -170,6 +179,17 @@ class RunResult:
             f"wait p95 {s['wait_p95']:.6g} s, completed {s['completed']}, "
             f"duplicates {s['duplicates']}, lost {s['lost']}>"
         )
+
+    def steady(
+        self,
+        warmup: str | None = "mser5",
+        *,
+        seconds: float | None = None,
+        jobs: int | None = None,
+        metric: str = "wait",
+    ) -> RunResult:
+        """This run without its warm-up (MSER-5 by default): see :func:`jobsim.analysis.steady`."""
+        return analysis.steady(self, warmup, seconds=seconds, jobs=jobs, metric=metric)
 
     def _repr_html_(self) -> str:
         import pandas as pd
@@ -348,22 +368,19 @@ def assemble(
     queue_depth: pd.DataFrame | None = None,
 ) -> RunResult:
     """Finish the per-job frame, derive the queue depth (unless given) and the summary."""
-    import pandas as pd
-
     frame["wait"] = frame["started"] - frame["submitted"]
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
+    levels = analysis.occupancy_from_events(events)
+    # One sample per instant (the depth after everything that happened then): a job queued
+    # and taken at the same instant was never waiting, and must not show as a spike.
     if queue_depth is None:
-        depth = events[events["event"].isin((TraceEvent.QUEUED, TraceEvent.TAKEN))]
-        queue_depth = pd.DataFrame(
-            {
-                "time": depth["time"].to_numpy(),
-                "depth": np.where(depth["event"].to_numpy() == TraceEvent.QUEUED, 1, -1).cumsum()
-                if len(depth)
-                else np.array([], dtype=int),
-            }
-        )
+        queue_depth = levels[["time", "queued"]].rename(columns={"queued": "depth"})
+    else:
+        queue_depth = queue_depth.drop_duplicates("time", keep="last").reset_index(drop=True)
     summary = summarise(frame, workers=workers, busy=busy, duplicates=duplicates)
+    means = analysis.occupancy_means(levels, 0.0, summary["makespan"], workers)
+    summary["lq"], summary["l"] = means["lq"], means["l"]
     return RunResult(frame, summary, events.reset_index(drop=True), queue_depth, report, settings)
 
 
@@ -391,6 +408,7 @@ def summarise(
     summary |= _percentiles(jobs["wait"].dropna().to_numpy(), "wait")
     summary |= _percentiles(done["latency"].dropna().to_numpy(), "latency")
     summary["utilisation"] = busy / (workers * makespan) if makespan > 0 else float("nan")
+    summary["lq"] = summary["l"] = float("nan")  # from the trace: see analysis.occupancy_means
     summary |= {
         "completed": completed,
         "failed": failed,

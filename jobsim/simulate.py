@@ -30,8 +30,7 @@ import dataclasses
 import functools
 import sys
 import time
-import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -53,8 +52,6 @@ from jobsim.stores.memory import InMemoryJobStore
 from jobsim.workload import Plan, SimulatedFailure, Workload, spin, spins_for
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from jobsim.records import RunResult
 
 __all__ = ["main", "simulate", "simulate_async", "sweep"]
@@ -495,77 +492,8 @@ async def simulate_async(
     )
 
 
-def sweep(
-    workload: Workload,
-    workers: Sequence[int] = (1, 2, 5, 10),
-    repeats: int = 3,
-    progress: bool = True,
-    **options: Any,
-) -> pd.DataFrame:
-    """Run ``workload`` for each worker count, ``repeats`` times (seeds ``seed, seed+1, ...``).
-
-    ``options`` go to :func:`simulate` (``clock``, ``backend``, ``capacity``, ...). Returns one
-    row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend`` and
-    ``wall_time``; for a closed workload (``Batch()`` arrivals: every job there at t = 0) also
-    ``speedup``, the makespan of the fewest workers / this makespan, within a repeat. An open
-    workload's makespan is set by its arrivals, not by the workers, so it has no ``speedup``:
-    compare ``throughput``, ``wait_p95`` or ``latency_p99`` instead
-    (``jobsim.plot.scaling(frame, metric="latency_p99")``).
-    """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    if isinstance(workers, int | str) or not isinstance(workers, Iterable):
-        raise TypeError(
-            f"sweep() takes a list of worker counts, e.g. workers=[1, 2, 5, 10]; got {workers!r}"
-            + (
-                f" (for one count: workers=[{workers}], or simulate(workload, workers={workers}))"
-                if isinstance(workers, int)
-                else ""
-            )
-        )
-    counts = list(workers)
-    if not counts:
-        raise ValueError("workers must list at least one worker count, e.g. [1, 2, 5, 10]")
-    base_seed = options.pop("seed", None)
-    base_seed = workload.seed if base_seed is None else base_seed
-    rows = []
-    runs = [(w, r) for r in range(repeats) for w in counts]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for count, repeat in tqdm(runs, desc="sweep", unit="run", disable=not progress):
-            result = simulate(workload, workers=count, seed=base_seed + repeat, **options)
-            rows.append(
-                result.summary
-                | {"repeat": repeat, "seed": base_seed + repeat}
-                | {k: result.settings[k] for k in ("clock", "backend", "wall_time")}
-            )
-    _rewarn_once(caught, runs=len(runs))
-    frame = pd.DataFrame(rows)
-    if _closed(workload):  # closed: the makespan is the workers' doing
-        fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
-        base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
-        frame["speedup"] = base / frame["makespan"]
-    return frame
-
-
-def _rewarn_once(caught: list[warnings.WarningMessage], *, runs: int) -> None:
-    """Pass on a sweep's warnings, its runs' backpressure warnings as one."""
-    from jobsim.records import BackpressureWarning
-
-    blocked = [w for w in caught if issubclass(w.category, BackpressureWarning)]
-    for w in caught:
-        if w not in blocked:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-    if blocked:
-        warnings.warn(
-            f"{len(blocked)} of {runs} runs of this sweep; the first: {blocked[0].message}",
-            BackpressureWarning,
-            stacklevel=3,
-        )
-
+# sweep moved to jobsim.experiments; still importable from here.
+from jobsim.experiments import sweep  # noqa: E402
 
 # -- command line -------------------------------------------------------------------------------
 
