@@ -17,7 +17,6 @@ concurrency slot.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ import anyio
 from anyio import ClosedResourceError, EndOfStream, WouldBlock
 
 from jobsim.domain import Job
+from jobsim.pool.waiting import Bounded
 
 __all__ = ["Concurrency", "Limit", "LimitedDispatch", "RateLimit", "check_limits"]
 
@@ -138,7 +138,7 @@ class _Idle:
         self.stop = False
 
 
-class LimitedDispatch:
+class LimitedDispatch(Bounded):
     """A bounded queue that only hands out jobs their type's limits allow now."""
 
     def __init__(
@@ -150,6 +150,7 @@ class LimitedDispatch:
         by_priority: bool,
         aging: float | None = None,
     ) -> None:
+        super().__init__()
         self.capacity = capacity
         self._clock = clock
         now = clock()
@@ -160,7 +161,6 @@ class LimitedDispatch:
         self._depth = 0
         self._seq = 0
         self._idle: list[_Idle] = []
-        self._putters: deque[tuple[anyio.Event, Job, list[bool]]] = deque()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -193,29 +193,8 @@ class LimitedDispatch:
         queue.append((self._clock(), self._seq, job))
         self._depth += 1
 
-    async def put(self, job: Job) -> None:
-        try:
-            self.put_nowait(job)
-            return
-        except WouldBlock:
-            pass
-        event, state = anyio.Event(), [False, False]  # [let in, refused]
-        self._putters.append((event, job, state))
-        try:
-            await event.wait()
-        except BaseException:
-            state[1] = True
-            raise
-        if not state[0]:
-            raise ClosedResourceError
-
-    def _admit_putters(self) -> None:
-        while self._putters and self._depth < self.capacity:
-            event, job, state = self._putters.popleft()
-            if not state[1]:
-                state[0] = True
-                self._push(job)
-                event.set()
+    def _has_room(self) -> bool:
+        return self._depth < self.capacity
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -240,10 +219,6 @@ class LimitedDispatch:
                 best, best_key = key, rank
         return best, soonest
 
-    def taker(self, worker_id: str) -> Callable[[], Job]:
-        """``worker_id``'s ``get_nowait`` (see :class:`~jobsim.pool.dispatch.Dispatch`)."""
-        return functools.partial(self.get_nowait, worker_id)
-
     def get_nowait(self, worker_id: str) -> Job:
         if not self._depth:
             if self._closed:
@@ -264,8 +239,8 @@ class LimitedDispatch:
         gate = self._gates.get(key[1])
         if gate is not None:
             gate.take(now)
-        if self._putters:
-            self._admit_putters()
+        if self._producers:
+            self._producers.admit(self._has_room, self._push)
         return job
 
     async def get(self, worker_id: str) -> Job | None:
@@ -313,18 +288,10 @@ class LimitedDispatch:
         self._closed = True
         while self._idle:
             self._idle.pop().event.set()
-        while self._putters:
-            event, _, _ = self._putters.popleft()
-            event.set()  # not let in: ClosedResourceError
+        self._producers.refuse_all()
 
     def discard_queued(self) -> int:
         dropped = self._depth
         self._queues.clear()
         self._depth = 0
-        while self._putters:
-            event, _, state = self._putters.popleft()
-            if not state[1]:
-                state[0] = True  # let through; its job stays pending in the store
-                event.set()
-                dropped += 1
-        return dropped
+        return dropped + self._producers.drop_all()  # theirs stay pending in the store too

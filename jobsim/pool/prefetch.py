@@ -15,15 +15,14 @@ buffers, so their jobs simply stay pending in the store.
 
 from __future__ import annotations
 
-import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import anyio
 from anyio import ClosedResourceError, EndOfStream, WouldBlock
 
 from jobsim.domain import Job
+from jobsim.pool.waiting import Bounded, Waiter
 
 __all__ = ["Prefetch", "PrefetchDispatch"]
 
@@ -42,17 +41,7 @@ class Prefetch:
         return PrefetchDispatch(capacity, self.k)
 
 
-class _Waiter:
-    __slots__ = ("done", "end", "event", "job")
-
-    def __init__(self, job: Job | None) -> None:
-        self.event = anyio.Event()
-        self.job = job
-        self.done = False
-        self.end = False
-
-
-class PrefetchDispatch:
+class PrefetchDispatch(Bounded):
     """Per-worker buffers of ``k`` jobs, filled round-robin, over a shared overflow."""
 
     __slots__ = (
@@ -62,21 +51,20 @@ class PrefetchDispatch:
         "_getters",
         "_next",
         "_overflow",
-        "_putters",
         "_workers",
         "capacity",
         "k",
     )
 
     def __init__(self, capacity: int, k: int) -> None:
+        super().__init__()
         self.capacity = capacity
         self.k = k
         self._buffers: dict[str, deque[Job]] = {}
         self._workers: list[str] = []  # round-robin order: as workers first ask for work
         self._next = 0
         self._overflow: deque[Job] = deque()
-        self._getters: dict[str, _Waiter] = {}
-        self._putters: deque[_Waiter] = deque()
+        self._getters: dict[str, Waiter] = {}
         self._depth = 0
         self._closed = False
 
@@ -114,9 +102,7 @@ class PrefetchDispatch:
             waiter = self._getters.get(worker)
             if waiter is not None and not waiter.done:  # idle: straight to it
                 del self._getters[worker]
-                waiter.done = True
-                waiter.job = job
-                waiter.event.set()
+                waiter.release(job)
             elif len(self._buffers[worker]) < self.k:
                 self._buffers[worker].append(job)
                 self._depth += 1
@@ -126,43 +112,23 @@ class PrefetchDispatch:
             return True
         return False
 
-    async def put(self, job: Job) -> None:
-        try:
-            self.put_nowait(job)
-            return
-        except WouldBlock:
-            pass
-        waiter = _Waiter(job)
-        self._putters.append(waiter)
-        try:
-            await waiter.event.wait()
-        except BaseException:
-            waiter.done = True
-            raise
-        if waiter.end:
-            raise ClosedResourceError
-
     def _refill(self, worker: str) -> None:
         """Room in ``worker``'s buffer: the oldest overflow job moves in, a putter moves up."""
         buffer = self._buffers[worker]
         overflow = self._overflow
         while overflow and len(buffer) < self.k:
             buffer.append(overflow.popleft())
-        putters = self._putters
-        while putters and len(overflow) < self.capacity:
-            waiter = putters.popleft()
-            if not waiter.done:
-                waiter.done = True
-                assert waiter.job is not None
-                overflow.append(waiter.job)
-                self._depth += 1
-                waiter.event.set()
+        if self._producers:
+            self._producers.admit(self._has_room, self._overflow_push)
+
+    def _has_room(self) -> bool:
+        return len(self._overflow) < self.capacity
+
+    def _overflow_push(self, job: Job) -> None:
+        self._overflow.append(job)
+        self._depth += 1
 
     # -- workers -----------------------------------------------------------------------------
-
-    def taker(self, worker_id: str) -> Callable[[], Job]:
-        """``worker_id``'s ``get_nowait`` (see :class:`~jobsim.pool.dispatch.Dispatch`)."""
-        return functools.partial(self.get_nowait, worker_id)
 
     def get_nowait(self, worker_id: str) -> Job:
         buffer = self._buffers.get(worker_id)
@@ -176,7 +142,7 @@ class PrefetchDispatch:
             raise WouldBlock
         job = buffer.popleft()
         self._depth -= 1
-        if self._overflow or self._putters:
+        if self._overflow or self._producers:
             self._refill(worker_id)
         return job
 
@@ -185,7 +151,7 @@ class PrefetchDispatch:
             return self.get_nowait(worker_id)
         except WouldBlock:
             pass
-        waiter = _Waiter(None)
+        waiter = Waiter()
         self._getters[worker_id] = waiter
         try:
             await waiter.event.wait()
@@ -205,11 +171,7 @@ class PrefetchDispatch:
         for worker in list(self._getters):
             if woken == n:
                 break
-            waiter = self._getters.pop(worker)
-            if not waiter.done:
-                waiter.done = True
-                waiter.event.set()
-                woken += 1
+            woken += self._getters.pop(worker).release()  # no job: woken to re-check
         return woken
 
     # -- closing -----------------------------------------------------------------------------
@@ -217,15 +179,8 @@ class PrefetchDispatch:
     def close(self) -> None:
         self._closed = True
         for worker in list(self._getters):  # idle workers: their buffers are empty
-            waiter = self._getters.pop(worker)
-            if not waiter.done:
-                waiter.done = waiter.end = True
-                waiter.event.set()
-        while self._putters:
-            waiter = self._putters.popleft()
-            if not waiter.done:
-                waiter.done = waiter.end = True
-                waiter.event.set()
+            self._getters.pop(worker).release(end=True)
+        self._producers.refuse_all()
 
     def discard_queued(self) -> int:
         dropped = self._depth
@@ -233,10 +188,4 @@ class PrefetchDispatch:
             buffer.clear()
         self._overflow.clear()
         self._depth = 0
-        while self._putters:
-            waiter = self._putters.popleft()
-            if not waiter.done:
-                waiter.done = True
-                waiter.event.set()
-                dropped += 1
-        return dropped
+        return dropped + self._producers.drop_all()  # theirs stay pending in the store too

@@ -17,17 +17,16 @@ highest level (without aging) or at the head of each level (with aging): levels 
 
 from __future__ import annotations
 
-import functools
 import math
 from bisect import insort
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import anyio
 from anyio import ClosedResourceError, EndOfStream, WouldBlock
 
 from jobsim.domain import Job
+from jobsim.pool.waiting import Bounded, Waiter
 
 __all__ = ["Priority", "PriorityDispatch"]
 
@@ -59,19 +58,7 @@ class Priority:
         return PriorityDispatch(capacity, clock, self.aging)
 
 
-class _Waiter:
-    """A task parked in ``get`` (job handed over, or None) or in ``put`` (its job)."""
-
-    __slots__ = ("done", "end", "event", "job")
-
-    def __init__(self, job: Job | None) -> None:
-        self.event = anyio.Event()
-        self.job = job
-        self.done = False  # handed over, woken or given up: no longer in play
-        self.end = False  # get: the dispatch closed; put: refused (closed)
-
-
-class PriorityDispatch:
+class PriorityDispatch(Bounded):
     """A bounded priority queue of jobs (see the module docstring)."""
 
     __slots__ = (
@@ -82,7 +69,6 @@ class PriorityDispatch:
         "_getters",
         "_levels",
         "_order",
-        "_putters",
         "_seq",
         "capacity",
     )
@@ -90,6 +76,7 @@ class PriorityDispatch:
     def __init__(
         self, capacity: int, clock: Callable[[], float], aging: float | None = None
     ) -> None:
+        super().__init__()
         self.capacity = capacity
         self._clock = clock
         self._aging = aging
@@ -97,8 +84,7 @@ class PriorityDispatch:
         self._order: list[int] = []  # the priorities with queued jobs, ascending
         self._depth = 0
         self._seq = 0
-        self._getters: deque[_Waiter] = deque()
-        self._putters: deque[_Waiter] = deque()
+        self._getters: deque[Waiter] = deque()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -116,31 +102,11 @@ class PriorityDispatch:
             raise ClosedResourceError
         getters = self._getters
         while getters:  # a worker is waiting (so nothing is queued): hand it over
-            waiter = getters.popleft()
-            if not waiter.done:
-                waiter.done = True
-                waiter.job = job
-                waiter.event.set()
+            if getters.popleft().release(job):
                 return
         if self._depth >= self.capacity:
             raise WouldBlock
         self._push(job, self._clock())
-
-    async def put(self, job: Job) -> None:
-        try:
-            self.put_nowait(job)
-            return
-        except WouldBlock:
-            pass
-        waiter = _Waiter(job)
-        self._putters.append(waiter)
-        try:
-            await waiter.event.wait()
-        except BaseException:
-            waiter.done = True  # (if it was let in already, the job stays queued)
-            raise
-        if waiter.end:
-            raise ClosedResourceError
 
     def _push(self, job: Job, now: float, *, first: bool = False) -> None:
         priority = job.priority
@@ -155,15 +121,11 @@ class PriorityDispatch:
             level.append((now, self._seq, job))
         self._depth += 1
 
-    def _admit_putters(self) -> None:
-        putters = self._putters
-        while putters and self._depth < self.capacity:
-            waiter = putters.popleft()
-            if not waiter.done:
-                waiter.done = True
-                assert waiter.job is not None
-                self._push(waiter.job, self._clock())
-                waiter.event.set()
+    def _has_room(self) -> bool:
+        return self._depth < self.capacity
+
+    def _push_now(self, job: Job) -> None:
+        self._push(job, self._clock())
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -184,10 +146,6 @@ class PriorityDispatch:
                 best, best_key = priority, key
         return best
 
-    def taker(self, worker_id: str) -> Callable[[], Job]:
-        """``worker_id``'s ``get_nowait`` (see :class:`~jobsim.pool.dispatch.Dispatch`)."""
-        return functools.partial(self.get_nowait, worker_id)
-
     def get_nowait(self, worker_id: str) -> Job:
         if not self._depth:
             if self._closed:
@@ -200,8 +158,8 @@ class PriorityDispatch:
             del self._levels[priority]
             self._order.remove(priority)
         self._depth -= 1
-        if self._putters:
-            self._admit_putters()
+        if self._producers:
+            self._producers.admit(self._has_room, self._push_now)
         return job
 
     async def get(self, worker_id: str) -> Job | None:
@@ -209,7 +167,7 @@ class PriorityDispatch:
             return self.get_nowait(worker_id)
         except WouldBlock:
             pass
-        waiter = _Waiter(None)
+        waiter = Waiter()
         self._getters.append(waiter)
         try:
             await waiter.event.wait()
@@ -226,35 +184,20 @@ class PriorityDispatch:
         woken = 0
         getters = self._getters
         while woken < n and getters:
-            waiter = getters.popleft()
-            if not waiter.done:
-                waiter.done = True
-                waiter.event.set()  # job None: woken without a job
-                woken += 1
+            woken += getters.popleft().release()  # no job: woken to re-check
         return woken
 
     # -- closing -----------------------------------------------------------------------------
 
     def close(self) -> None:
         self._closed = True
-        for waiters, end in ((self._getters, True), (self._putters, True)):
-            while waiters:
-                waiter = waiters.popleft()
-                if not waiter.done:
-                    waiter.done = True
-                    waiter.end = end
-                    waiter.event.set()
+        while self._getters:  # idle workers (nothing is queued): the end
+            self._getters.popleft().release(end=True)
+        self._producers.refuse_all()
 
     def discard_queued(self) -> int:
         dropped = self._depth
         self._levels.clear()
         self._order.clear()
         self._depth = 0
-        putters = self._putters
-        while putters:  # their jobs are dropped too (pending in the store); let them through
-            waiter = putters.popleft()
-            if not waiter.done:
-                waiter.done = True
-                waiter.event.set()
-                dropped += 1
-        return dropped
+        return dropped + self._producers.drop_all()  # theirs stay pending in the store too

@@ -1,0 +1,113 @@
+"""What the bounded dispatches share: tasks parked until a job or a wake-up comes, and the
+producers blocked in ``put`` while the dispatch is full (backpressure)."""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+from collections.abc import Callable
+
+import anyio
+from anyio import ClosedResourceError, WouldBlock
+
+from jobsim.domain import Job
+
+__all__ = ["Bounded", "Producers", "Waiter"]
+
+
+class Waiter:
+    """A task parked in ``get`` (``job`` handed over, or None: woken) or in ``put`` (its
+    ``job``). ``done``: handed over, woken or given up; ``end``: closed (get: the end of the
+    stream; put: refused)."""
+
+    __slots__ = ("done", "end", "event", "job")
+
+    def __init__(self, job: Job | None = None) -> None:
+        self.event = anyio.Event()
+        self.job = job
+        self.done = False
+        self.end = False
+
+    def release(self, job: Job | None = None, *, end: bool = False) -> bool:
+        """Wake the task (with ``job`` for a getter); False if it was no longer waiting."""
+        if self.done:
+            return False
+        self.done = True
+        if job is not None:
+            self.job = job
+        self.end = end
+        self.event.set()
+        return True
+
+
+class Producers:
+    """Producers blocked in ``put``, first come first served."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self) -> None:
+        self._queue: deque[Waiter] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._queue)
+
+    async def wait(self, job: Job) -> None:
+        """Park until :meth:`admit` moved ``job`` in (or dropped it); ``ClosedResourceError``
+        if the dispatch closed first."""
+        waiter = Waiter(job)
+        self._queue.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            waiter.done = True  # (if it was let in already, the job stays queued)
+            raise
+        if waiter.end:
+            raise ClosedResourceError
+
+    def admit(self, has_room: Callable[[], bool], push: Callable[[Job], None]) -> None:
+        """Move waiting producers' jobs in while there is room."""
+        queue = self._queue
+        while queue and has_room():
+            waiter = queue.popleft()
+            if not waiter.done:
+                assert waiter.job is not None
+                push(waiter.job)
+                waiter.release()
+
+    def refuse_all(self) -> None:
+        """The dispatch closed: every waiting ``put`` raises ``ClosedResourceError``."""
+        while self._queue:
+            self._queue.popleft().release(end=True)
+
+    def drop_all(self) -> int:
+        """Let every waiting ``put`` return without queuing its job (it stays pending in the
+        store); how many."""
+        dropped = 0
+        while self._queue:
+            dropped += self._queue.popleft().release()
+        return dropped
+
+
+class Bounded:
+    """Base of the bounded dispatches: ``put`` waits for room through :class:`Producers`;
+    ``taker`` binds a worker's ``get_nowait``. Subclasses define ``put_nowait`` and
+    ``get_nowait(worker_id)``."""
+
+    def __init__(self) -> None:
+        self._producers = Producers()
+
+    def put_nowait(self, job: Job) -> None:
+        raise NotImplementedError
+
+    def get_nowait(self, worker_id: str) -> Job:
+        raise NotImplementedError
+
+    async def put(self, job: Job) -> None:
+        try:
+            self.put_nowait(job)
+        except WouldBlock:
+            await self._producers.wait(job)
+
+    def taker(self, worker_id: str) -> Callable[[], Job]:
+        """``worker_id``'s ``get_nowait`` (see :class:`~jobsim.pool.dispatch.Dispatch`)."""
+        return functools.partial(self.get_nowait, worker_id)
