@@ -43,7 +43,7 @@ from jobsim import clock as clocks
 from jobsim.domain import Job
 from jobsim.events import FINAL_EVENTS, TraceEvent
 from jobsim.mix import Mix
-from jobsim.pool import WorkerPool
+from jobsim.pool import Scaler, WorkerPool
 from jobsim.records import RunSettings
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore
@@ -129,6 +129,7 @@ async def _run(
     store: JobStore,
     retry: RetryPolicy | None,
     settings: RunSettings,
+    scaler: Scaler | None = None,
 ) -> RunResult:
     from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
 
@@ -153,7 +154,9 @@ async def _run(
         append((event, at, job_id, worker_id))
 
     # With retries, the run ends when every job has reached an end: count the ends.
-    tracer = counting_tracer if workload.max_attempts > 1 else plain_tracer
+    # So does a scaled run: its scaler must keep working until then, not stop at shutdown.
+    wait_for_ends = workload.max_attempts > 1 or scaler is not None
+    tracer = counting_tracer if wait_for_ends else plain_tracer
 
     sequencer = clocks.Sequencer() if virtual else None
     sleep: Sleep = sequencer.bind() if sequencer is not None else _plain_sleep()
@@ -190,7 +193,13 @@ async def _run(
                 tg.start_soon(functools.partial(anyio.to_process.run_sync, spin, warm_spins))
     submitted: list[Job] = []
     pool = WorkerPool(
-        store, handler, workers=workers, capacity=capacity, tracer=tracer, retry=retry
+        store,
+        handler,
+        workers=workers,
+        capacity=capacity,
+        tracer=tracer,
+        retry=retry,
+        scaler=scaler,
     )
     wall = time.perf_counter()
     async with anyio.create_task_group() as tg:
@@ -205,6 +214,7 @@ async def _run(
                 trace.clear()
             now = clocks.loop_clock()
             t0 = now()
+            initial_workers = pool.live_workers
             classes, job_class = plan.classes, plan.job_class
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
@@ -220,10 +230,11 @@ async def _run(
                     ttl=cls.ttl,
                 )
                 submitted.append(await pool.submit(job))
-            if workload.max_attempts > 1 and total:
+            if wait_for_ends and total:
                 # Failed attempts come back after their backoff: a drained channel is not
                 # the end. Wait until every job has reached an end.
                 await all_ended.wait()
+            shutdown_at = now()
             report = await pool.shutdown()
             if sequencer is not None:  # the warm-up jobs are not the workload's
                 report = dataclasses.replace(report, completed=report.completed - workers)
@@ -234,7 +245,16 @@ async def _run(
     else:
         jobs = [await store.get(job.id) for job in submitted]
     return records.build(
-        jobs, trace, runs, report, workers=workers, t0=t0, settings=settings, plan=plan
+        jobs,
+        trace,
+        runs,
+        report,
+        workers=workers,
+        t0=t0,
+        settings=settings,
+        plan=plan,
+        initial_workers=initial_workers,
+        shutdown_at=shutdown_at,
     )
 
 
@@ -242,7 +262,12 @@ ENGINES = ("auto", "pool", "recursion")
 
 
 def choose_engine(
-    engine: str, workload: Workload | Mix, *, clock: str, store: JobStore | None
+    engine: str,
+    workload: Workload | Mix,
+    *,
+    clock: str,
+    store: JobStore | None,
+    scaler: Scaler | None = None,
 ) -> str:
     """``"pool"`` or ``"recursion"``: which engine runs ``engine`` (``"auto"``, ``"pool"`` or
     ``"recursion"``) for this run. ``"recursion"`` on a run the recursion cannot describe is
@@ -253,7 +278,7 @@ def choose_engine(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     if engine == "pool":
         return "pool"
-    reasons = recursion.unsupported(workload, clock=clock, store=store)
+    reasons = recursion.unsupported(workload, clock=clock, store=store, scaler=scaler)
     if not reasons:
         return "recursion"
     if engine == "recursion":
@@ -317,6 +342,7 @@ def simulate(
     seed: int | None = None,
     retry: RetryPolicy | None = None,
     engine: str = "auto",
+    scaler: Scaler | None = None,
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
@@ -336,12 +362,15 @@ def simulate(
             :func:`jobsim.recursion.unsupported` accepts, else a ``ValueError`` says why);
             ``"auto"`` (default) takes the recursion when it can. ``settings.engine`` says
             which ran.
+        scaler: resizes the pool during the run (:class:`~jobsim.Schedule`,
+            :class:`~jobsim.Autoscaler`); ``RunResult.workers`` shows the worker count over
+            time and the summary its cost (``worker_seconds``, ``cost_per_job``).
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
-    if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
+    if choose_engine(engine, workload, clock=clock, store=store, scaler=scaler) == "recursion":
         return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
     retry = retry if retry is not None else RetryPolicy(seed=settings.seed)
     store = store if store is not None else InMemoryJobStore()
@@ -354,6 +383,7 @@ def simulate(
         store=store,
         retry=retry,
         settings=settings,
+        scaler=scaler,
     )
     return clocks.run(main, backend=backend, clock=clock)
 
@@ -368,6 +398,7 @@ async def simulate_async(
     seed: int | None = None,
     retry: RetryPolicy | None = None,
     engine: str = "auto",
+    scaler: Scaler | None = None,
 ) -> RunResult:
     """``await``-able :func:`simulate`, for top-level ``await`` in notebooks and async code.
 
@@ -379,7 +410,7 @@ async def simulate_async(
     running = sniffio.current_async_library()
     if clock == "real" and backend in (None, running):
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
-        choose_engine(engine, workload, clock=clock, store=store)  # the pool, or a clear error
+        choose_engine(engine, workload, clock=clock, store=store, scaler=scaler)  # pool or error
         return await _run(
             workload,
             plan,
@@ -388,6 +419,7 @@ async def simulate_async(
             store=store if store is not None else InMemoryJobStore(),
             retry=retry if retry is not None else RetryPolicy(seed=settings.seed),
             settings=settings,
+            scaler=scaler,
         )
     return await anyio.to_thread.run_sync(
         functools.partial(
@@ -401,6 +433,7 @@ async def simulate_async(
             seed=seed,
             retry=retry,
             engine=engine,
+            scaler=scaler,
         )
     )
 

@@ -1,0 +1,49 @@
+"""How a lab run was made: :class:`RunSettings`, typed and readable by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["RunSettings"]
+
+
+@dataclass
+class RunSettings(Mapping[str, Any]):
+    """How a run was made. Typed attributes, also readable by name (``settings["clock"]``).
+
+    Attributes:
+        clock: ``"virtual"`` or ``"real"``.
+        backend: ``"asyncio"`` or ``"trio"`` (the one the run actually used).
+        workers: the pool's worker count.
+        capacity: slots in the pool's channel.
+        seed: the seed the workload was drawn with.
+        kind: the workload's job kind (``"sleep"``, ``"cpu-thread"``, ``"cpu-process"``).
+        engine: what computed the run: ``"pool"`` (the real pool) or ``"recursion"``.
+        wall_time: seconds of real time the run took (NaN until it ran).
+    """
+
+    clock: str
+    backend: str
+    workers: int
+    capacity: int
+    seed: int
+    kind: str
+    engine: str = "pool"
+    wall_time: float = float("nan")
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
