@@ -38,8 +38,11 @@ from jobsim.theory import QueueMetrics, erlang_c, mmc, priority_mmc, workers_for
 # (none of these import pandas at module level).
 from jobsim.clock import VirtualTimeError  # isort: skip
 from jobsim.mix import Mix  # isort: skip
-from jobsim.records import RunResult  # isort: skip
-from jobsim.simulate import simulate, simulate_async, sweep  # isort: skip
+from jobsim.records import BackpressureWarning, RunResult  # isort: skip
+from jobsim import analysis  # isort: skip
+from jobsim.analysis import Interval, batch_means, t_interval  # isort: skip
+from jobsim.simulate import simulate, simulate_async  # isort: skip
+from jobsim.experiments import Replications, replicate, sweep  # isort: skip
 from jobsim.workload import (  # isort: skip
     Batch,
     Bursts,
@@ -62,6 +65,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Autoscaler",
+    "BackpressureWarning",
     "Batch",
     "Bursts",
     "ClaimLost",
@@ -73,6 +77,7 @@ __all__ = [
     "Empirical",
     "Exponential",
     "InMemoryJobStore",
+    "Interval",
     "InvalidTransition",
     "Job",
     "JobNotFound",
@@ -89,6 +94,7 @@ __all__ = [
     "PostgresJobStore",
     "QueueMetrics",
     "RacyStore",
+    "Replications",
     "RetryPolicy",
     "RunResult",
     "SQLiteJobStore",
@@ -106,13 +112,18 @@ __all__ = [
     "WorkerPool",
     "Workload",
     "__version__",
+    "analysis",
+    "batch_means",
     "erlang_c",
+    "explore",
     "mmc",
     "open_store",
     "priority_mmc",
+    "replicate",
     "simulate",
     "simulate_async",
     "sweep",
+    "t_interval",
     "theory",
     "workers_for",
 ]
@@ -121,7 +132,11 @@ __all__ = [
 # so ``import jobsim`` stays cheap. Add a line here for another lazy room.
 _LAZY_MODULES = {"plot": "jobsim.plot", "demos": "jobsim.demos"}
 # The SQL stores import sqlite3 / psycopg: resolved through jobsim.stores on first access.
-_LAZY_NAMES = {"SQLiteJobStore": "jobsim.stores", "PostgresJobStore": "jobsim.stores"}
+_LAZY_NAMES = {
+    "SQLiteJobStore": "jobsim.stores",
+    "PostgresJobStore": "jobsim.stores",
+    "explore": "jobsim.explorer",  # ipywidgets and matplotlib: notebooks only
+}
 
 
 def __getattr__(name: str) -> Any:

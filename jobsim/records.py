@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobsim import analysis
 from jobsim.domain import Job, JobStatus
 from jobsim.events import ATTEMPT_ENDS, WORKER_EVENTS, TraceEvent
 from jobsim.pool.stats import ShutdownReport
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JOB_COLUMNS",
     "SUMMARY_KEYS",
+    "BackpressureWarning",
     "RunResult",
     "RunSettings",
     "assemble",
@@ -32,6 +34,7 @@ __all__ = [
     "job_frame",
     "one_attempt_each",
     "summarise",
+    "warn_if_blocked",
 ]
 
 #: Columns of :attr:`RunResult.jobs`, one row per job (times in seconds on the run's clock,
@@ -45,6 +48,7 @@ JOB_COLUMNS = [
     "status",
     "expired",
     "attempts",
+    "arrived",
     "submitted",
     "started",
     "finished",
@@ -70,6 +74,8 @@ SUMMARY_KEYS = [
     "latency_p95",
     "latency_p99",
     "utilisation",
+    "lq",
+    "l",
     "worker_seconds",
     "cost_per_job",
     "completed",
@@ -88,18 +94,24 @@ class RunResult:
     """What :func:`jobsim.simulate` returns.
 
     Attributes:
-        jobs: one row per job, columns :data:`JOB_COLUMNS`. ``wait`` is submitted -> first
-            start; ``service`` is the last attempt's duration; ``latency`` is submitted ->
-            finished; ``retry_wait`` is the time spent between attempts. ``job_class`` names
+        jobs: one row per job, columns :data:`JOB_COLUMNS`. ``arrived`` is the workload's
+            planned arrival, ``submitted`` when the producer actually submitted the job (later
+            when a full channel held the producer up: see ``capacity`` in
+            :func:`~jobsim.simulate`). ``wait`` is submitted -> first start; ``service`` is
+            the last attempt's duration; ``latency`` is submitted -> finished;
+            ``retry_wait`` is the time spent between attempts. ``job_class`` names
             the job's class (a :class:`~jobsim.Mix` key; else its type); ``expired`` is True
             for a job whose ttl passed before it started (it never ran: no wait, no latency).
         summary: :data:`SUMMARY_KEYS` -> numbers. ``worker_seconds`` is the cost: the
             integral of the worker count over the run (``workers x makespan`` for a fixed
-            pool); ``cost_per_job`` = worker_seconds / completed; ``utilisation`` = busy time /
-            worker_seconds; ``duplicates`` counts handler runs beyond one per attempt (a non-atomic
-            claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending.
+            pool); ``cost_per_job`` = worker_seconds / completed; ``utilisation`` = busy time
+            / worker_seconds; ``duplicates`` counts handler runs beyond one per attempt (a
+            non-atomic claim's damage); ``lost`` counts acknowledged jobs neither finished nor
+            pending; ``lq`` and ``l`` are the time-weighted mean numbers of jobs queued and in
+            the system over the run (see :func:`jobsim.analysis.occupancy`).
         events: the raw trace: ``time, event, job_id, worker_id``.
-        queue_depth: ``time, depth``: job ids waiting in the channel after each change.
+        queue_depth: ``time, depth``: job ids waiting in the channel, one row per instant at
+            which the depth changed (the depth after everything that happened then).
         report: the pool's :class:`~jobsim.ShutdownReport`.
         settings: how the run was made (clock, backend, workers, capacity, seed, wall time).
 
@@ -146,6 +158,17 @@ class RunResult:
             f"wait p95 {s['wait_p95']:.6g} s, completed {s['completed']}, "
             f"duplicates {s['duplicates']}, lost {s['lost']}>"
         )
+
+    def steady(
+        self,
+        warmup: str | None = "mser5",
+        *,
+        seconds: float | None = None,
+        jobs: int | None = None,
+        metric: str = "wait",
+    ) -> RunResult:
+        """This run without its warm-up (MSER-5 by default): see :func:`jobsim.analysis.steady`."""
+        return analysis.steady(self, warmup, seconds=seconds, jobs=jobs, metric=metric)
 
     def _repr_html_(self) -> str:
         import pandas as pd
@@ -202,15 +225,17 @@ def build(
     *,
     workers: int,
     t0: float,
+    arrived: Sequence[float],
     settings: Mapping[str, Any],
     plan: Plan | None = None,
     initial_workers: int | None = None,
     shutdown_at: float = np.inf,
 ) -> RunResult:
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
-    (``plan`` names each job's class; without it the class is the job's type;
-    ``initial_workers``: workers alive at ``t0``, when a scaler may have changed them;
-    workers leaving from ``shutdown_at`` on are the shutdown's, not the run's capacity)."""
+    (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan`` names each
+    job's class, without it the class is the job's type; ``initial_workers``: workers alive
+    at ``t0``, when a scaler may have changed them; workers leaving from ``shutdown_at`` on
+    are the shutdown's, not the run's capacity)."""
     import pandas as pd
 
     if trace:
@@ -247,6 +272,7 @@ def build(
         status=[j.status.value for j in jobs],
         expired=[j.status is JobStatus.EXPIRED for j in jobs],
         attempts=[j.attempts for j in jobs],
+        arrived=arrived,
         submitted=[np.nan if j.created is None else j.created - t0 for j in jobs],
         last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
         finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
@@ -295,6 +321,7 @@ def job_frame(
     status: Sequence[str],
     expired: Any,
     attempts: Any,
+    arrived: Any,
     submitted: Any,
     last_start: Any,
     finished: Any,
@@ -313,6 +340,7 @@ def job_frame(
             "status": status,
             "expired": np.asarray(expired, dtype=bool),
             "attempts": np.asarray(attempts, dtype=np.int64),
+            "arrived": np.asarray(arrived, dtype=float),
             "submitted": np.asarray(submitted, dtype=float),
             "last_start": np.asarray(last_start, dtype=float),
             "finished": np.asarray(finished, dtype=float),
@@ -343,21 +371,16 @@ def assemble(
     initial_workers: int | None = None,
 ) -> RunResult:
     """Finish the per-job frame, derive the queue depth (unless given) and the summary."""
-    import pandas as pd
-
     frame["wait"] = frame["started"] - frame["submitted"]
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
+    levels = analysis.occupancy_from_events(events)
+    # One sample per instant (the depth after everything that happened then): a job queued
+    # and taken at the same instant was never waiting, and must not show as a spike.
     if queue_depth is None:
-        depth = events[events["event"].isin((TraceEvent.QUEUED, TraceEvent.TAKEN))]
-        queue_depth = pd.DataFrame(
-            {
-                "time": depth["time"].to_numpy(),
-                "depth": np.where(depth["event"].to_numpy() == TraceEvent.QUEUED, 1, -1).cumsum()
-                if len(depth)
-                else np.array([], dtype=int),
-            }
-        )
+        queue_depth = levels[["time", "queued"]].rename(columns={"queued": "depth"})
+    else:
+        queue_depth = queue_depth.drop_duplicates("time", keep="last").reset_index(drop=True)
     result = RunResult(
         frame,
         {},
@@ -376,9 +399,12 @@ def assemble(
 
         result.summary["workers"] = workers  # read by the timeline for its start
         worker_seconds = capacity.integral(result.workers, "workers", 0.0, end)
-    result.summary = summarise(
+    summary = summarise(
         frame, workers=workers, busy=busy, duplicates=duplicates, worker_seconds=worker_seconds
     )
+    means = analysis.occupancy_means(levels, 0.0, summary["makespan"], workers)
+    summary["lq"], summary["l"] = means["lq"], means["l"]
+    result.summary = summary
     return result
 
 
@@ -416,6 +442,7 @@ def summarise(
     summary["utilisation"] = busy / worker_seconds if worker_seconds > 0 else float("nan")
     summary["worker_seconds"] = worker_seconds
     summary["cost_per_job"] = worker_seconds / completed if completed else float("nan")
+    summary["lq"] = summary["l"] = float("nan")  # from the trace: see analysis.occupancy_means
     summary |= {
         "completed": completed,
         "failed": failed,
@@ -435,3 +462,31 @@ def _class_names(jobs: Sequence[Job], plan: Plan | None) -> list[str]:
     names = [c.name for c in plan.classes]
     of = plan.job_class
     return [names[of[j.payload["i"]]] for j in jobs]
+
+
+class BackpressureWarning(UserWarning):
+    """A run's producer found the channel full, so timed arrivals entered it late."""
+
+
+def warn_if_blocked(result: RunResult, *, closed: bool, stacklevel: int = 2) -> None:
+    """Warn once when the producer of a timed (not ``closed``: not all at t = 0) workload was
+    held up by a full channel: its waits and latencies then understate the open system's."""
+    blocked = int(result.settings.get("blocked_submits", 0))
+    if not blocked or closed:
+        return
+    import warnings
+
+    jobs = result.jobs
+    queued = result.events[result.events["event"] == "queued"].groupby("job_id")["time"].min()
+    late = float((jobs["job_id"].map(queued) - jobs["arrived"]).max())
+    capacity = result.settings.get("capacity")
+    warnings.warn(
+        f"the producer was blocked by capacity={capacity}: {blocked} of {len(jobs)} jobs found "
+        f"the channel full and arrivals entered it up to {late:.4g} s later than planned, so "
+        "waits and latencies are lower than the workload's arrival process would give. For an "
+        f"open system (M/M/c, capacity planning, theory) pass capacity >= jobs, here "
+        f"capacity={len(jobs)}; compare RunResult.jobs['arrived'] (planned) with "
+        "['submitted'].",
+        BackpressureWarning,
+        stacklevel=stacklevel,
+    )

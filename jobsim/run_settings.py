@@ -21,7 +21,12 @@ class RunSettings(Mapping[str, Any]):
         seed: the seed the workload was drawn with.
         kind: the workload's job kind (``"sleep"``, ``"cpu-thread"``, ``"cpu-process"``).
         engine: what computed the run: ``"pool"`` (the real pool) or ``"recursion"``.
+        loop: the asyncio event loop of a real-clock run, ``"asyncio"`` or ``"uvloop"``.
         wall_time: seconds of real time the run took (NaN until it ran).
+        blocked_submits: submits that found the channel full, so the producer waited and
+            later arrivals were delayed (backpressure; see ``capacity`` in
+            :func:`~jobsim.simulate`).
+        warmup_time, warmup_jobs: where :meth:`RunResult.steady` cut the run (0 if it is whole).
     """
 
     clock: str
@@ -31,7 +36,11 @@ class RunSettings(Mapping[str, Any]):
     seed: int
     kind: str
     engine: str = "pool"
+    loop: str = "asyncio"
     wall_time: float = float("nan")
+    blocked_submits: int = 0
+    warmup_time: float = 0.0
+    warmup_jobs: int = 0
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._names():

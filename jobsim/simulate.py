@@ -51,8 +51,6 @@ from jobsim.stores.memory import InMemoryJobStore
 from jobsim.workload import Plan, SimulatedFailure, Workload, spin, spins_for
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from jobsim.records import RunResult
 
 __all__ = ["main", "simulate", "simulate_async", "sweep"]
@@ -216,6 +214,7 @@ async def _run(
             t0 = now()
             initial_workers = pool.live_workers
             classes, job_class = plan.classes, plan.job_class
+            blocked = 0  # submits that found the channel full: backpressure on the arrivals
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
                 if delay > 0:
@@ -229,6 +228,8 @@ async def _run(
                     priority=cls.priority,
                     ttl=cls.ttl,
                 )
+                if pool.queue_depth >= capacity:
+                    blocked += 1
                 submitted.append(await pool.submit(job))
             if wait_for_ends and total:
                 # Failed attempts come back after their backoff: a drained channel is not
@@ -240,6 +241,7 @@ async def _run(
                 report = dataclasses.replace(report, completed=report.completed - workers)
         tg.cancel_scope.cancel()
     settings.wall_time = time.perf_counter() - wall
+    settings.blocked_submits = blocked
     if isinstance(store, InMemoryJobStore):
         jobs = submitted  # the store keeps these very objects: nothing to read back
     else:
@@ -251,6 +253,7 @@ async def _run(
         report,
         workers=workers,
         t0=t0,
+        arrived=plan.arrivals,
         settings=settings,
         plan=plan,
         initial_workers=initial_workers,
@@ -343,6 +346,7 @@ def simulate(
     retry: RetryPolicy | None = None,
     engine: str = "auto",
     scaler: Scaler | None = None,
+    loop: str = "asyncio",
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
@@ -350,8 +354,13 @@ def simulate(
         workload: what to run (see :class:`~jobsim.Workload`), or several job classes at
             once (:class:`~jobsim.Mix`).
         workers, capacity: the pool's size and channel slots. A full channel blocks the
-            producer (backpressure), which delays later arrivals: for open-system models
-            such as M/M/c pass ``capacity >= jobs``.
+            producer (backpressure), which delays later arrivals, so waits and latencies
+            are no longer those of the workload's arrival process. Which to choose:
+            ``capacity=workload.jobs`` for an open system (M/M/c, capacity planning,
+            comparisons with :mod:`jobsim.theory`); a small capacity only to study
+            backpressure itself. When a timed workload's arrivals were held up, one
+            :class:`~jobsim.records.BackpressureWarning` says so, and ``RunResult.jobs``
+            shows each job's planned ``arrived`` next to its actual ``submitted``.
         clock: ``"virtual"`` (instant, exact, deterministic) or ``"real"``.
         backend: ``"asyncio"`` or ``"trio"``.
         store: a fresh store to run against (default: a new :class:`InMemoryJobStore`).
@@ -365,13 +374,18 @@ def simulate(
         scaler: resizes the pool during the run (:class:`~jobsim.Schedule`,
             :class:`~jobsim.Autoscaler`); ``RunResult.workers`` shows the worker count over
             time and the summary its cost (``worker_seconds``, ``cost_per_job``).
+        loop: the asyncio event loop of a real-clock run: ``"asyncio"`` (its own) or
+            ``"uvloop"`` (needs the ``uvloop`` extra); ``settings.loop`` says which ran.
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
+    settings.loop = clocks.check_loop(loop, backend, clock)
     if choose_engine(engine, workload, clock=clock, store=store, scaler=scaler) == "recursion":
-        return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
+        result = _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
+        _warn_if_blocked(result, workload)
+        return result
     retry = retry if retry is not None else RetryPolicy(seed=settings.seed)
     store = store if store is not None else InMemoryJobStore()
     main = functools.partial(
@@ -385,7 +399,23 @@ def simulate(
         settings=settings,
         scaler=scaler,
     )
-    return clocks.run(main, backend=backend, clock=clock)
+    result = clocks.run(main, backend=backend, clock=clock, loop=loop)
+    _warn_if_blocked(result, workload)
+    return result
+
+
+def _warn_if_blocked(result: RunResult, workload: Workload | Mix) -> None:
+    from jobsim import records
+
+    records.warn_if_blocked(result, closed=_closed(workload), stacklevel=4)  # the caller's line
+
+
+def _closed(workload: Workload | Mix) -> bool:
+    """Every job there at t = 0 (``Batch()`` arrivals, in every class of a mix)."""
+    from jobsim.workload import Batch
+
+    parts = workload.classes.values() if isinstance(workload, Mix) else [workload]
+    return all(isinstance(part.arrivals, Batch) for part in parts)
 
 
 async def simulate_async(
@@ -411,7 +441,7 @@ async def simulate_async(
     if clock == "real" and backend in (None, running):
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
         choose_engine(engine, workload, clock=clock, store=store, scaler=scaler)  # pool or error
-        return await _run(
+        result = await _run(
             workload,
             plan,
             workers=workers,
@@ -421,6 +451,8 @@ async def simulate_async(
             settings=settings,
             scaler=scaler,
         )
+        _warn_if_blocked(result, workload)
+        return result
     return await anyio.to_thread.run_sync(
         functools.partial(
             simulate,
@@ -438,44 +470,8 @@ async def simulate_async(
     )
 
 
-def sweep(
-    workload: Workload,
-    workers: Sequence[int] = (1, 2, 5, 10),
-    repeats: int = 3,
-    progress: bool = True,
-    **options: Any,
-) -> pd.DataFrame:
-    """Run ``workload`` for each worker count, ``repeats`` times (seeds ``seed, seed+1, ...``).
-
-    ``options`` go to :func:`simulate` (``clock``, ``backend``, ``capacity``, ...). Returns one
-    row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend``, ``wall_time``
-    and ``speedup`` (makespan of the fewest workers / this makespan, within a repeat).
-    """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    counts = list(workers)
-    if not counts:
-        raise ValueError("workers must list at least one worker count, e.g. [1, 2, 5, 10]")
-    base_seed = options.pop("seed", None)
-    base_seed = workload.seed if base_seed is None else base_seed
-    rows = []
-    runs = [(w, r) for r in range(repeats) for w in counts]
-    for count, repeat in tqdm(runs, desc="sweep", unit="run", disable=not progress):
-        result = simulate(workload, workers=count, seed=base_seed + repeat, **options)
-        rows.append(
-            result.summary
-            | {"repeat": repeat, "seed": base_seed + repeat}
-            | {k: result.settings[k] for k in ("clock", "backend", "wall_time")}
-        )
-    frame = pd.DataFrame(rows)
-    fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
-    base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
-    frame["speedup"] = base / frame["makespan"]
-    return frame
-
+# sweep moved to jobsim.experiments; still importable from here.
+from jobsim.experiments import sweep  # noqa: E402
 
 # -- command line -------------------------------------------------------------------------------
 

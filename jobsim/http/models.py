@@ -109,7 +109,11 @@ class JobCreate(BaseModel):
         json_schema_extra={"examples": [{"type": "email", "payload": {"duration": 0.5}}]},
     )
 
-    type: str = Field(min_length=1, max_length=200, description="What kind of work this is.")
+    type: str = Field(
+        min_length=1,
+        max_length=200,
+        description="What kind of work this is: printable text (no control characters).",
+    )
     payload: JobPayload = Field(default_factory=JobPayload, description="A JSON object.")
     priority: int = Field(
         default=0,
@@ -131,6 +135,14 @@ class JobCreate(BaseModel):
     @classmethod
     def _plain_text(cls, value: str) -> str:
         check_plain_json(value, "type")
+        return value
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON (and the OpenAPI schema) call 3.0 an integer; strings and booleans stay refused.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         return value
 
 
