@@ -43,7 +43,9 @@ __all__ = ["Schedule", "run", "schedule", "unsupported"]
 _NEVER = math.inf
 
 
-def unsupported(workload: Workload | Mix, *, clock: str, store: object = None) -> list[str]:
+def unsupported(
+    workload: Workload | Mix, *, clock: str, store: object = None, scaler: object = None
+) -> list[str]:
     """Why the recursion cannot stand in for the pool on this run (empty: it can).
 
     Each reason names the setting and what the recursion needs. The recursion models the
@@ -62,6 +64,8 @@ def unsupported(workload: Workload | Mix, *, clock: str, store: object = None) -
         reasons.append(f"clock={clock!r} (the recursion computes virtual time only)")
     if store is not None:
         reasons.append("store= was given (the recursion writes no store)")
+    if scaler is not None:
+        reasons.append("scaler= is set (the recursion models a fixed worker count)")
     classes = workload.classes.values() if isinstance(workload, Mix) else [workload]
     if any(w.ttl is not None for w in classes):
         reasons.append("ttl= is set (the recursion models no expiry)")
