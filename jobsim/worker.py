@@ -34,6 +34,7 @@ import anyio
 from jobsim.config import Config, ConfigError
 from jobsim.domain import Job, JobsimError
 from jobsim.pool import Handler, ShutdownReport, WorkerPool
+from jobsim.retry import RetryPolicy
 from jobsim.stores import LeasingJobStore, mask_url, open_store
 
 __all__ = ["main", "run_worker", "sleep_handler"]
@@ -84,13 +85,15 @@ async def run_worker(
     name: str,
     grace: float,
     poll_interval: float = 1.0,
+    retry: RetryPolicy | None = None,
+    outage_limit: float | None = None,
     ready: Any = None,
 ) -> ShutdownReport:
     """Run a pull-mode pool on the store at ``url`` until SIGTERM/SIGINT; returns its report.
 
     ``ready`` (optional callable) is called once the pool runs (tests use it).
     """
-    store = await open_store(url)
+    store = await open_store(url, outage_limit=outage_limit)
     try:
         if not isinstance(store, LeasingJobStore):
             raise JobsimError(
@@ -104,6 +107,7 @@ async def run_worker(
             name=name,
             lease=lease,
             poll_interval=poll_interval,
+            retry=retry,
             clock=time.time,  # wall-clock timestamps: comparable across processes and hosts
         )
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -205,6 +209,26 @@ def _parser(config: Config) -> argparse.ArgumentParser:
         default=1.0,
         help="longest an idle worker waits before looking for jobs again (default %(default)s)",
     )
+    parser.add_argument(
+        "--outage-limit",
+        type=float,
+        default=60.0,
+        help="seconds to ride out a database outage (statements retried with backoff, "
+        "running jobs keep running) before the process gives up with exit status 1 "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--retry-base",
+        type=float,
+        default=1.0,
+        help="seconds before the first retry of a failed job with attempts left; doubles "
+        "with each attempt (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-jitter",
+        action="store_true",
+        help="wait exactly the backoff before a retry (default: a uniform draw up to it)",
+    )
     return parser
 
 
@@ -237,6 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--grace must be >= 0 seconds, got {args.grace}")
     if not args.poll > 0:
         parser.error(f"--poll must be > 0 seconds, got {args.poll}")
+    if not args.outage_limit >= 0:
+        parser.error(f"--outage-limit must be >= 0 seconds, got {args.outage_limit}")
+    try:
+        retry = RetryPolicy(base=args.retry_base, jitter=not args.no_jitter)
+    except ValueError as exc:
+        parser.error(f"--retry-base: {exc}")
     try:
         handler = load_handler(args.handler) if args.handler else sleep_handler(config.job_duration)
     except ValueError as exc:
@@ -254,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 name=args.name,
                 grace=args.grace,
                 poll_interval=args.poll,
+                retry=retry,
+                outage_limit=args.outage_limit,
             )
         )
     except (JobsimError, BaseExceptionGroup) as exc:

@@ -117,6 +117,15 @@ class ConnectionThreads(Generic[C]):
                         with self._group(conn):
                             for it in items:
                                 self._run_one(conn, it)
+                    if self._broken and any(
+                        not ok and isinstance(value, self._broken)
+                        for it in items
+                        for ok, value in it[1]
+                    ):
+                        # The connection broke under a call: make a fresh one next time.
+                        with contextlib.suppress(Exception):
+                            self._release(conn)
+                        conn = None
                 except BaseException as exc:  # no connection, or the group's commit failed
                     for it in items:
                         it[1][:] = [(False, exc)]

@@ -148,9 +148,10 @@ class LeasingJobStore(JobStore, Protocol):
         worker id) by ``lease`` seconds from now; False if that claim is no longer current."""
         ...
 
-    async def requeue_expired(self, *, at: float | None = None) -> int:
+    async def requeue_expired(self, *, at: float | None = None, settle: float = 0.0) -> int:
         """Return jobs whose lease lapsed to pending (their attempt counts stays: the next
-        claim adds one); how many moved."""
+        claim adds one); how many moved. ``settle``: after the store's server (re)started,
+        requeue nothing for that many seconds, so holders cut off by the outage renew first."""
         ...
 
     async def wait_for_jobs(self, timeout: float) -> None:

@@ -168,14 +168,19 @@ class TemporaryPostgres:
         return self
 
     def _create_database(self) -> None:
+        self._wait_ready(f'CREATE DATABASE "{self.dbname}"')
+
+    def _wait_ready(self, statement: str) -> None:
+        """Run ``statement`` in the ``postgres`` database as soon as the server accepts it
+        (the port opens a moment before the server accepts connections)."""
         import psycopg
 
         admin = f"postgresql://{self.user}@{self.host}:{self.port}/postgres"
         deadline = time.monotonic() + 60
-        while True:  # the port opens a moment before the server accepts connections
+        while True:
             try:
                 with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-                    conn.execute(f'CREATE DATABASE "{self.dbname}"')
+                    conn.execute(statement)
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
@@ -188,6 +193,25 @@ class TemporaryPostgres:
             return ""
         path = os.path.join(self._base, "server.log")
         return Path(path).read_text(errors="replace") if os.path.exists(path) else ""
+
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: clients are disconnected), keeping its data, so
+        :meth:`resume` brings it back on the same port: a database outage, for fault tests."""
+        if self._executor is None:
+            raise RuntimeError("TemporaryPostgres has not been started")
+        self._executor.stop()
+
+    def resume(self) -> None:
+        """Start the server again after :meth:`pause`, with the same data and port."""
+        if self._executor is None:
+            raise RuntimeError("TemporaryPostgres has not been started")
+        self._executor.start()
+        self._wait_ready("SELECT 1")
+
+    def restart(self) -> None:
+        """Restart the server (like ``pg_ctl restart -m fast``): every connection drops."""
+        self.pause()
+        self.resume()
 
     def stop(self) -> None:
         """Stop the server and delete its files. Idempotent."""

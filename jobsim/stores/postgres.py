@@ -12,9 +12,14 @@
 * **Schema** is created idempotently (``IF NOT EXISTS`` under an advisory lock, so several
   processes starting at once do not trip over each other).
 
-**Backends: asyncio and trio.** Statements run on blocking psycopg connections (from a
-``psycopg_pool.ConnectionPool``), each held by one database thread (at most
-``max_connections``), and the caller awaits the result on its own loop. psycopg's async
+* **Outages** (a restart, a network cut) are ridden out: statements are retried with backoff,
+  logged once per outage, for up to ``outage_limit`` seconds; the LISTEN connection
+  reconnects; leases that lapsed while the server was down are not requeued before their
+  holders had a chance to renew them.
+
+**Backends: asyncio and trio.** Statements run on blocking psycopg connections, each held by
+one database thread (at most ``max_connections``), and the caller awaits the result on its
+own loop. psycopg's async
 connections would only serve asyncio (psycopg has no trio support), and measured here they
 were slower (``SELECT 1``: 0.55 ms async vs 0.20 ms blocking, plus ~0.15 ms for the thread
 hop). Both backends pass the same contract suite.
@@ -22,21 +27,20 @@ hop). Both backends pass the same contract suite.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
 import psycopg
 import psycopg.errors
-from psycopg_pool import ConnectionPool
 
 from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
+from jobsim.stores._listen import Listener
+from jobsim.stores._outage import OutageGuard
 from jobsim.stores._sql import (
     COLUMN_LIST,
     check_page,
@@ -46,14 +50,19 @@ from jobsim.stores._sql import (
     row_to_job,
     rows_for_insert,
 )
-from jobsim.stores._threads import ConnectionThreads, waker
+from jobsim.stores._threads import ConnectionThreads
 from jobsim.stores.base import purge_cutoff, refusal, status_or_none
+from jobsim.stores.url import mask_url
 
 __all__ = ["PostgresJobStore", "claim_next_sql", "schema_sql"]
 
 logger = logging.getLogger("jobsim.stores.postgres")
 
 Fetch = Literal["one", "all", "rowcount"]
+T = TypeVar("T")
+
+#: Errors that mean "the server cannot be reached" (not "the statement is wrong").
+_UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 _NOW = "extract(epoch from clock_timestamp())"
@@ -116,6 +125,10 @@ class PostgresJobStore:
         table: table name (lower-case identifier); the NOTIFY channel has the same name.
         max_connections: connections per process (and threads on trio).
         connect_timeout: seconds to wait for the server when connecting.
+        outage_limit: seconds an outage is ridden out: statements are retried with backoff
+            (logged once per outage) and only fail, with
+            :class:`~jobsim.stores.StoreUnavailable`, once the server has been unreachable
+            that long.
     """
 
     def __init__(
@@ -125,6 +138,7 @@ class PostgresJobStore:
         table: str = "jobsim_jobs",
         max_connections: int = 10,
         connect_timeout: float = 10.0,
+        outage_limit: float = 60.0,
     ) -> None:
         if not _IDENTIFIER.match(table):
             raise ValueError(
@@ -136,10 +150,10 @@ class PostgresJobStore:
         self.table = table
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
-        self._pool: ConnectionPool | None = None
+        self.outage = OutageGuard(mask_url(conninfo), conninfo, outage_limit, _UNREACHABLE)
         self._workers: ConnectionThreads[psycopg.Connection[Any]] | None = None
         self._closed = False
-        self._listener: _Listener | None = None
+        self._listener: Listener | None = None
         self._empty_at: int | None = None  # listener generation when claim_next found none
         t = table
         self._sql = {
@@ -166,12 +180,11 @@ class PostgresJobStore:
             "requeue": f"UPDATE {t} SET status = 'pending', lease_expires = NULL, "
             "error = 'lease expired (worker ' || COALESCE(worker_id, '?') || "
             "' stopped renewing)' WHERE status = 'processing' AND lease_expires IS NOT NULL "
-            f"AND lease_expires < {_NOW}",
+            f"AND lease_expires < {_NOW} "
+            f"AND {_NOW} - extract(epoch from pg_postmaster_start_time()) > %s",
         }
 
     def __repr__(self) -> str:
-        from jobsim.stores.url import mask_url
-
         state = "closed" if self._closed else "open"
         return f"<PostgresJobStore {mask_url(self.conninfo)} table={self.table} {state}>"
 
@@ -211,26 +224,31 @@ class PostgresJobStore:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed; open a new store")
         if self._workers is None:
-            pool = ConnectionPool(
-                self.conninfo,
-                min_size=0,
-                max_size=self.max_connections,
-                kwargs={"autocommit": True},
-                open=True,
-                timeout=self.connect_timeout,
-                name=f"jobsim-{self.table}",
-            )
-            self._pool = pool
+            # Each database thread holds one connection for its life (so the threads are the
+            # pool); a connection found broken is closed and the next call makes a new one.
             self._workers = ConnectionThreads(
-                pool.getconn,
-                pool.putconn,
+                self._connect,
+                _close,
                 max_threads=self.max_connections,
                 name=f"jobsim-pg-{self.table}",
-                broken_errors=(psycopg.OperationalError,),
+                broken_errors=_UNREACHABLE,
             )
         return self._workers
 
-    async def _q(self, sql: str, params: Any = (), fetch: Fetch = "rowcount") -> Any:
+    async def _call(
+        self, fn: Callable[[psycopg.Connection[Any]], T], retried: list[int] | None = None
+    ) -> T:
+        """Run ``fn(connection)`` on a database thread, riding out an outage (see
+        :class:`~jobsim.stores._outage.OutageGuard`)."""
+        return await self.outage.run(lambda: self._threads().call(fn), retried)
+
+    async def _q(
+        self,
+        sql: str,
+        params: Any = (),
+        fetch: Fetch = "rowcount",
+        retried: list[int] | None = None,
+    ) -> Any:
         """Run one statement on a database thread's connection (autocommit)."""
 
         def run(conn: psycopg.Connection[Any]) -> Any:
@@ -241,7 +259,7 @@ class PostgresJobStore:
                 return cur.fetchall()
             return cur.rowcount
 
-        return await self._threads().call(run)
+        return await self._call(run, retried)
 
     async def _status(self, job_id: str) -> str | None:
         row = await self._q(self._sql["status"], (job_id,), "one")
@@ -268,7 +286,7 @@ class PostgresJobStore:
                 conn.cursor().executemany(sql, rows)
 
         try:
-            await self._threads().call(insert)
+            await self._call(insert)
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateJob(_duplicate_id(exc, jobs)) from None
         return jobs
@@ -307,9 +325,13 @@ class PostgresJobStore:
         if token is not None:
             sql += _FENCE
             params += (token[0], token[1])
-        if await self._q(sql, params) == 0:
+        retried: list[int] = []
+        if await self._q(sql, params, retried=retried) == 0:
             row = await self._q(self._sql["holder"], (job_id,), "one")
-            raise refusal(job_id, new, token, None if row is None else tuple(row))
+            current = None if row is None else tuple(row)
+            if retried and token is not None and current == (new.value, *token):
+                return  # the first try was written before the connection dropped
+            raise refusal(job_id, new, token, current)
 
     async def complete(
         self,
@@ -365,12 +387,9 @@ class PostgresJobStore:
             self._listener.stop()
             self._listener = None
         workers, self._workers = self._workers, None
-        pool, self._pool = self._pool, None
         if workers is not None:
-            for thread in workers.close():  # each returns its connection after queued work
+            for thread in workers.close():  # each closes its connection after queued work
                 await anyio.to_thread.run_sync(thread.join)
-        if pool is not None:
-            await anyio.to_thread.run_sync(pool.close)
 
     # -- LeasingJobStore -----------------------------------------------------------------------
 
@@ -395,13 +414,15 @@ class PostgresJobStore:
         sql = self._sql["renew"] + " AND attempts = %s"
         return bool(await self._q(sql, (lease, job_id, holder[0], holder[1])))
 
-    async def requeue_expired(self, *, at: float | None = None) -> int:
+    async def requeue_expired(self, *, at: float | None = None, settle: float = 0.0) -> int:
         """Put jobs whose lease lapsed back to pending; how many moved.
 
         Leases are on the server's clock (shared by every host), so ``at`` (the caller's
-        clock, perhaps a per-process loop clock) is ignored.
+        clock, perhaps a per-process loop clock) is ignored. ``settle``: requeue nothing until
+        the server has been up that long: leases that lapsed while it was down lapsed because
+        nobody *could* renew them, and their holders get that long to renew first.
         """
-        return int(await self._q(self._sql["requeue"]))
+        return int(await self._q(self._sql["requeue"], (settle,)))
 
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return on a NOTIFY that a job became pending, or after ``timeout`` seconds.
@@ -412,68 +433,12 @@ class PostgresJobStore:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed; open a new store")
         if self._listener is None:
-            self._listener = _Listener(self._connect, self.table)
+            self._listener = Listener(self._connect, self.table)
         await self._listener.wait(timeout, self._empty_at)
 
 
-class _Listener:
-    """One thread LISTENing on one connection; wakes every task waiting in any event loop."""
-
-    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], channel: str) -> None:
-        self._connect = connect
-        self._channel = channel
-        self._waiters: dict[anyio.Event, Callable[[Callable[[], object]], object]] = {}
-        self._lock = threading.Lock()
-        self._stopping = False
-        self.generation = 0  # notifications seen so far
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._listen, name=f"jobsim-listen {channel}")
-        self._thread.daemon = True
-        self._thread.start()
-
-    def _listen(self) -> None:
-        try:
-            with self._connect() as conn:
-                conn.execute(f"LISTEN {self._channel}")
-                self._ready.set()
-                while not self._stopping:
-                    for _ in conn.notifies(timeout=0.25, stop_after=1):
-                        self._wake_all()
-        except Exception:
-            if not self._stopping:
-                logger.exception(
-                    "LISTEN %s stopped; waiters fall back to their timeouts", self._channel
-                )
-        finally:
-            self._ready.set()
-
-    def _wake_all(self) -> None:
-        with self._lock:
-            self.generation += 1
-            waiters, self._waiters = self._waiters, {}
-        for event, wake in waiters.items():
-            with contextlib.suppress(RuntimeError):  # that loop has closed
-                wake(event.set)
-
-    async def wait(self, timeout: float, seen: int | None = None) -> None:
-        """Wait for the next notification (or ``timeout``); return at once if one came
-        after generation ``seen``."""
-        if not self._ready.is_set():
-            await anyio.to_thread.run_sync(self._ready.wait, 5.0)
-        event = anyio.Event()
-        with self._lock:
-            if seen is not None and self.generation != seen:
-                return
-            self._waiters[event] = waker()
-        try:
-            with anyio.move_on_after(timeout):
-                await event.wait()
-        finally:
-            with self._lock:
-                self._waiters.pop(event, None)
-
-    def stop(self) -> None:
-        self._stopping = True
+def _close(conn: psycopg.Connection[Any]) -> None:
+    conn.close()
 
 
 def _duplicate_id(exc: psycopg.errors.UniqueViolation, jobs: list[Job]) -> str:

@@ -399,11 +399,12 @@ class SQLiteJobStore:
 
         return await self._run(renew)
 
-    async def requeue_expired(self, *, at: float | None = None) -> int:
+    async def requeue_expired(self, *, at: float | None = None, settle: float = 0.0) -> int:
         """Put jobs whose lease lapsed back to pending; how many moved.
 
         Leases are on the store's clock (``time.time()``, shared by every process on the
-        host), so ``at`` (the caller's clock, perhaps a per-process loop clock) is ignored.
+        host), so ``at`` (the caller's clock, perhaps a per-process loop clock) is ignored,
+        and so is ``settle`` (a file has no server that restarts).
         """
 
         def requeue(conn: sqlite3.Connection) -> int:

@@ -91,11 +91,13 @@ def _check_postgres_url(url: str, shown: str) -> None:
         )
 
 
-async def open_store(url: str) -> JobStore:
+async def open_store(url: str, *, outage_limit: float | None = None) -> JobStore:
     """Open the store that ``url`` names (see the module doc for the forms).
 
     Raises :class:`StoreURLError` for a URL of unknown form and :class:`StoreUnavailable`
     when the database cannot be opened; both name the URL with its password masked.
+    ``outage_limit``: how many seconds a PostgreSQL store rides out an outage before its
+    calls fail (default 60; see :class:`~jobsim.stores.PostgresJobStore`).
     """
     if not isinstance(url, str) or "://" not in url:
         raise StoreURLError(f"store URL {mask_url(url)!r} has no scheme; allowed: {SCHEMES}")
@@ -118,7 +120,8 @@ async def open_store(url: str) -> JobStore:
                 f"store URL {shown!r} needs psycopg: pip install 'jobsim[postgresql]' ({exc})"
             ) from exc
         try:
-            return await PostgresJobStore.connect(url)
+            options = {} if outage_limit is None else {"outage_limit": outage_limit}
+            return await PostgresJobStore.connect(url, **options)
         except Exception as exc:  # psycopg.OperationalError and friends
             detail = scrub(f"{type(exc).__name__}: {exc}".strip(), url)
             raise StoreUnavailable(f"cannot reach PostgreSQL store {shown!r}: {detail}") from None
