@@ -85,7 +85,8 @@ def _counts(client: httpx.Client) -> dict[str, int]:
         (rb'{"type":"\ud83d","payload":{}}', "type", "unicode string"),
         (rb'{"type":"x","payload":{"k":"a\u0000b"}}', "payload.k", "NUL character"),
         (rb'{"type":"x","payload":{"k\u0000":1}}', "payload", "NUL character"),
-        (rb'{"type":"x\u0000","payload":{}}', "type", "NUL character"),
+        (rb'{"type":"x\u0000","payload":{}}', "type", "should match pattern"),
+        (rb'{"type":"<script>alert(1)</script>"}', "type", "should match pattern"),
     ],
 )
 def test_surrogates_and_nul_are_refused_before_anything_is_stored(
