@@ -171,7 +171,7 @@ def _run_sqlite(jobs: int, claimers: int, backend: str, tmp: Path) -> tuple[floa
             n = 0
             while True:
                 now = time.time()
-                if conn.execute(CLAIM_NEXT_SQL, ("raw", now, now + LEASE)).fetchone() is None:
+                if conn.execute(CLAIM_NEXT_SQL, ("raw", now, now + LEASE, now)).fetchone() is None:
                     conn.close()
                     return n
                 n += 1

@@ -8,13 +8,15 @@ A job's life::
     pending ──claim──> processing ──> completed
        │  ^                 │  └────> failed
        │  └──retry/lease────┘  └────> cancelled   (cooperative cancel of a running job)
-       └──cancel──> cancelled
+       ├──cancel──> cancelled
+       └──ttl passed before its first start──> expired
 
 Any other move raises :class:`InvalidTransition`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ from typing import Any, NamedTuple
 from jobsim.payload import MAX_NAME_LENGTH, check_name, check_payload
 
 __all__ = [
+    "PRIORITY_RANGE",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
     "ClaimLost",
@@ -36,7 +39,9 @@ __all__ = [
     "JobStatus",
     "JobsimError",
     "PoolClosed",
+    "check_priority",
     "check_transition",
+    "check_ttl",
     "new_job_id",
 ]
 
@@ -49,27 +54,33 @@ class JobStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
-_P, _R, _C, _F, _X = (
+_P, _R, _C, _F, _X, _E = (
     JobStatus.PENDING,
     JobStatus.PROCESSING,
     JobStatus.COMPLETED,
     JobStatus.FAILED,
     JobStatus.CANCELLED,
+    JobStatus.EXPIRED,
 )
 
 #: The legal moves: ``TRANSITIONS[old]`` is the set of statuses ``old`` may move to.
 TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
-    _P: frozenset({_R, _X}),  # claim; cancel before it ran
+    _P: frozenset({_R, _X, _E}),  # claim; cancel before it ran; its ttl passed unstarted
     _R: frozenset({_C, _F, _P, _X}),  # done; failed; retry or lease expiry; cancelled while running
     _C: frozenset(),
     _F: frozenset(),
     _X: frozenset(),
+    _E: frozenset(),
 }
 
 #: Statuses a job never leaves.
-TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({_C, _F, _X})
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({_C, _F, _X, _E})
+
+#: Allowed priorities (a 32-bit integer, what every store's column holds); higher runs first.
+PRIORITY_RANGE = range(-(2**31), 2**31)
 
 
 class JobsimError(Exception):
@@ -179,6 +190,10 @@ class Job:
         attempts: how many times the job has been claimed (1 once its first run starts).
         max_attempts: how many attempts a retry policy may make before the job is dead.
         timeout: seconds one attempt may take before it fails (``None``: the pool's default).
+        priority: an integer; higher runs first, FIFO within one priority (default 0).
+        ttl: seconds the job may wait for its first start, counted from ``created``; a job
+            not started by then is never run and ends ``expired`` (``None``: no limit). A job
+            that has started once (then was retried or put back) no longer expires.
         worker_id: the worker that claimed it last.
         created, started, finished: when it was stored, last claimed, and reached an end.
         result: what the handler returned (when completed).
@@ -193,6 +208,8 @@ class Job:
     attempts: int = 0
     max_attempts: int = 1
     timeout: float | None = None
+    priority: int = 0
+    ttl: float | None = None
     worker_id: str | None = None
     created: float | None = None
     started: float | None = None
@@ -226,6 +243,10 @@ class Job:
             raise ValueError(
                 f"Job.timeout must be a positive number of seconds, got {self.timeout!r}"
             )
+        if type(self.priority) is not int or self.priority not in PRIORITY_RANGE:
+            self.priority = check_priority(self.priority)
+        if self.ttl is not None:
+            self.ttl = check_ttl(self.ttl)
 
     # -- transitions: each checks legality, then records what happened ------------------------
 
@@ -264,6 +285,19 @@ class Job:
             self.error = error
         self.lease_expires = None
 
+    def mark_expired(self, at: float | None) -> None:
+        """pending -> expired: its ttl passed before it started."""
+        self.move(_E)
+        self.finished = at
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the job expires unless started: ``created + ttl`` (None without a ttl, before
+        it is stored, or once it has started)."""
+        if self.ttl is None or self.created is None or self.attempts:
+            return None
+        return self.created + self.ttl
+
     def mark_cancelled(self, at: float | None) -> None:
         """pending or processing -> cancelled."""
         self.move(_X)
@@ -279,7 +313,7 @@ class Job:
 
     @property
     def is_final(self) -> bool:
-        """True once the job is completed, failed or cancelled."""
+        """True once the job is completed, failed, cancelled or expired."""
         return self.status in TERMINAL_STATUSES
 
     def to_dict(self) -> dict[str, Any]:
@@ -292,6 +326,8 @@ class Job:
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,
             "timeout": self.timeout,
+            "priority": self.priority,
+            "ttl": self.ttl,
             "worker_id": self.worker_id,
             "created": self.created,
             "started": self.started,
@@ -305,3 +341,29 @@ class Job:
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
         """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError`` naming them."""
         return cls(**data)
+
+
+def check_priority(value: object) -> int:
+    """``value`` as a job priority, or a ``TypeError``/``ValueError`` saying what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"Job.priority must be an integer (higher runs first), got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if value not in PRIORITY_RANGE:
+        raise ValueError(
+            f"Job.priority must be between {PRIORITY_RANGE.start} and "
+            f"{PRIORITY_RANGE.stop - 1}, got {value!r}"
+        )
+    return int(value)
+
+
+def check_ttl(value: object) -> float:
+    """``value`` as a ttl in seconds, or an error saying what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"Job.ttl must be a number of seconds or None, got {value!r} ({type(value).__name__})"
+        )
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"Job.ttl must be a positive, finite number of seconds, got {value!r}")
+    return float(value)

@@ -15,21 +15,32 @@ import numpy as np
 
 from jobsim.domain import Job, JobStatus
 from jobsim.pool import ShutdownReport
+from jobsim.workload import Plan
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from jobsim.recursion import Schedule
-
-__all__ = ["JOB_COLUMNS", "SUMMARY_KEYS", "RunResult", "build", "from_schedule", "summarise"]
+__all__ = [
+    "JOB_COLUMNS",
+    "SUMMARY_KEYS",
+    "RunResult",
+    "assemble",
+    "build",
+    "job_frame",
+    "one_attempt_each",
+    "summarise",
+]
 
 #: Columns of :attr:`RunResult.jobs`, one row per job (times in seconds on the run's clock,
 #: measured from the start of the run).
 JOB_COLUMNS = [
     "job_id",
     "index",
+    "job_class",
+    "priority",
     "worker_id",
     "status",
+    "expired",
     "attempts",
     "submitted",
     "started",
@@ -59,6 +70,7 @@ SUMMARY_KEYS = [
     "completed",
     "failed",
     "cancelled",
+    "expired",
     "pending",
     "retried",
     "duplicates",
@@ -75,7 +87,9 @@ class RunResult:
     Attributes:
         jobs: one row per job, columns :data:`JOB_COLUMNS`. ``wait`` is submitted -> first
             start; ``service`` is the last attempt's duration; ``latency`` is submitted ->
-            finished; ``retry_wait`` is the time spent between attempts.
+            finished; ``retry_wait`` is the time spent between attempts. ``job_class`` names
+            the job's class (a :class:`~jobsim.Mix` key; else its type); ``expired`` is True
+            for a job whose ttl passed before it started (it never ran: no wait, no latency).
         summary: :data:`SUMMARY_KEYS` -> numbers. ``utilisation`` = busy time / (workers x
             makespan); ``duplicates`` counts handler runs beyond one per attempt (a non-atomic
             claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending.
@@ -109,6 +123,33 @@ class RunResult:
         settings = ", ".join(f"{k}={v}" for k, v in self.settings.items())
         return f"<p><b>RunResult</b> ({settings})</p>" + table.to_html()
 
+    def by_class(self) -> pd.DataFrame:
+        """The summary per job class, one row each (highest priority first): ``priority``,
+        ``jobs``, ``completed``, ``failed``, ``expired``, ``wait_mean/p50/p95/p99`` (of the
+        jobs that started) and ``latency_mean/p50/p95/p99`` (of those that finished)."""
+        import pandas as pd
+
+        rows = []
+        for name, group in self.jobs.groupby("job_class", sort=False):
+            status = group["status"]
+            done = group[status.isin([JobStatus.COMPLETED.value, JobStatus.FAILED.value])]
+            rows.append(
+                {
+                    "job_class": name,
+                    "priority": int(group["priority"].iloc[0]),
+                    "jobs": len(group),
+                    "completed": int((status == JobStatus.COMPLETED.value).sum()),
+                    "failed": int((status == JobStatus.FAILED.value).sum()),
+                    "expired": int(group["expired"].sum()),
+                }
+                | _percentiles(group["wait"].dropna().to_numpy(), "wait")
+                | _percentiles(done["latency"].dropna().to_numpy(), "latency")
+            )
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return frame
+        return frame.sort_values("priority", ascending=False, kind="stable").set_index("job_class")
+
 
 def _percentiles(values: np.ndarray, prefix: str) -> dict[str, float]:
     if values.size == 0:
@@ -131,8 +172,10 @@ def build(
     workers: int,
     t0: float,
     settings: dict[str, Any],
+    plan: Plan | None = None,
 ) -> RunResult:
-    """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`."""
+    """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
+    (``plan`` names each job's class; without it the class is the job's type)."""
     import pandas as pd
 
     if trace:
@@ -148,19 +191,21 @@ def build(
         }
     )
 
-    frame = _job_frame(
+    frame = job_frame(
         job_id=[j.id for j in jobs],
         index=[j.payload.get("i", n) for n, j in enumerate(jobs)],
+        job_class=_class_names(jobs, plan),
+        priority=[j.priority for j in jobs],
         worker_id=[j.worker_id for j in jobs],
         status=[j.status.value for j in jobs],
+        expired=[j.status is JobStatus.EXPIRED for j in jobs],
         attempts=[j.attempts for j in jobs],
         submitted=[np.nan if j.created is None else j.created - t0 for j in jobs],
         last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
         finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
     )
-    one_attempt_each = not any(kind in kinds for kind in ("retrying", "released", "cancelled"))
-    if one_attempt_each:
-        busy = _one_attempt_each(frame)
+    if not any(kind in kinds for kind in ("retrying", "released", "cancelled")):
+        busy = one_attempt_each(frame)
     else:
         frame["service"] = frame["finished"] - frame["last_start"]
         starts = events[events["event"] == "started"]
@@ -178,69 +223,18 @@ def build(
         earlier_work = work - frame["service"].fillna(0.0)
         frame["retry_wait"] = (frame["last_start"] - frame["started"] - earlier_work).clip(lower=0)
     duplicates = int(sum(count - 1 for count in runs.values() if count > 1))
-    return _result(frame, events, report, busy, duplicates, workers, settings)
+    return assemble(frame, events, report, busy, duplicates, workers, settings)
 
 
-def from_schedule(s: Schedule, *, workers: int, settings: dict[str, Any]) -> RunResult:
-    """The :class:`RunResult` of a recursion run (:mod:`jobsim.recursion`): the pool's
-    columns from the schedule's arrays; every job completed in one attempt."""
-    import pandas as pd
-
-    n = len(s.submitted)
-    names = np.array([None, *(f"worker-{i}" for i in range(1, workers + 1))], dtype=object)
-    frame = _job_frame(
-        job_id=[f"job-{i}" for i in range(n)],
-        index=np.arange(n, dtype=np.int64),
-        worker_id=names[s.worker].tolist(),
-        status=[JobStatus.COMPLETED.value] * n,
-        attempts=np.ones(n, dtype=np.int64),
-        submitted=s.submitted,
-        last_start=s.started,
-        finished=s.finished,
-    )
-    busy = _one_attempt_each(frame)
-    # The trace's rows: per job queued, taken, started, completed; in time order, ties by
-    # job index, then in that order (the pool's own trace may order ties differently).
-    stage = np.repeat(np.arange(4, dtype=np.int64)[None, :], n, axis=0).ravel()
-    job = np.repeat(np.arange(n, dtype=np.int64), 4)
-    times = np.column_stack([s.queued, s.started, s.started, s.finished]).ravel()
-    order = np.lexsort((stage, job, times))
-    worker_ids = names[np.repeat(s.worker, 4)]
-    worker_ids[stage == 0] = None
-    ids = np.asarray(frame["job_id"].to_numpy(dtype=object))
-    kinds = np.array(_SCHEDULE_EVENTS, dtype=object)
-    events = pd.DataFrame(
-        {
-            "time": times[order],
-            "event": pd.Series(kinds[stage[order]], dtype=object),
-            "job_id": pd.Series(ids[job[order]], dtype=object),
-            "worker_id": pd.Series(worker_ids[order], dtype=object),
-        }
-    )
-    report = ShutdownReport(
-        completed=n,
-        failed=0,
-        pending=0,
-        interrupted=0,
-        duplicates_skipped=0,
-        retried=0,
-        cancelled=0,
-        drained=True,
-        timed_out=False,
-        elapsed=s.end - s.shutdown,
-    )
-    return _result(frame, events, report, busy, 0, workers, settings)
-
-
-_SCHEDULE_EVENTS = ("queued", "taken", "started", "completed")
-
-
-def _job_frame(
+def job_frame(
     *,
     job_id: Sequence[str],
     index: Any,
+    job_class: Any,
+    priority: Any,
     worker_id: Sequence[str | None],
     status: Sequence[str],
+    expired: Any,
     attempts: Any,
     submitted: Any,
     last_start: Any,
@@ -254,8 +248,11 @@ def _job_frame(
         {
             "job_id": job_id,
             "index": np.asarray(index, dtype=np.int64),
+            "job_class": pd.Series(job_class, dtype=object),
+            "priority": np.asarray(priority, dtype=np.int64),
             "worker_id": worker_id,
             "status": status,
+            "expired": np.asarray(expired, dtype=bool),
             "attempts": np.asarray(attempts, dtype=np.int64),
             "submitted": np.asarray(submitted, dtype=float),
             "last_start": np.asarray(last_start, dtype=float),
@@ -264,7 +261,7 @@ def _job_frame(
     )
 
 
-def _one_attempt_each(frame: pd.DataFrame) -> float:
+def one_attempt_each(frame: pd.DataFrame) -> float:
     """Every job ran at most once, start to end: the stored timestamps say it all. Adds
     ``service``, ``started`` and ``retry_wait``; returns the busy time."""
     frame["service"] = frame["finished"] - frame["last_start"]
@@ -273,7 +270,7 @@ def _one_attempt_each(frame: pd.DataFrame) -> float:
     return float(frame["service"].sum())
 
 
-def _result(
+def assemble(
     frame: pd.DataFrame,
     events: pd.DataFrame,
     report: ShutdownReport,
@@ -281,22 +278,24 @@ def _result(
     duplicates: int,
     workers: int,
     settings: dict[str, Any],
+    queue_depth: pd.DataFrame | None = None,
 ) -> RunResult:
-    """Finish the per-job frame, derive the queue depth and the summary."""
+    """Finish the per-job frame, derive the queue depth (unless given) and the summary."""
     import pandas as pd
 
     frame["wait"] = frame["started"] - frame["submitted"]
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
-    depth = events[events["event"].isin(("queued", "taken"))]
-    queue_depth = pd.DataFrame(
-        {
-            "time": depth["time"].to_numpy(),
-            "depth": np.where(depth["event"].to_numpy() == "queued", 1, -1).cumsum()
-            if len(depth)
-            else np.array([], dtype=int),
-        }
-    )
+    if queue_depth is None:
+        depth = events[events["event"].isin(("queued", "taken"))]
+        queue_depth = pd.DataFrame(
+            {
+                "time": depth["time"].to_numpy(),
+                "depth": np.where(depth["event"].to_numpy() == "queued", 1, -1).cumsum()
+                if len(depth)
+                else np.array([], dtype=int),
+            }
+        )
     summary = summarise(frame, workers=workers, busy=busy, duplicates=duplicates)
     return RunResult(frame, summary, events.reset_index(drop=True), queue_depth, report, settings)
 
@@ -306,10 +305,15 @@ def summarise(
 ) -> dict[str, Any]:
     """The run's headline numbers from its per-job frame (see :data:`SUMMARY_KEYS`)."""
     status = jobs["status"]
-    completed = int((status == JobStatus.COMPLETED.value).sum())
+    counts = status.value_counts().to_dict()  # one pass over the strings, not one per status
+    completed = int(counts.get(JobStatus.COMPLETED.value, 0))
+    failed = int(counts.get(JobStatus.FAILED.value, 0))
     finished = jobs["finished"].dropna()
     makespan = float(finished.max()) if len(finished) else 0.0
-    done = jobs[status.isin([JobStatus.COMPLETED.value, JobStatus.FAILED.value])]
+    if completed + failed == len(jobs):
+        done = jobs
+    else:
+        done = jobs[status.isin([JobStatus.COMPLETED.value, JobStatus.FAILED.value])]
     summary: dict[str, Any] = {
         "workers": workers,
         "jobs": len(jobs),
@@ -322,11 +326,20 @@ def summarise(
     summary["utilisation"] = busy / (workers * makespan) if makespan > 0 else float("nan")
     summary |= {
         "completed": completed,
-        "failed": int((status == JobStatus.FAILED.value).sum()),
-        "cancelled": int((status == JobStatus.CANCELLED.value).sum()),
-        "pending": int((status == JobStatus.PENDING.value).sum()),
+        "failed": failed,
+        "cancelled": int(counts.get(JobStatus.CANCELLED.value, 0)),
+        "expired": int(counts.get(JobStatus.EXPIRED.value, 0)),
+        "pending": int(counts.get(JobStatus.PENDING.value, 0)),
         "retried": int((jobs["attempts"] > 1).sum()),
         "duplicates": duplicates,
-        "lost": int((status == JobStatus.PROCESSING.value).sum()),
+        "lost": int(counts.get(JobStatus.PROCESSING.value, 0)),
     }
     return summary
+
+
+def _class_names(jobs: Sequence[Job], plan: Plan | None) -> list[str]:
+    if plan is None or not plan.classes:
+        return [j.type for j in jobs]
+    names = [c.name for c in plan.classes]
+    of = plan.job_class
+    return [names[of[j.payload["i"]]] for j in jobs]

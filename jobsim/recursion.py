@@ -22,6 +22,8 @@ is ``now + delay``, and when nothing is due the clock jumps as both virtual cloc
 from __future__ import annotations
 
 import heapq
+import math
+from array import array
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobsim.mix import Mix
 from jobsim.workload import Plan, Workload
 
 if TYPE_CHECKING:
@@ -36,8 +39,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Schedule", "run", "schedule", "unsupported"]
 
+_NEVER = math.inf
 
-def unsupported(workload: Workload, *, clock: str, store: object = None) -> list[str]:
+
+def unsupported(workload: Workload | Mix, *, clock: str, store: object = None) -> list[str]:
     """Why the recursion cannot stand in for the pool on this run (empty: it can).
 
     Each reason names the setting and what the recursion needs. The recursion models the
@@ -56,6 +61,9 @@ def unsupported(workload: Workload, *, clock: str, store: object = None) -> list
         reasons.append(f"clock={clock!r} (the recursion computes virtual time only)")
     if store is not None:
         reasons.append("store= was given (the recursion writes no store)")
+    classes = workload.classes.values() if isinstance(workload, Mix) else [workload]
+    if any(w.ttl is not None for w in classes):
+        reasons.append("ttl= is set (the recursion models no expiry)")
     return reasons
 
 
@@ -64,8 +72,9 @@ class Schedule:
     """What happened to each job (arrays indexed by job index; times on the run's clock).
 
     ``queued`` is when the id entered the channel (later than ``submitted`` when the producer
-    waited for room), ``worker`` the 1-based worker number, ``shutdown`` when the producer
-    called ``shutdown()`` and ``end`` when the last job finished.
+    waited for room), ``worker`` the 1-based worker number, ``trace`` the pool's trace events
+    in the pool's order (``4 * j + e``, ``e``: 0 queued, 1 taken and started, 3 completed),
+    ``shutdown`` when the producer called ``shutdown()`` and ``end`` when the last job ended.
     """
 
     submitted: np.ndarray
@@ -73,6 +82,7 @@ class Schedule:
     started: np.ndarray
     finished: np.ndarray
     worker: np.ndarray
+    trace: np.ndarray
     shutdown: float
     end: float
 
@@ -96,11 +106,17 @@ def schedule(
     started = [0.0] * n
     finished = [0.0] * n
     worker = [0] * n
+    # The pool's trace, in its order: 4j = job j queued, 4j + 1 taken (and started at once),
+    # 4j + 3 completed. Workers handed an id by the producer run only once it yields.
+    trace = array("q")
+    note = trace.append
+    handed: list[int] = []
     idle = deque(range(1, workers + 1))  # workers waiting on the channel, in arrival order
     channel: deque[int] = deque()  # job indices in the channel's buffer
-    # Wake-ups: (deadline, 0, j) job j ends; (deadline, 1, k) the producer's sleep before job
-    # k. Popping the smallest is the Sequencer's rule: earliest deadline, then key.
-    heap: list[tuple[float, int, int]] = []
+    # Wake-ups, in the Sequencer's order: earliest deadline first, then finished jobs (key
+    # (0, j): by index) before the producer's wake-up for its next arrival (key (1, k)).
+    ends: list[tuple[float, int]] = []  # heap of (deadline, j): job j ends
+    wake = _NEVER  # the producer's wake-up, if it sleeps until job k's arrival
     push, pop = heapq.heappush, heapq.heappop
     now = 0.0
     k = 0  # the next job the producer submits
@@ -113,44 +129,54 @@ def schedule(
             while k < n:
                 delay = arrivals[k] - now
                 if delay > 0:
-                    push(heap, (now + delay, 1, k))
+                    wake = now + delay
                     break
                 submitted[k] = now
                 if idle:  # the channel hands the id to the longest-waiting worker
-                    w = idle.popleft()
                     queued[k] = started[k] = now
-                    worker[k] = w
-                    push(heap, (now + service[k], 0, k))
+                    worker[k] = idle.popleft()
+                    push(ends, (now + service[k], k))
+                    handed.append(k)
                 elif len(channel) < capacity:
                     channel.append(k)
                     queued[k] = now
                 else:
                     blocked = True  # backpressure: wait until a worker takes an id
                     break
+                note(4 * k)
                 k += 1
             else:
                 shutdown = now
-        if not heap:
+            if handed:
+                for h in handed:
+                    note(4 * h + 1)
+                handed.clear()
+        if ends and ends[0][0] <= wake:
+            deadline, j = pop(ends)
+        elif wake is not _NEVER:
+            deadline, wake, producer = wake, _NEVER, True
+        else:
             break
-        deadline, kind, j = pop(heap)
         while now < deadline:  # the virtual clocks' jump, bit for bit
             now += deadline - now
-        if kind:
-            producer = True
+        if producer:
             continue
         finished[j] = now
-        if blocked:  # taking an id lets the waiting producer's id into the channel
-            channel.append(k)
-            queued[k] = now
-            k += 1
-            blocked = False
-            producer = True
-        if channel:
+        note(4 * j + 3)
+        if channel or blocked:
+            if blocked:  # the worker's take lets the waiting producer's id into the channel
+                channel.append(k)
             m = channel.popleft()
-            w = worker[j]
             started[m] = now
-            worker[m] = w
-            push(heap, (now + service[m], 0, m))
+            worker[m] = worker[j]
+            push(ends, (now + service[m], m))
+            note(4 * m + 1)
+            if blocked:  # the producer resumes: its id is queued
+                queued[k] = now
+                note(4 * k)
+                k += 1
+                blocked = False
+                producer = True
         else:
             idle.append(worker[j])
     end = max(finished) if n else 0.0
@@ -160,17 +186,21 @@ def schedule(
         started=np.asarray(started, dtype=float),
         finished=np.asarray(finished, dtype=float),
         worker=np.asarray(worker, dtype=np.int64),
+        trace=np.frombuffer(trace, dtype=np.int64) if n else np.zeros(0, dtype=np.int64),
         shutdown=end if wait_for_all and n else shutdown,
         end=end,
     )
 
 
 def run(
-    workload: Workload, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
+    workload: Workload | Mix,
+    plan: Plan,
+    *,
+    workers: int,
+    capacity: int,
+    settings: dict[str, Any],
 ) -> RunResult:
     """The :class:`~jobsim.RunResult` the pool would give for ``plan``, by the recursion."""
-    from jobsim import records
-
     s = schedule(
         plan.arrivals,
         plan.service,
@@ -178,4 +208,70 @@ def run(
         capacity,
         wait_for_all=workload.max_attempts > 1,
     )
-    return records.from_schedule(s, workers=workers, settings=settings)
+    return result(s, workers=workers, settings=settings, plan=plan)
+
+
+_EVENTS = np.array(["queued", "taken", "started", "completed"], dtype=object)
+
+
+def result(s: Schedule, *, workers: int, settings: dict[str, Any], plan: Plan) -> RunResult:
+    """A schedule as the pool's :class:`~jobsim.RunResult`: the same per-job columns (every
+    job completed in one attempt; classes from ``plan``), its trace and queue depth, its
+    shutdown report."""
+    import pandas as pd
+
+    from jobsim import records
+    from jobsim.pool import ShutdownReport
+
+    n = len(s.submitted)
+    names = np.array([None, *(f"worker-{i}" for i in range(1, workers + 1))], dtype=object)
+    of = np.asarray(plan.job_class, dtype=np.int64)
+    frame = records.job_frame(
+        job_id=[f"job-{i}" for i in range(n)],
+        index=np.arange(n, dtype=np.int64),
+        job_class=np.array([c.name for c in plan.classes], dtype=object)[of],
+        priority=np.array([c.priority for c in plan.classes], dtype=np.int64)[of],
+        worker_id=names[s.worker].tolist(),
+        status=["completed"] * n,
+        expired=np.zeros(n, dtype=bool),
+        attempts=np.ones(n, dtype=np.int64),
+        submitted=s.submitted,
+        last_start=s.started,
+        finished=s.finished,
+    )
+    busy = records.one_attempt_each(frame)
+    # The trace: a taken row is followed by its started row (code + 1). Built column by
+    # column, without copies: a million jobs make four million rows.
+    code = np.repeat(s.trace, np.where(s.trace & 3 == 1, 2, 1))
+    code[1:][code[1:] == code[:-1]] += 1
+    stage = (code & 3).astype(np.int8)
+    times = np.column_stack([s.queued, s.started, s.started, s.finished]).ravel()[code]
+    job = code >> 2
+    del code
+    worker_ids = names[s.worker][job]
+    worker_ids[stage == 0] = None
+    job_ids = np.asarray(frame["job_id"].to_numpy(dtype=object))[job]
+    del job
+    columns = {"event": _EVENTS[stage], "job_id": job_ids, "worker_id": worker_ids}
+    events = pd.DataFrame(
+        {
+            "time": pd.Series(times, copy=False),
+            **{key: pd.Series(value, dtype=object, copy=False) for key, value in columns.items()},
+        },
+        copy=False,
+    )
+    channel = stage < 2  # queued (+1) and taken (-1) rows
+    depth = pd.DataFrame({"time": times[channel], "depth": (1 - 2 * stage[channel]).cumsum()})
+    report = ShutdownReport(
+        completed=n,
+        failed=0,
+        pending=0,
+        interrupted=0,
+        duplicates_skipped=0,
+        retried=0,
+        cancelled=0,
+        drained=True,
+        timed_out=False,
+        elapsed=s.end - s.shutdown,
+    )
+    return records.assemble(frame, events, report, busy, 0, workers, settings, depth)

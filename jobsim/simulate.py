@@ -39,6 +39,7 @@ import sniffio
 
 from jobsim import clock as clocks
 from jobsim.domain import Job
+from jobsim.mix import Mix
 from jobsim.pool import WorkerPool
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["main", "simulate", "simulate_async", "sweep"]
 
 _PRIME = "jobsim.warm-up"
-_FINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
+_FINAL_EVENTS = frozenset({"completed", "failed", "cancelled", "expired"})
 Sleep = Callable[[float, Any], Awaitable[None]]
 
 
@@ -68,7 +69,7 @@ def _plain_sleep() -> Sleep:
 
 
 def _make_handler(
-    workload: Workload,
+    workload: Workload | Mix,
     plan: Plan,
     runs: dict[tuple[int, int], int],
     sleep: Sleep,
@@ -117,7 +118,7 @@ def _make_handler(
 
 
 async def _run(
-    workload: Workload,
+    workload: Workload | Mix,
     plan: Plan,
     *,
     workers: int,
@@ -201,15 +202,19 @@ async def _run(
                 trace.clear()
             now = _clock()
             t0 = now()
+            classes, job_class = plan.classes, plan.job_class
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
                 if delay > 0:
                     await sleep(delay, (1, index))
+                cls = classes[job_class[index]]
                 job = Job(
-                    type=workload.kind,
+                    type=cls.type,
                     payload={"i": index},
                     id=f"job-{index}",
-                    max_attempts=workload.max_attempts,
+                    max_attempts=cls.max_attempts,
+                    priority=cls.priority,
+                    ttl=cls.ttl,
                 )
                 submitted.append(await pool.submit(job))
             if workload.max_attempts > 1 and total:
@@ -225,13 +230,17 @@ async def _run(
         jobs = submitted  # the store keeps these very objects: nothing to read back
     else:
         jobs = [await store.get(job.id) for job in submitted]
-    return records.build(jobs, trace, runs, report, workers=workers, t0=t0, settings=settings)
+    return records.build(
+        jobs, trace, runs, report, workers=workers, t0=t0, settings=settings, plan=plan
+    )
 
 
 ENGINES = ("auto", "pool", "recursion")
 
 
-def choose_engine(engine: str, workload: Workload, *, clock: str, store: JobStore | None) -> str:
+def choose_engine(
+    engine: str, workload: Workload | Mix, *, clock: str, store: JobStore | None
+) -> str:
     """``"pool"`` or ``"recursion"``: which engine runs ``engine`` (``"auto"``, ``"pool"`` or
     ``"recursion"``) for this run. ``"recursion"`` on a run the recursion cannot describe is
     a ``ValueError`` listing why (see :func:`jobsim.recursion.unsupported`)."""
@@ -252,7 +261,7 @@ def choose_engine(engine: str, workload: Workload, *, clock: str, store: JobStor
 
 
 def _recursion(
-    workload: Workload, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
+    workload: Workload | Mix, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
 ) -> RunResult:
     from jobsim import recursion
 
@@ -270,15 +279,15 @@ def _clock() -> Callable[[], float]:
 
 
 def _prepare(
-    workload: Workload,
+    workload: Workload | Mix,
     clock: str,
     backend: str,
     workers: int,
     capacity: int,
     seed: int | None,
 ) -> tuple[Plan, dict[str, Any]]:
-    if not isinstance(workload, Workload):
-        raise TypeError(f"simulate() needs a Workload, got {type(workload).__name__}")
+    if not isinstance(workload, Workload | Mix):
+        raise TypeError(f"simulate() needs a Workload or a Mix, got {type(workload).__name__}")
     clocks.check_backend(backend)
     clocks.check_clock(clock)
     if clock == "virtual" and workload.is_cpu_bound:
@@ -303,7 +312,7 @@ def _prepare(
 
 
 def simulate(
-    workload: Workload,
+    workload: Workload | Mix,
     workers: int = 10,
     capacity: int = 100,
     clock: str = "virtual",
@@ -316,7 +325,8 @@ def simulate(
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
     Args:
-        workload: what to run (see :class:`~jobsim.Workload`).
+        workload: what to run (see :class:`~jobsim.Workload`), or several job classes at
+            once (:class:`~jobsim.Mix`).
         workers, capacity: the pool's size and channel slots. A full channel blocks the
             producer (backpressure), which delays later arrivals: for open-system models
             such as M/M/c pass ``capacity >= jobs``.
@@ -353,7 +363,7 @@ def simulate(
 
 
 async def simulate_async(
-    workload: Workload,
+    workload: Workload | Mix,
     workers: int = 10,
     capacity: int = 100,
     clock: str = "real",

@@ -8,6 +8,7 @@ one first-come-first-served queue, and are served by ``servers`` identical worke
 * ``md1`` / ``mg1``: one worker with constant / general service (Pollaczek-Khinchine).
 * ``littles_law``: L = lambda * W, the bridge between counts and times.
 * ``wait_quantile`` / ``workers_for``: waiting-time percentiles and capacity planning for M/M/c.
+* ``priority_mmc``: per-class mean waits of M/M/c with non-preemptive priorities (Cobham).
 
 Units are whatever the caller uses consistently (the lab uses seconds and jobs per second).
 Everything is pure Python + ``math``: importing this module is cheap.
@@ -16,10 +17,11 @@ Everything is pure Python + ``math``: importing this module is cheap.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ClassWait",
     "QueueMetrics",
     "erlang_b",
     "erlang_c",
@@ -28,6 +30,7 @@ __all__ = [
     "mg1",
     "mm1",
     "mmc",
+    "priority_mmc",
     "wait_quantile",
     "workers_for",
 ]
@@ -315,3 +318,65 @@ def workers_for(
         if wait <= target_wait:
             return c
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --- priorities -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassWait:
+    """One class of a priority queue in steady state.
+
+    name: the class's key (its position when the rates came as a list).
+    rank: 0 for the highest priority.  arrival_rate: λ_k.
+    utilisation: ρ_k = λ_k·E[S]/c, this class's share of the workers' time.
+    wq / w: mean time in the queue / in the system for a job of this class.
+    lq: mean number of this class's jobs waiting (λ_k·wq).
+    """
+
+    name: str | int
+    rank: int
+    arrival_rate: float
+    utilisation: float
+    wq: float
+    w: float
+    lq: float
+
+
+def priority_mmc(
+    rates: Mapping[str, float] | Sequence[float], mean_service: float, servers: int
+) -> list[ClassWait]:
+    """Per-class mean waits of M/M/c with non-preemptive priorities (Cobham's formula).
+
+    ``rates`` are the classes' Poisson arrival rates, **highest priority first** (a dict keeps
+    its order; the names label the result). All classes share the exponential service time
+    ``mean_service``; a free worker takes the waiting job of the highest class, first come
+    first served within a class, and never interrupts a running job. With μ = 1/E[S],
+    a = λ·E[S] for the total λ and σ_k = ρ_1 + ... + ρ_k::
+
+        Wq_k = C(c, a) / (c·μ · (1 − σ_{k−1}) · (1 − σ_k))
+
+    One class gives Erlang C's Wq; the rate-weighted mean over the classes equals the FIFO
+    queue's Wq (the order changes who waits, not how much work waits). Needs σ < 1 overall.
+    """
+    named: list[tuple[str | int, float]] = (
+        list(rates.items()) if isinstance(rates, Mapping) else list(enumerate(rates))
+    )
+    if not named:
+        raise ValueError("rates must name at least one class, got none")
+    lambdas = [_non_negative(f"rates[{name!r}]", rate) for name, rate in named]
+    mean_service = _positive("mean_service", mean_service)
+    servers = _servers(servers)
+    total = sum(lambdas)
+    if total == 0:
+        raise ValueError("rates must not all be 0: at least one class has to arrive")
+    _check_stable(total, mean_service, servers)
+    base = erlang_c(servers, total * mean_service) * mean_service / servers  # C / (c·μ)
+    out: list[ClassWait] = []
+    sigma = 0.0
+    for rank, ((name, _), rate) in enumerate(zip(named, lambdas, strict=True)):
+        rho = rate * mean_service / servers
+        before, sigma = sigma, sigma + rho
+        wq = base / ((1.0 - before) * (1.0 - sigma))
+        out.append(ClassWait(name, rank, rate, rho, wq, wq + mean_service, rate * wq))
+    return out

@@ -19,7 +19,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from jobsim.domain import JobsimError
+from jobsim.domain import JobsimError, check_priority, check_ttl
 
 __all__ = [
     "Arrivals",
@@ -28,6 +28,7 @@ __all__ = [
     "Constant",
     "Empirical",
     "Exponential",
+    "JobClass",
     "JobKind",
     "LogNormal",
     "Periodic",
@@ -225,11 +226,26 @@ class Empirical:
 @dataclass(frozen=True)
 class Plan:
     """A workload's concrete numbers: ``arrivals[i]``, ``service[i]`` (seconds) and
-    ``failures[i][k]``: whether attempt ``k + 1`` of job ``i`` fails."""
+    ``failures[i][k]``: whether attempt ``k + 1`` of job ``i`` fails. ``classes`` holds one
+    :class:`JobClass` per class and ``job_class[i]`` the index of job ``i``'s (one class for
+    a :class:`Workload`, several for a :class:`~jobsim.mix.Mix`)."""
 
     arrivals: list[float]
     service: list[float]
     failures: list[list[bool]]
+    classes: tuple[JobClass, ...] = ()
+    job_class: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JobClass:
+    """What the jobs of one class share: its name, the job type, priority, ttl, attempts."""
+
+    name: str
+    type: str
+    priority: int = 0
+    ttl: float | None = None
+    max_attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -248,6 +264,11 @@ class Workload:
         failure_rate: probability that an attempt raises :class:`SimulatedFailure`.
         max_attempts: attempts per job (retries follow the pool's ``RetryPolicy``).
         seed: the seed for every random draw.
+        priority: every job's ``Job.priority`` (higher runs first under priority dispatch).
+        ttl: every job's ``Job.ttl``: seconds it may wait for its first start, else it
+            ends ``expired`` (``None``: no limit).
+        job_type: every job's ``Job.type`` (default: ``kind``; in a
+            :class:`~jobsim.mix.Mix`, the class name).
     """
 
     jobs: int
@@ -257,6 +278,9 @@ class Workload:
     failure_rate: float = 0.0
     max_attempts: int = 1
     seed: int = 0
+    priority: int = 0
+    ttl: float | None = None
+    job_type: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 0:
@@ -280,13 +304,24 @@ class Workload:
                 "Workload.service must be a ServiceTime (e.g. Exponential(1.0)), "
                 f"got {self.service!r}"
             )
+        check_priority(self.priority)
+        if self.ttl is not None:
+            check_ttl(self.ttl)
+        if self.job_type is not None and not (isinstance(self.job_type, str) and self.job_type):
+            raise ValueError(f"Workload.job_type must be a non-empty string, got {self.job_type!r}")
 
     @property
     def is_cpu_bound(self) -> bool:
         return self.kind != "sleep"
 
-    def plan(self, seed: int | None = None) -> Plan:
-        """Draw the concrete numbers (``seed`` overrides the workload's)."""
+    def job_class(self, name: str | None = None) -> JobClass:
+        """This workload's jobs as one class (named ``name``, else after their type)."""
+        job_type = self.job_type or name or self.kind
+        return JobClass(name or job_type, job_type, self.priority, self.ttl, self.max_attempts)
+
+    def plan(self, seed: int | None = None, name: str | None = None) -> Plan:
+        """Draw the concrete numbers (``seed`` overrides the workload's); one class,
+        :meth:`job_class` (``name``)."""
         rng = np.random.default_rng(self.seed if seed is None else seed)
         arrivals = np.asarray(self.arrivals.times(self.jobs, rng), dtype=float)
         service = np.asarray(self.service.sample(self.jobs, rng), dtype=float)
@@ -295,7 +330,8 @@ class Workload:
             failures = draws.tolist()
         else:
             failures = [[False] * self.max_attempts] * self.jobs if self.jobs else []
-        return Plan(arrivals.tolist(), service.tolist(), failures)
+        classes = (self.job_class(name),)
+        return Plan(arrivals.tolist(), service.tolist(), failures, classes, [0] * self.jobs)
 
 
 # -- CPU-bound work -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from jobsim.domain import TRANSITIONS, check_transition
 LEGAL = {
     ("pending", "processing"),
     ("pending", "cancelled"),
+    ("pending", "expired"),
     ("processing", "completed"),
     ("processing", "failed"),
     ("processing", "pending"),

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jobsim.domain import JobStatus
+from jobsim.domain import PRIORITY_RANGE, JobStatus
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -122,6 +122,21 @@ class JobCreate(BaseModel):
         "`_ . : / @ + -`.",
     )
     payload: JobPayload = Field(default_factory=JobPayload, description="A JSON object.")
+    priority: int = Field(
+        default=0,
+        strict=True,
+        ge=PRIORITY_RANGE.start,
+        le=PRIORITY_RANGE.stop - 1,
+        description="An integer; higher runs first (with --dispatch priority), FIFO within "
+        "one priority.",
+    )
+    ttl: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds the job may wait for its first start; a job not started by then "
+        "never runs and ends `expired`.",
+    )
 
 
 class JobOut(BaseModel):
@@ -134,6 +149,8 @@ class JobOut(BaseModel):
     attempts: int
     max_attempts: int
     timeout: float | None
+    priority: int
+    ttl: float | None
     worker_id: str | None
     created: float | None
     started: float | None

@@ -94,7 +94,12 @@ def api_routes(
     )
     async def create_job(spec: JobCreate) -> Response:
         try:
-            job = Job(type=spec.type, payload=spec.payload.model_dump(exclude_unset=True))
+            job = Job(
+                type=spec.type,
+                payload=spec.payload.model_dump(exclude_unset=True),
+                priority=spec.priority,
+                ttl=spec.ttl,
+            )
         except ValueError as exc:  # the domain's own rules, should they be stricter than ours
             return error_response(422, f"invalid job: {exc}")
         if pool.state != "running":

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from jobsim.domain import Job, JobStatus
+from jobsim.domain import TERMINAL_STATUSES, Job, JobStatus
 
 logger = logging.getLogger("jobsim.stores")
 
@@ -24,6 +24,8 @@ COLUMNS = (
     "attempts",
     "max_attempts",
     "timeout",
+    "priority",
+    "ttl",
     "worker_id",
     "created",
     "started",
@@ -33,6 +35,23 @@ COLUMNS = (
     "lease_expires",
 )
 COLUMN_LIST = ", ".join(COLUMNS)
+
+#: Columns a schema upgrade adds to a table made before jobs had them: name -> SQL type
+#: (the same text on SQLite and PostgreSQL). Existing rows get priority 0 and no ttl.
+ADDED_COLUMNS = {"priority": "integer NOT NULL DEFAULT 0", "ttl": "double precision"}
+
+
+def not_due(now: str) -> str:
+    """SQL: a pending job that may still start at ``now`` (no ttl, started before, or its
+    ``created + ttl`` still ahead). A job past it is never claimed: it ends ``expired``."""
+    return f"(ttl IS NULL OR attempts > 0 OR created + ttl > {now})"
+
+
+def due(now: str) -> str:
+    """SQL: a pending job whose ttl passed before it ever started (the complement of
+    :func:`not_due` among pending jobs, written so the expiry index serves it)."""
+    return f"(ttl IS NOT NULL AND created + ttl <= {now} AND attempts = 0)"
+
 
 _STATUS = {s.value: s for s in JobStatus}
 
@@ -73,6 +92,8 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
         job.attempts,
         job.max_attempts,
         job.timeout,
+        job.priority,
+        job.ttl,
         job.worker_id,
         job.created,
         job.started,
@@ -116,6 +137,8 @@ def row_to_job(row: Sequence[Any], json_decoded: bool = False) -> Job:
         attempts,
         max_attempts,
         timeout,
+        priority,
+        ttl,
         worker_id,
         created,
         started,
@@ -132,6 +155,8 @@ def row_to_job(row: Sequence[Any], json_decoded: bool = False) -> Job:
         attempts=attempts,
         max_attempts=max_attempts,
         timeout=timeout,
+        priority=priority,
+        ttl=ttl,
         worker_id=worker_id,
         created=created,
         started=started,
@@ -155,7 +180,7 @@ def purge_sql(
 ) -> tuple[str, tuple[Any, ...]] | None:
     """The ``DELETE`` behind ``purge_finished`` (``mark``: the driver's placeholder), or None
     when there is nothing to bound."""
-    finished = "status IN ('completed', 'failed', 'cancelled')"
+    finished = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(TERMINAL_STATUSES)))
     bounds: list[str] = []
     params: list[Any] = []
     if cutoff is not None:

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: The statuses a job never leaves; :meth:`JobStore.purge_finished` removes only these.
-FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED)
 
 
 @runtime_checkable
@@ -61,9 +61,16 @@ class JobStore(Protocol):
         """Atomically move a pending job to processing for ``worker_id``.
 
         True if this call won the job (``attempts`` goes up by one, ``started = at``); False if
-        the job was not pending (already claimed, finished or cancelled). Unknown id:
+        the job was not pending (already claimed, finished or cancelled). A job whose ttl
+        passed before its first start (``at >= created + ttl``) is not claimed: the same
+        atomic step moves it to ``expired`` and returns False. Unknown id:
         :class:`~jobsim.domain.JobNotFound`.
         """
+        ...
+
+    async def expire_due(self, *, at: float | None = None) -> int:
+        """Move every pending job whose ttl passed before its first start to ``expired``
+        (``finished = at``); how many moved. ``at`` is on the clock of the jobs' ``created``."""
         ...
 
     async def complete(
@@ -140,7 +147,9 @@ class LeasingJobStore(JobStore, Protocol):
     async def claim_next(
         self, worker_id: str, lease: float, *, at: float | None = None
     ) -> Job | None:
-        """Claim the oldest pending job for ``lease`` seconds, or None if there is none."""
+        """Claim the next pending job for ``lease`` seconds, or None if there is none: the
+        highest ``priority`` first, the oldest within a priority. Pending jobs whose ttl passed
+        are marked ``expired`` on the way, never claimed."""
         ...
 
     async def renew(self, job_id: str, holder: ClaimToken | str, lease: float) -> bool:

@@ -13,8 +13,9 @@ __all__ = ["InMemoryJobStore"]
 _PENDING = JobStatus.PENDING
 _PROCESSING = JobStatus.PROCESSING
 _COMPLETED = JobStatus.COMPLETED
+_EXPIRED = JobStatus.EXPIRED
 _SLOT = {status: slot for slot, status in enumerate(JobStatus)}  # pending 0, processing 1, ...
-assert list(_SLOT.values()) == [0, 1, 2, 3, 4] and _SLOT[_COMPLETED] == 2
+assert _SLOT[_PENDING] == 0 and _SLOT[_PROCESSING] == 1 and _SLOT[_COMPLETED] == 2
 
 
 class InMemoryJobStore:
@@ -106,10 +107,15 @@ class InMemoryJobStore:
             raise JobNotFound(job_id)
         if job.status is not _PENDING:
             return None
+        now = time.time() if at is None else at
+        if job.ttl is not None and _due(job, now):
+            job.mark_expired(now)  # never started within its ttl: never runs
+            self._moved(_PENDING, _EXPIRED)
+            return None
         job.status = _PROCESSING
         job.worker_id = worker_id
         job.attempts += 1
-        job.started = time.time() if at is None else at
+        job.started = now
         job.finished = None
         tally = self._tally
         tally[0] -= 1  # pending
@@ -187,6 +193,16 @@ class InMemoryJobStore:
         self._moved(old, JobStatus.CANCELLED)
         return True
 
+    async def expire_due(self, *, at: float | None = None) -> int:
+        """Move every pending job whose ttl has passed (never started) to ``expired``;
+        how many moved. :meth:`claim` does the same for the one job it is asked for."""
+        now = time.time() if at is None else at
+        due = [j for j in self._jobs.values() if j.status is _PENDING and _due(j, now)]
+        for job in due:
+            job.mark_expired(now)
+            self._moved(_PENDING, _EXPIRED)
+        return len(due)
+
     async def counts(self) -> dict[JobStatus, int]:
         return dict(zip(JobStatus, self._tally, strict=True))
 
@@ -209,3 +225,8 @@ class InMemoryJobStore:
 
     async def close(self) -> None:
         """Nothing to release; the jobs stay readable."""
+
+
+def _due(job: Job, now: float) -> bool:
+    expires = job.expires_at
+    return expires is not None and now >= expires

@@ -42,10 +42,14 @@ from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
 from jobsim.stores._listen import Listener
 from jobsim.stores._outage import OutageGuard
 from jobsim.stores._sql import (
+    ADDED_COLUMNS,
     COLUMN_LIST,
+    COLUMNS,
     check_page,
+    due,
     encode_result,
     job_to_row,
+    not_due,
     purge_sql,
     row_to_job,
     rows_for_insert,
@@ -70,7 +74,11 @@ _FENCE = " AND worker_id = %s AND attempts = %s"  # appended to an outcome's WHE
 
 
 def schema_sql(table: str) -> str:
-    """The idempotent DDL for ``table`` (and its index, notify function and trigger)."""
+    """The idempotent DDL for ``table`` (and its indexes, notify function and trigger); it
+    also upgrades a table made by an older jobsim (adds the missing columns, keeps the jobs)."""
+    added = ", ".join(
+        f"ADD COLUMN IF NOT EXISTS {name} {sql_type}" for name, sql_type in ADDED_COLUMNS.items()
+    )
     return f"""
 CREATE TABLE IF NOT EXISTS {table} (
     seq           bigserial PRIMARY KEY,
@@ -81,6 +89,8 @@ CREATE TABLE IF NOT EXISTS {table} (
     attempts      integer   NOT NULL DEFAULT 0,
     max_attempts  integer   NOT NULL DEFAULT 1,
     timeout       double precision,
+    priority      integer   NOT NULL DEFAULT 0,
+    ttl           double precision,
     worker_id     text,
     created       double precision,
     started       double precision,
@@ -89,7 +99,11 @@ CREATE TABLE IF NOT EXISTS {table} (
     error         text,
     lease_expires double precision
 );
-CREATE INDEX IF NOT EXISTS {table}_pending ON {table} (seq) WHERE status = 'pending';
+ALTER TABLE {table} {added};
+DROP INDEX IF EXISTS {table}_pending;
+CREATE INDEX IF NOT EXISTS {table}_next ON {table} (priority DESC, seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS {table}_expiry ON {table} ((created + ttl))
+    WHERE status = 'pending' AND ttl IS NOT NULL;
 CREATE INDEX IF NOT EXISTS {table}_status ON {table} (status, seq);
 CREATE INDEX IF NOT EXISTS {table}_leases ON {table} (lease_expires) WHERE status = 'processing';
 CREATE OR REPLACE FUNCTION {table}_notify() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -104,14 +118,27 @@ CREATE OR REPLACE TRIGGER {table}_pending_notify
 
 
 def claim_next_sql(table: str) -> str:
-    """Claim the oldest pending job (params: worker_id, started or None, lease seconds)."""
+    """Claim the next pending job, highest priority first, then the oldest (params:
+    worker_id, started or None, lease seconds), in one statement that also marks every
+    pending job past its ttl ``expired``. ``FOR UPDATE SKIP LOCKED`` on both: concurrent
+    claimers never wait for each other's rows; the ``_next`` index serves the order."""
+    t = table
     return (
-        f"UPDATE {table} SET status = 'processing', worker_id = %s, attempts = attempts + 1, "
-        f"started = COALESCE(%s::double precision, {_NOW}), finished = NULL, "
-        f"lease_expires = {_NOW} + %s::double precision "
-        f"WHERE seq = (SELECT seq FROM {table} WHERE status = 'pending' ORDER BY seq LIMIT 1 "
-        f"FOR UPDATE SKIP LOCKED) RETURNING {COLUMN_LIST}"
+        f"WITH c AS (SELECT %s::text AS worker, "
+        f"COALESCE(%s::double precision, {_NOW}) AS now, %s::double precision AS lease), "
+        f"expired AS (UPDATE {t} SET status = 'expired', finished = c.now, lease_expires = NULL "
+        f"FROM c WHERE {t}.seq IN (SELECT d.seq FROM {t} d, c WHERE d.status = 'pending' "
+        f"AND {due('c.now')} FOR UPDATE OF d SKIP LOCKED) RETURNING {t}.seq) "
+        f"UPDATE {t} SET status = 'processing', worker_id = c.worker, attempts = attempts + 1, "
+        f"started = c.now, finished = NULL, lease_expires = {_NOW} + c.lease FROM c "
+        f"WHERE {t}.seq = (SELECT n.seq FROM {t} n, c WHERE n.status = 'pending' "
+        f"AND {not_due('c.now')} ORDER BY n.priority DESC, n.seq LIMIT 1 "
+        f"FOR UPDATE OF n SKIP LOCKED) RETURNING {_qualified(t)}"
     )
+
+
+def _qualified(table: str) -> str:
+    return ", ".join(f"{table}.{column}" for column in COLUMNS)
 
 
 class PostgresJobStore:
@@ -158,13 +185,17 @@ class PostgresJobStore:
         t = table
         self._sql = {
             "insert": f"INSERT INTO {t} ({COLUMN_LIST}) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"({', '.join(['%s'] * len(COLUMNS))})",
             "get": f"SELECT {COLUMN_LIST} FROM {t} WHERE id = %s",
             "status": f"SELECT status FROM {t} WHERE id = %s",
             "holder": f"SELECT status, worker_id, attempts FROM {t} WHERE id = %s",
             "claim": f"UPDATE {t} SET status = 'processing', worker_id = %s, "
             "attempts = attempts + 1, started = %s, finished = NULL "
-            "WHERE id = %s AND status = 'pending' RETURNING id",
+            f"WHERE id = %s AND status = 'pending' AND {not_due('%s')} RETURNING id",
+            "expire_one": f"UPDATE {t} SET status = 'expired', finished = %s, "
+            f"lease_expires = NULL WHERE id = %s AND status = 'pending' AND {due('%s')}",
+            "expire_due": f"UPDATE {t} SET status = 'expired', finished = %s, "
+            f"lease_expires = NULL WHERE status = 'pending' AND {due('%s')}",
             "claim_next": claim_next_sql(t),
             "complete": f"UPDATE {t} SET status = 'completed', result = %s, error = NULL, "
             "finished = %s, lease_expires = NULL WHERE id = %s AND status = 'processing'",
@@ -198,14 +229,19 @@ class PostgresJobStore:
     async def create_schema(self) -> None:
         """Create table, indexes and trigger unless present (safe to run concurrently).
 
-        The DDL runs only when the table is missing: ``CREATE OR REPLACE TRIGGER`` locks the
+        The DDL runs only when the table is missing or was made by an older jobsim (then it
+        adds the missing columns and keeps the jobs): ``CREATE OR REPLACE TRIGGER`` locks the
         table against writes, which running workers must not feel when another one starts.
         """
-        exists = "SELECT to_regclass(%s) IS NOT NULL"
+        columns = (
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s"
+        )
 
         def create() -> None:
             with self._connect() as conn:
-                if conn.execute(exists, (self.table,)).fetchone() == (True,):
+                have = {row[0] for row in conn.execute(columns, (self.table,)).fetchall()}
+                if have and have.issuperset(ADDED_COLUMNS):
                     return
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
@@ -310,8 +346,11 @@ class PostgresJobStore:
 
     async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
         started = time.time() if at is None else at
-        if await self._q(self._sql["claim"], (worker_id, started, job_id), "one") is not None:
+        params = (worker_id, started, job_id, started)
+        if await self._q(self._sql["claim"], params, "one") is not None:
             return True
+        if await self._q(self._sql["expire_one"], (started, job_id, started)):
+            return False  # its ttl passed before it started: now expired, never run
         if await self._status(job_id) is None:
             raise JobNotFound(job_id)
         return False
@@ -363,6 +402,12 @@ class PostgresJobStore:
         if await self._status(job_id) is None:
             raise JobNotFound(job_id)
         return False
+
+    async def expire_due(self, *, at: float | None = None) -> int:
+        """Move every pending job whose ttl passed (never started) to ``expired``; how many
+        moved. ``at``: now on the clock the jobs' ``created`` times use (default: wall clock)."""
+        now = time.time() if at is None else at
+        return int(await self._q(self._sql["expire_due"], (now, now)))
 
     async def counts(self) -> dict[JobStatus, int]:
         counts = dict.fromkeys(JobStatus, 0)

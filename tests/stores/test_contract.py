@@ -18,12 +18,13 @@ from jobsim.stores import JobStore
 
 pytestmark = pytest.mark.anyio
 
-P, R, C, F, X = (
+P, R, C, F, X, E = (
     JobStatus.PENDING,
     JobStatus.PROCESSING,
     JobStatus.COMPLETED,
     JobStatus.FAILED,
     JobStatus.CANCELLED,
+    JobStatus.EXPIRED,
 )
 
 
@@ -97,7 +98,7 @@ async def test_counts_has_every_status_and_follows_moves(store: JobStore) -> Non
     await store.fail(jobs[1].id, "boom")
     await store.release(jobs[2].id)
     await store.cancel(jobs[3].id)
-    assert await store.counts() == {P: 2, R: 0, C: 1, F: 1, X: 1}
+    assert await store.counts() == {P: 2, R: 0, C: 1, F: 1, X: 1, E: 0}
 
 
 async def test_claim_wins_once_and_records_the_attempt(store: JobStore) -> None:
@@ -178,7 +179,10 @@ async def test_cancel_unknown_id_raises_job_not_found(store: JobStore) -> None:
 
 
 async def _job_in(store: JobStore, status: JobStatus) -> Job:
-    job = await store.add(Job())
+    job = await store.add(Job(ttl=1.0) if status is E else Job(), at=0.0)
+    if status is E:
+        assert await store.claim(job.id, "w", at=5.0) is False
+        return job
     if status is P:
         return job
     await store.claim(job.id, "w")
@@ -207,7 +211,7 @@ async def test_illegal_moves_raise_invalid_transition_and_change_nothing(
     store: JobStore,
 ) -> None:
     # Every move out of a status that does not allow it (one job per case, one store).
-    for start in (P, C, F, X):
+    for start in (P, C, F, X, E):
         for move, new in MOVES.items():
             job = await _job_in(store, start)
             with pytest.raises(InvalidTransition) as caught:
