@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
-from jobsim.stores.base import FINISHED, purge_cutoff, refusal, status_or_none
+from jobsim.stores.base import purge_cutoff, refusal, status_or_none
 
 __all__ = ["InMemoryJobStore"]
 
@@ -212,7 +212,7 @@ class InMemoryJobStore:
         cutoff = purge_cutoff(keep, older_than, at)
         if keep is None and cutoff is None:
             return 0
-        finished = [job for job in self._jobs.values() if job.status in FINISHED]
+        finished = [job for job in self._jobs.values() if job.is_final]
         finished.sort(key=lambda job: job.finished or 0.0)  # stable: creation order breaks ties
         stale = len(finished) - keep if keep is not None else 0
         doomed = finished[: max(stale, 0)]

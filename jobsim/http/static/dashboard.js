@@ -11,6 +11,26 @@ function setText(id, value) {
   if (node.textContent !== text) node.textContent = text;
 }
 
+// One card per status, in the order the server lists them (new statuses appear by themselves).
+function drawCounts(counts) {
+  const box = document.getElementById("counts");
+  for (const [status, n] of Object.entries(counts)) {
+    if (!document.getElementById("count-" + status)) {
+      const card = document.createElement("div");
+      card.className = "card";
+      const label = document.createElement("div");
+      label.className = "label";
+      label.textContent = status;
+      const value = document.createElement("div");
+      value.className = "value";
+      value.id = "count-" + status;
+      card.append(label, value);
+      box.appendChild(card);
+    }
+    setText("count-" + status, n);
+  }
+}
+
 function drawThroughput(rates, binSeconds) {
   const svg = document.getElementById("throughput");
   const width = svg.width.baseVal.value, height = svg.height.baseVal.value;
@@ -63,7 +83,7 @@ function show(data) {
   setText("workers-busy", data.busy);
   setText("workers-idle", data.idle);
   setText("queue-depth", data.queue_depth + " / " + data.capacity);
-  for (const [status, n] of Object.entries(data.counts)) setText("count-" + status, n);
+  drawCounts(data.counts);
   const rates = data.throughput;
   setText("rate-now", (rates.length ? rates[rates.length - 1] : 0).toFixed(2));
   setText("window", Math.round((rates.length * data.bin_seconds) / 60));
