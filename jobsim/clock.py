@@ -37,13 +37,16 @@ from jobsim.domain import JobsimError
 __all__ = [
     "BACKENDS",
     "CLOCKS",
+    "LOOPS",
     "Backend",
     "ClockKind",
+    "LoopKind",
     "Sequencer",
     "VirtualEventLoop",
     "VirtualTimeError",
     "check_backend",
     "check_clock",
+    "check_loop",
     "in_event_loop",
     "is_virtual",
     "native_sleep",
@@ -55,8 +58,11 @@ T = TypeVar("T")
 
 Backend = Literal["asyncio", "trio"]
 ClockKind = Literal["virtual", "real"]
+LoopKind = Literal["asyncio", "uvloop"]
 BACKENDS: tuple[Backend, ...] = ("asyncio", "trio")
 CLOCKS: tuple[ClockKind, ...] = ("virtual", "real")
+#: Event loops for the asyncio backend in real time: asyncio's own, or uvloop (libuv).
+LOOPS: tuple[LoopKind, ...] = ("asyncio", "uvloop")
 
 # Poll the selector (threads' wake-ups, real I/O) every this many loop iterations while there
 # is always work ready; call_soon_threadsafe callbacks run without it, this only drains the pipe.
@@ -80,6 +86,47 @@ def check_clock(clock: str) -> ClockKind:
     if clock not in CLOCKS:
         raise ValueError(f"clock must be one of {', '.join(CLOCKS)}; got {clock!r}")
     return clock
+
+
+def check_loop(loop: str, backend: str = "asyncio", clock: str = "real") -> LoopKind:
+    """Return ``loop`` if it can run with ``backend`` and ``clock``, else raise a clear error.
+
+    ``"uvloop"`` is the asyncio backend's loop in real time only (virtual time has a loop of
+    its own, trio has no loop to swap) and needs the ``uvloop`` extra installed.
+    """
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {', '.join(LOOPS)}; got {loop!r}")
+    if loop == "uvloop":
+        if backend != "asyncio":
+            raise ValueError(f"loop='uvloop' runs on the asyncio backend only; got {backend!r}")
+        if clock != "real":
+            raise VirtualTimeError(
+                "loop='uvloop' runs in real time only (virtual time has its own event loop); "
+                "use clock='real'"
+            )
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "loop='uvloop' needs uvloop installed: pip install 'jobsim[uvloop]'"
+            ) from None
+    return loop
+
+
+def backend_options(backend: str, clock: str, loop: str = "asyncio") -> dict[str, Any]:
+    """``anyio.run``'s ``backend_options`` for this backend, clock and loop."""
+    check_loop(loop, backend, clock)
+    options: dict[str, Any] = {}
+    if clock == "virtual":
+        if backend == "trio":
+            import trio.testing
+
+            options["clock"] = trio.testing.MockClock(autojump_threshold=0)
+        else:
+            options["loop_factory"] = VirtualEventLoop
+    elif loop == "uvloop":
+        options["use_uvloop"] = True
+    return options
 
 
 class _Handle(asyncio.Handle):
@@ -425,11 +472,12 @@ def run(
     *args: Any,
     backend: str = "asyncio",
     clock: str = "virtual",
+    loop: str = "asyncio",
 ) -> T:
     """Run ``await func(*args)`` on a fresh event loop of ``backend`` with ``clock``.
 
     Virtual: asyncio on a :class:`VirtualEventLoop`, trio with ``MockClock(autojump_threshold=0)``;
-    both start at t = 0. Real: the backend's ordinary loop.
+    both start at t = 0. Real: the backend's ordinary loop, or uvloop (``loop="uvloop"``).
 
     Safe to call while this thread already runs an event loop (a Jupyter cell, a trio or
     asyncio program): the fresh loop then runs in a helper thread, and this call blocks until
@@ -438,14 +486,7 @@ def run(
     """
     backend = check_backend(backend)
     clock = check_clock(clock)
-    options: dict[str, Any] = {}
-    if clock == "virtual":
-        if backend == "trio":
-            import trio.testing
-
-            options["clock"] = trio.testing.MockClock(autojump_threshold=0)
-        else:
-            options["loop_factory"] = VirtualEventLoop
+    options = backend_options(backend, clock, loop)
     fresh = functools.partial(anyio.run, func, *args, backend=backend, backend_options=options)
     if not in_event_loop():
         return fresh()

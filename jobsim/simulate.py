@@ -1,8 +1,9 @@
 """simulate(): run a Workload on the real WorkerPool, in virtual or real time, and record it.
 
 The pool is not a model of the pool: it *is* the pool. Only the clock changes. In virtual
-time (the default) ``anyio.sleep`` advances instantly and exactly, so the seed's 100 jobs x 1 s
-take 100.0 s on 1 worker and 10.0 s on 10, in milliseconds of wall time::
+time (the default) ``anyio.sleep`` advances instantly and exactly, so the original Go
+service's 100 jobs x 1 s take 100.0 s on 1 worker and 10.0 s on 10, in milliseconds of wall
+time::
 
     from jobsim import simulate, Workload, Batch, Constant
     simulate(Workload(100, Batch(), Constant(1.0)), workers=10).summary["makespan"]   # 10.0

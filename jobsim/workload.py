@@ -4,7 +4,7 @@ A :class:`Workload` is a recipe; :meth:`Workload.plan` turns it into concrete, s
 (arrival times, service times, failure draws), so the same seed gives the same run on any clock
 and backend::
 
-    Workload(100, Batch(), Constant(1.0))                      # the Go seed's scenario
+    Workload(100, Batch(), Constant(1.0))                      # the original Go service's scenario
     Workload(50_000, Poisson(8.0), Exponential(1.0), seed=1)   # M/M/c
     Workload(8, Batch(), Constant(0.1), kind="cpu-process")    # CPU-bound, real clock only
 """
@@ -71,7 +71,7 @@ class Arrivals(Protocol):
 
 @dataclass(frozen=True)
 class Batch:
-    """Every job at t = 0 (the seed's scenario: a burst, then drain)."""
+    """Every job at t = 0 (the Go service's scenario: a burst, then drain)."""
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.zeros(n)

@@ -131,3 +131,22 @@ def test_bad_names_are_refused() -> None:
         clocks.check_backend("curio")
     with pytest.raises(ValueError, match="virtual, real"):
         clocks.check_clock("fast")
+
+
+def test_real_clock_runs_on_uvloop_when_asked() -> None:
+    import uvloop
+
+    async def loop_type() -> type:
+        return type(asyncio.get_running_loop())
+
+    assert issubclass(clocks.run(loop_type, clock="real", loop="uvloop"), uvloop.Loop)
+    assert not issubclass(clocks.run(loop_type, clock="real"), uvloop.Loop)
+
+
+def test_uvloop_refuses_trio_and_virtual_time_naming_why() -> None:
+    with pytest.raises(ValueError, match="asyncio backend only; got 'trio'"):
+        clocks.check_loop("uvloop", "trio", "real")
+    with pytest.raises(VirtualTimeError, match="real time only"):
+        clocks.check_loop("uvloop", "asyncio", "virtual")
+    with pytest.raises(ValueError, match="loop must be one of asyncio, uvloop; got 'tokio'"):
+        clocks.check_loop("tokio")

@@ -100,7 +100,7 @@ def test_correct_order_loses_nothing() -> None:
     assert report.accepted > 0
     assert report.counts["completed"] == report.accepted
     events = list(zip(report.events["actor"], report.events["event"], strict=True))
-    # The seed's order: stop intake -> close the channel -> workers stop -> join.
+    # The original Go service's order: stop intake -> close the channel -> workers stop -> join.
     intake = events.index(("main", "stop intake"))
     producer_stop = events.index(("producer", "stops"))
     close = events.index(("main", "pool.shutdown()"))
@@ -287,3 +287,20 @@ def test_python_m_jobsim_demo_dispatches_here() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "task worker-3 reports worker id 3" in done.stdout
+
+
+@pytest.mark.parametrize("demo", demos.DEMOS, ids=[d.name for d in demos.DEMOS])
+def test_every_registered_demo_narrates_both_twins_and_never_ignores_workers(
+    demo: demos.Demo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A demo added to the registry gets the common flags and is held to the same contract.
+    for fixed in ([], ["--fixed"]):
+        assert demos.main([demo.name, *fixed]) == 0
+        assert capsys.readouterr().out.strip()
+    if "--workers" in demo.options:  # used, and checked
+        assert demos.main([demo.name, "--workers", "0"]) == 2
+        assert "workers must be an integer >= 1" in capsys.readouterr().err
+    else:  # refused by name, never silently ignored
+        with pytest.raises(SystemExit):
+            demos.main([demo.name, "--workers", "3"])
+        assert "--workers applies to the" in capsys.readouterr().err

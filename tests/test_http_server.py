@@ -227,3 +227,25 @@ def test_second_signal_forces_exit_and_puts_running_jobs_back() -> None:
     assert int(summary["completed"]) == 0
     assert int(summary["interrupted"]) == 2  # the two running jobs went back to pending
     assert int(summary["pending"]) == 4
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_serve_on_the_chosen_event_loop(loop: str) -> None:
+    with server({"WORKER_COUNT": "2", "JOBSIM_JOB_DURATION": "0"}, "--loop", loop) as child:
+        url = child.url()
+        assert child.wait_for_line(r"listening on .*, loop (\w+)").group(1) == loop
+        with httpx.Client(base_url=url) as client:
+            job = client.post("/jobs", json={"type": "t", "payload": {}}).json()
+            for _ in range(100):
+                if client.get(f"/jobs/{job['id']}").json()["status"] == "completed":
+                    break
+                time.sleep(0.05)
+            assert client.get(f"/jobs/{job['id']}").json()["status"] == "completed"
+        child.proc.send_signal(signal.SIGTERM)
+        assert child.stop() == 0, child.log
+
+
+def test_serve_names_a_bad_loop() -> None:
+    done = run_cli({}, "--loop", "tokio")
+    assert done.returncode == 2
+    assert "--loop" in done.stderr and "uvloop" in done.stderr

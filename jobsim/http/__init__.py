@@ -1,5 +1,5 @@
 """The job service: a FastAPI app over a worker pool (:mod:`.app`) and the server that runs
-both in one task group with the seed's shutdown order (:mod:`.server`).
+both in one task group with the original Go service's shutdown order (:mod:`.server`).
 
 Needs the ``server`` extra: ``pip install -e '.[server]'``.
 """

@@ -1,7 +1,7 @@
 """``python -m jobsim serve``: uvicorn and the worker pool in one task group, our shutdown order.
 
 uvicorn's own signal handlers are switched off (:class:`_Server`); this module listens for
-SIGINT/SIGTERM itself so the seed's order holds:
+SIGINT/SIGTERM itself so the original Go service's order holds:
 
 1. first signal: the server stops accepting and finishes the requests in flight
    (``server.should_exit``) -- every POST answered 201 has its job stored *and* queued;
@@ -22,6 +22,7 @@ than ``JOBSIM_KEEP_FINISHED_FOR`` (:mod:`.retention`), and limits connections
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import inspect
 import ipaddress
@@ -42,6 +43,7 @@ import sniffio
 import uvicorn
 from fastapi import FastAPI
 
+from jobsim.clock import backend_options
 from jobsim.config import Config, ConfigError
 from jobsim.domain import Job, JobStatus
 from jobsim.http.app import MAX_DURATION, Instruments, create_app
@@ -59,7 +61,7 @@ logger = logging.getLogger("jobsim.http")
 
 def builtin_handler(default_duration: float) -> Handler:
     """The service's stand-in for real work: sleep ``payload["duration"]`` seconds (default
-    ``default_duration``) and return ``{"slept": seconds}``. I/O-bound, like the seed's jobs."""
+    ``default_duration``) and return ``{"slept": seconds}``. I/O-bound, like the Go service's."""
 
     async def handler(job: Job) -> dict[str, float]:
         duration = job.payload.get("duration")
@@ -195,7 +197,7 @@ async def serve(
     handle_signals: bool = True,
 ) -> ServeResult:
     """Run the job service until SIGINT/SIGTERM (or ``Service.stop()``), then shut down in
-    the seed's order. Returns the pool's report.
+    the Go service's order. Returns the pool's report.
 
     Args:
         config: settings (see :meth:`Config.from_env`); ``port=0`` picks a free port.
@@ -295,11 +297,12 @@ async def serve(
                     if not server.started:
                         raise RuntimeError(f"the HTTP server did not start on {url}")
                     logger.info(
-                        "listening on %s: %d workers, queue capacity %d, store %s",
+                        "listening on %s: %d workers, queue capacity %d, store %s, loop %s",
                         url,
                         pool.workers,
                         pool.capacity,
                         mask_url(config.store_url),
+                        type(asyncio.get_running_loop()).__module__.partition(".")[0],
                     )
                     if ready is not None:
                         ready(Service(url, port, app, pool, store, stop.set))
@@ -401,6 +404,13 @@ def _parser() -> argparse.ArgumentParser:
         default=0.5,
         help="seconds POST /jobs waits for room before answering 503 (default 0.5)",
     )
+    p.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the event loop uvicorn and the pool run on: asyncio's own, or uvloop "
+        "(needs the uvloop extra: pip install 'jobsim[uvloop]'; default asyncio)",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return p
@@ -429,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env(env)
         if not (args.admission_wait >= 0 and math.isfinite(args.admission_wait)):
             raise ConfigError("--admission-wait", str(args.admission_wait), "expected >= 0")
-    except ConfigError as exc:
+        options = backend_options("asyncio", "real", args.loop)
+    except (ConfigError, ValueError) as exc:
         print(f"jobsim serve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -441,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = anyio.run(
             lambda: serve(config, admission_wait=args.admission_wait, access_log=args.access_log),
             backend="asyncio",
+            backend_options=options,
         )
     except ConfigError as exc:
         print(f"jobsim serve: {exc}", file=sys.stderr)

@@ -21,7 +21,7 @@ assert _SLOT[_PENDING] == 0 and _SLOT[_PROCESSING] == 1 and _SLOT[_COMPLETED] ==
 class InMemoryJobStore:
     """A :class:`~jobsim.stores.JobStore` in a dict, for one event loop in one process.
 
-    **Why the claim needs no mutex.** The Go seed guards its map with a mutex because goroutines
+    **Why the claim needs no mutex.** The Go service guards its map with a mutex because goroutines
     run in parallel: two of them can both read ``pending`` before either writes
     ``processing``. Under asyncio and trio only one task runs at a time and a task is switched
     out only at an ``await`` that reaches the event loop (a *checkpoint*). :meth:`claim` has no
