@@ -11,9 +11,10 @@ import json
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx
@@ -46,7 +47,17 @@ def post_bytes(client: httpx.Client, body: bytes) -> httpx.Response:
     return client.post("/jobs", content=body, headers={"content-type": "application/json"})
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite"])
+def _own_database(postgres_url: str) -> str:
+    """A fresh database on the session's PostgreSQL server, so the service's table is ours."""
+    import psycopg
+
+    name = f"hostile_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="module", params=["memory", "sqlite", "postgresql"])
 def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, str]]:
@@ -54,6 +65,8 @@ def service(
     env = dict(QUICK)
     if request.param == "sqlite":
         env["JOBSIM_STORE"] = f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'jobs.db'}"
+    elif request.param == "postgresql":
+        env["JOBSIM_STORE"] = _own_database(request.getfixturevalue("postgres_url"))
     child = ServerProcess(env, [])
     try:
         url = child.url()
