@@ -1,6 +1,7 @@
 """jobsim: job queues with worker pools, for real and in a lab.
 
-The public API lives here; submodules are the implementation rooms (see DESIGN.md).
+The public API lives here; submodules are the implementation rooms (see the
+"Architecture" section of README.md for the rooms and the direction of their imports).
 """
 
 import importlib
@@ -19,7 +20,8 @@ from jobsim.domain import (
     JobStatus,
     PoolClosed,
 )
-from jobsim.pool import ShutdownReport, WorkerPool
+from jobsim.events import TraceEvent
+from jobsim.pool import Autoscaler, Schedule, ShutdownReport, WorkerPool
 from jobsim.retry import RetryPolicy
 from jobsim.stores import (
     InMemoryJobStore,
@@ -55,6 +57,7 @@ from jobsim.workload import (  # isort: skip
 __version__ = "0.1.0"
 
 __all__ = [
+    "Autoscaler",
     "Batch",
     "Bursts",
     "ClaimLost",
@@ -84,10 +87,12 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "SQLiteJobStore",
+    "Schedule",
     "ShutdownReport",
     "SimulatedFailure",
     "StoreURLError",
     "StoreUnavailable",
+    "TraceEvent",
     "Uniform",
     "VirtualTimeError",
     "WorkerPool",

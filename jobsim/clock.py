@@ -26,6 +26,7 @@ import contextvars
 import functools
 import heapq
 import selectors
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
@@ -49,6 +50,7 @@ __all__ = [
     "check_loop",
     "in_event_loop",
     "is_virtual",
+    "loop_clock",
     "native_sleep",
     "run",
     "wait_idle",
@@ -353,6 +355,18 @@ async def wait_idle() -> None:
             f"the running loop is {type(loop).__name__}"
         )
     await loop.wait_idle()
+
+
+def loop_clock() -> Callable[[], float]:
+    """The running event loop's clock (virtual under a virtual-time loop or trio's MockClock)."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.current_time
+    loop = asyncio.get_running_loop()
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic  # what BaseEventLoop.time returns, minus a Python-level call
+    return loop.time
 
 
 def native_sleep() -> Callable[[float], Awaitable[None]]:

@@ -1,8 +1,8 @@
 """Configuration from the environment, validated: a bad value is an error, never a default.
 
-The Go service read ``PORT``, ``WORKER_COUNT`` and ``JOB_QUEUE_CAPACITY`` and silently fell back
-to defaults on garbage. jobsim raises :class:`ConfigError` naming the variable, the value it
-got and what is allowed, before anything starts.
+The original Go service read ``PORT``, ``WORKER_COUNT`` and ``JOB_QUEUE_CAPACITY`` and fell back
+silently to defaults on garbage. jobsim raises :class:`ConfigError` naming the variable, the
+value it got and what is allowed, before anything starts.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from jobsim.payload import MAX_NAME_LENGTH, check_name, check_payload
 
 __all__ = [
     "PRIORITY_RANGE",
+    "SOURCES",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
     "ClaimLost",
@@ -56,6 +57,10 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
 
+    # Hash as the plain string (Enum hashes its name in Python code): status lookups sit on
+    # the pool's hot path, and plain-string keys then find members too.
+    __hash__ = str.__hash__
+
 
 _P, _R, _C, _F, _X, _E = (
     JobStatus.PENDING,
@@ -75,6 +80,14 @@ TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
     _X: frozenset(),
     _E: frozenset(),
 }
+
+#: The inverse: ``SOURCES[new]`` is the set of statuses that may move to ``new``.
+SOURCES: Mapping[JobStatus, frozenset[JobStatus]] = {
+    new: frozenset(old for old, targets in TRANSITIONS.items() if new in targets)
+    for new in JobStatus
+}
+
+_INTO_R, _INTO_C, _INTO_F, _INTO_P, _INTO_X = (SOURCES[s] for s in (_R, _C, _F, _P, _X))
 
 #: Statuses a job never leaves.
 TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({_C, _F, _X, _E})
@@ -157,7 +170,7 @@ class PoolClosed(JobsimError, RuntimeError):
 
 def check_transition(job_id: str, old: JobStatus, new: JobStatus) -> None:
     """Raise :class:`InvalidTransition` unless ``old -> new`` is a legal move."""
-    if new not in TRANSITIONS[old]:
+    if old not in SOURCES[new]:
         raise InvalidTransition(job_id, old, new)
 
 
@@ -248,16 +261,21 @@ class Job:
         if self.ttl is not None:
             self.ttl = check_ttl(self.ttl)
 
-    # -- transitions: each checks legality, then records what happened ------------------------
+    # -- transitions: each checks legality (against TRANSITIONS), then records what happened --
+    # They sit on the pool's hot path (a claim and a completion per job), hence one set
+    # membership test each instead of a call to check_transition.
 
     def move(self, new: JobStatus) -> None:
         """Move to ``new`` or raise :class:`InvalidTransition`."""
-        check_transition(self.id, self.status, new)
+        if self.status not in SOURCES[new]:
+            raise InvalidTransition(self.id, self.status, new)
         self.status = new
 
     def mark_claimed(self, worker_id: str, at: float | None) -> None:
         """pending -> processing by ``worker_id``; counts an attempt."""
-        self.move(_R)
+        if self.status not in _INTO_R:
+            raise InvalidTransition(self.id, self.status, _R)
+        self.status = _R
         self.worker_id = worker_id
         self.attempts += 1
         self.started = at
@@ -265,7 +283,9 @@ class Job:
 
     def mark_completed(self, result: Any, at: float | None) -> None:
         """processing -> completed with the handler's result."""
-        self.move(_C)
+        if self.status not in _INTO_C:
+            raise InvalidTransition(self.id, self.status, _C)
+        self.status = _C
         self.result = result
         self.error = None
         self.finished = at
@@ -273,14 +293,18 @@ class Job:
 
     def mark_failed(self, error: str, at: float | None) -> None:
         """processing -> failed with the error text."""
-        self.move(_F)
+        if self.status not in _INTO_F:
+            raise InvalidTransition(self.id, self.status, _F)
+        self.status = _F
         self.error = error
         self.finished = at
         self.lease_expires = None
 
     def mark_released(self, error: str | None = None) -> None:
         """processing -> pending (retry, interrupted shutdown, expired lease)."""
-        self.move(_P)
+        if self.status not in _INTO_P:
+            raise InvalidTransition(self.id, self.status, _P)
+        self.status = _P
         if error is not None:
             self.error = error
         self.lease_expires = None
@@ -300,7 +324,9 @@ class Job:
 
     def mark_cancelled(self, at: float | None) -> None:
         """pending or processing -> cancelled."""
-        self.move(_X)
+        if self.status not in _INTO_X:
+            raise InvalidTransition(self.id, self.status, _X)
+        self.status = _X
         self.finished = at
         self.lease_expires = None
 

@@ -7,14 +7,15 @@ when a run is recorded, so ``import jobsim`` stays light.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jobsim.domain import Job, JobStatus
-from jobsim.pool import ShutdownReport
+from jobsim.events import ATTEMPT_ENDS, WORKER_EVENTS, TraceEvent
+from jobsim.pool.stats import ShutdownReport
 from jobsim.workload import Plan
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ __all__ = [
     "JOB_COLUMNS",
     "SUMMARY_KEYS",
     "RunResult",
+    "RunSettings",
     "assemble",
     "build",
     "job_frame",
@@ -77,7 +79,45 @@ SUMMARY_KEYS = [
     "lost",
 ]
 
-_ATTEMPT_ENDS = ("completed", "failed", "retrying", "released", "cancelled")
+
+@dataclass
+class RunSettings(Mapping[str, Any]):
+    """How a run was made. Typed attributes, also readable by name (``settings["clock"]``).
+
+    Attributes:
+        clock: ``"virtual"`` or ``"real"``.
+        backend: ``"asyncio"`` or ``"trio"`` (the one the run actually used).
+        workers: the pool's worker count.
+        capacity: slots in the pool's channel.
+        seed: the seed the workload was drawn with.
+        kind: the workload's job kind (``"sleep"``, ``"cpu-thread"``, ``"cpu-process"``).
+        engine: what computed the run: ``"pool"`` (the real pool) or ``"recursion"``.
+        wall_time: seconds of real time the run took (NaN until it ran).
+    """
+
+    clock: str
+    backend: str
+    workers: int
+    capacity: int
+    seed: int
+    kind: str
+    engine: str = "pool"
+    wall_time: float = float("nan")
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
 
 @dataclass
@@ -104,7 +144,7 @@ class RunResult:
     events: pd.DataFrame
     queue_depth: pd.DataFrame
     report: ShutdownReport
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         s = self.summary
@@ -165,13 +205,13 @@ def _percentiles(values: np.ndarray, prefix: str) -> dict[str, float]:
 
 def build(
     jobs: Sequence[Job],
-    trace: list[tuple[str, float, str, str | None]],
+    trace: list[tuple[TraceEvent, float, str, str | None]],
     runs: dict[tuple[int, int], int],
     report: ShutdownReport,
     *,
     workers: int,
     t0: float,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     plan: Plan | None = None,
 ) -> RunResult:
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
@@ -190,6 +230,11 @@ def build(
             "worker_id": pd.Series(workers_, dtype=object),
         }
     )
+    # Workers starting and stopping are not job events: kept apart (their order at the same
+    # instant is the backend's, and the job records must not depend on it).
+    is_worker_event = events["event"].isin(WORKER_EVENTS)
+    if is_worker_event.any():
+        events = events[~is_worker_event].reset_index(drop=True)
 
     frame = job_frame(
         job_id=[j.id for j in jobs],
@@ -204,12 +249,14 @@ def build(
         last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
         finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
     )
-    if not any(kind in kinds for kind in ("retrying", "released", "cancelled")):
+    if not any(
+        kind in kinds for kind in (TraceEvent.RETRYING, TraceEvent.RELEASED, TraceEvent.CANCELLED)
+    ):
         busy = one_attempt_each(frame)
     else:
         frame["service"] = frame["finished"] - frame["last_start"]
-        starts = events[events["event"] == "started"]
-        ends = events[events["event"].isin(_ATTEMPT_ENDS) & events["worker_id"].notna()]
+        starts = events[events["event"] == TraceEvent.STARTED]
+        ends = events[events["event"].isin(ATTEMPT_ENDS) & events["worker_id"].notna()]
         by_job = frame["job_id"]
         first_start = starts.groupby("job_id", sort=False)["time"].min()
         # Once the pool has shut down every started attempt has ended, so per job the work
@@ -277,7 +324,7 @@ def assemble(
     busy: float,
     duplicates: int,
     workers: int,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     queue_depth: pd.DataFrame | None = None,
 ) -> RunResult:
     """Finish the per-job frame, derive the queue depth (unless given) and the summary."""
@@ -287,11 +334,11 @@ def assemble(
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
     if queue_depth is None:
-        depth = events[events["event"].isin(("queued", "taken"))]
+        depth = events[events["event"].isin((TraceEvent.QUEUED, TraceEvent.TAKEN))]
         queue_depth = pd.DataFrame(
             {
                 "time": depth["time"].to_numpy(),
-                "depth": np.where(depth["event"].to_numpy() == "queued", 1, -1).cumsum()
+                "depth": np.where(depth["event"].to_numpy() == TraceEvent.QUEUED, 1, -1).cumsum()
                 if len(depth)
                 else np.array([], dtype=int),
             }

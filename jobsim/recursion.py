@@ -25,12 +25,13 @@ import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobsim.events import TraceEvent
 from jobsim.mix import Mix
 from jobsim.workload import Plan, Workload
 
@@ -198,7 +199,7 @@ def run(
     *,
     workers: int,
     capacity: int,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
 ) -> RunResult:
     """The :class:`~jobsim.RunResult` the pool would give for ``plan``, by the recursion."""
     s = schedule(
@@ -211,10 +212,12 @@ def run(
     return result(s, workers=workers, settings=settings, plan=plan)
 
 
-_EVENTS = np.array(["queued", "taken", "started", "completed"], dtype=object)
+_EVENTS = np.array(
+    [TraceEvent.QUEUED, TraceEvent.TAKEN, TraceEvent.STARTED, TraceEvent.COMPLETED], dtype=object
+)
 
 
-def result(s: Schedule, *, workers: int, settings: dict[str, Any], plan: Plan) -> RunResult:
+def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan) -> RunResult:
     """A schedule as the pool's :class:`~jobsim.RunResult`: the same per-job columns (every
     job completed in one attempt; classes from ``plan``), its trace and queue depth, its
     shutdown report."""

@@ -38,10 +38,13 @@ import anyio.to_process
 import anyio.to_thread
 import sniffio
 
+from jobsim import checks
 from jobsim import clock as clocks
 from jobsim.domain import Job
+from jobsim.events import FINAL_EVENTS, TraceEvent
 from jobsim.mix import Mix
 from jobsim.pool import WorkerPool
+from jobsim.records import RunSettings
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore
 from jobsim.stores.memory import InMemoryJobStore
@@ -55,7 +58,6 @@ if TYPE_CHECKING:
 __all__ = ["main", "simulate", "simulate_async", "sweep"]
 
 _PRIME = "jobsim.warm-up"
-_FINAL_EVENTS = frozenset({"completed", "failed", "cancelled", "expired"})
 Sleep = Callable[[float, Any], Awaitable[None]]
 
 
@@ -126,28 +128,28 @@ async def _run(
     capacity: int,
     store: JobStore,
     retry: RetryPolicy | None,
-    settings: dict[str, Any],
+    settings: RunSettings,
 ) -> RunResult:
     from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
 
-    virtual = settings["clock"] == "virtual"
-    settings["engine"] = "pool"
-    settings["backend"] = sniffio.current_async_library()
-    trace: list[tuple[str, float, str, str | None]] = []
+    virtual = settings.clock == "virtual"
+    settings.engine = "pool"
+    settings.backend = sniffio.current_async_library()
+    trace: list[tuple[TraceEvent, float, str, str | None]] = []
     append = trace.append
     total = len(plan.arrivals)
     ended = 0
     all_ended = anyio.Event()
 
-    def counting_tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+    def counting_tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
         nonlocal ended
         append((event, at, job_id, worker_id))
-        if event in _FINAL_EVENTS:
+        if event in FINAL_EVENTS:
             ended += 1
             if ended == total:
                 all_ended.set()
 
-    def plain_tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+    def plain_tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
         append((event, at, job_id, worker_id))
 
     # With retries, the run ends when every job has reached an end: count the ends.
@@ -201,7 +203,7 @@ async def _run(
                 await primed.wait()
                 await clocks.wait_idle()  # every worker is back on the channel, in order
                 trace.clear()
-            now = _clock()
+            now = clocks.loop_clock()
             t0 = now()
             classes, job_class = plan.classes, plan.job_class
             for index, at in enumerate(plan.arrivals):
@@ -226,7 +228,7 @@ async def _run(
             if sequencer is not None:  # the warm-up jobs are not the workload's
                 report = dataclasses.replace(report, completed=report.completed - workers)
         tg.cancel_scope.cancel()
-    settings["wall_time"] = time.perf_counter() - wall
+    settings.wall_time = time.perf_counter() - wall
     if isinstance(store, InMemoryJobStore):
         jobs = submitted  # the store keeps these very objects: nothing to read back
     else:
@@ -262,21 +264,15 @@ def choose_engine(
 
 
 def _recursion(
-    workload: Workload | Mix, plan: Plan, *, workers: int, capacity: int, settings: dict[str, Any]
+    workload: Workload | Mix, plan: Plan, *, workers: int, capacity: int, settings: RunSettings
 ) -> RunResult:
     from jobsim import recursion
 
-    settings["engine"] = "recursion"
+    settings.engine = "recursion"
     wall = time.perf_counter()
     result = recursion.run(workload, plan, workers=workers, capacity=capacity, settings=settings)
-    settings["wall_time"] = time.perf_counter() - wall
+    settings.wall_time = time.perf_counter() - wall
     return result
-
-
-def _clock() -> Callable[[], float]:
-    from jobsim.pool import loop_clock
-
-    return loop_clock()
 
 
 def _prepare(
@@ -286,7 +282,7 @@ def _prepare(
     workers: int,
     capacity: int,
     seed: int | None,
-) -> tuple[Plan, dict[str, Any]]:
+) -> tuple[Plan, RunSettings]:
     if not isinstance(workload, Workload | Mix):
         raise TypeError(f"simulate() needs a Workload or a Mix, got {type(workload).__name__}")
     clocks.check_backend(backend)
@@ -297,18 +293,17 @@ def _prepare(
             "real time that the virtual clock cannot skip; use clock='real' "
             "(or kind='sleep' to model the work as waiting)"
         )
-    for name, value in (("workers", workers), ("capacity", capacity)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    checks.count("workers", workers)
+    checks.count("capacity", capacity)
     run_seed = workload.seed if seed is None else seed
-    settings: dict[str, Any] = {
-        "clock": clock,
-        "backend": backend,
-        "workers": workers,
-        "capacity": capacity,
-        "seed": run_seed,
-        "kind": workload.kind,
-    }
+    settings = RunSettings(
+        clock=clock,
+        backend=backend,
+        workers=workers,
+        capacity=capacity,
+        seed=run_seed,
+        kind=workload.kind,
+    )
     return workload.plan(run_seed), settings
 
 
@@ -339,7 +334,7 @@ def simulate(
         engine: ``"pool"`` runs the real pool; ``"recursion"`` computes the very same records
             from the plan without an event loop (:mod:`jobsim.recursion`; only for the runs
             :func:`jobsim.recursion.unsupported` accepts, else a ``ValueError`` says why);
-            ``"auto"`` (default) takes the recursion when it can. ``settings["engine"]`` says
+            ``"auto"`` (default) takes the recursion when it can. ``settings.engine`` says
             which ran.
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
@@ -348,7 +343,7 @@ def simulate(
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
     if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
         return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
-    retry = retry if retry is not None else RetryPolicy(seed=settings["seed"])
+    retry = retry if retry is not None else RetryPolicy(seed=settings.seed)
     store = store if store is not None else InMemoryJobStore()
     main = functools.partial(
         _run,
@@ -391,7 +386,7 @@ async def simulate_async(
             workers=workers,
             capacity=capacity,
             store=store if store is not None else InMemoryJobStore(),
-            retry=retry if retry is not None else RetryPolicy(seed=settings["seed"]),
+            retry=retry if retry is not None else RetryPolicy(seed=settings.seed),
             settings=settings,
         )
     return await anyio.to_thread.run_sync(

@@ -20,6 +20,8 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from jobsim import checks
+
 __all__ = [
     "ClassWait",
     "QueueMetrics",
@@ -61,29 +63,12 @@ class QueueMetrics:
 # --- argument checks --------------------------------------------------------------------------
 
 
-def _positive(name: str, value: float) -> float:
-    """Return ``value`` as a float if it is a finite number > 0, else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _non_negative(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+_positive = checks.positive
+_non_negative = checks.non_negative
 
 
 def _servers(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"servers must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"servers must be an integer >= 1, got {value!r}")
-    return value
+    return checks.count("servers", value)
 
 
 def _probability(name: str, value: float) -> float:

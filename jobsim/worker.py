@@ -32,7 +32,8 @@ from typing import Any
 import anyio
 
 from jobsim.config import Config, ConfigError
-from jobsim.domain import Job, JobsimError
+from jobsim.domain import JobsimError
+from jobsim.handlers import sleep_handler
 from jobsim.pool import Handler, ShutdownReport, WorkerPool
 from jobsim.retry import RetryPolicy
 from jobsim.stores import LeasingJobStore, mask_url, open_store
@@ -40,25 +41,6 @@ from jobsim.stores import LeasingJobStore, mask_url, open_store
 __all__ = ["main", "run_worker", "sleep_handler"]
 
 logger = logging.getLogger("jobsim.worker")
-
-
-def sleep_handler(default: float) -> Handler:
-    """The built-in handler: sleep ``payload["duration"]`` (else ``default``) seconds."""
-
-    async def handle(job: Job) -> dict[str, float]:
-        raw = job.payload.get("duration", default)
-        try:
-            seconds = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"payload['duration'] must be a number of seconds, got {raw!r}"
-            ) from None
-        if seconds < 0:
-            raise ValueError(f"payload['duration'] must be >= 0 seconds, got {seconds!r}")
-        await anyio.sleep(seconds)
-        return {"slept": seconds}
-
-    return handle
 
 
 def load_handler(spec: str) -> Handler:

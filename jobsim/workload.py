@@ -4,7 +4,7 @@ A :class:`Workload` is a recipe; :meth:`Workload.plan` turns it into concrete, s
 (arrival times, service times, failure draws), so the same seed gives the same run on any clock
 and backend::
 
-    Workload(100, Batch(), Constant(1.0))                      # the original Go service's scenario
+    Workload(100, Batch(), Constant(1.0))                      # 100 jobs x 1 s, all at once
     Workload(50_000, Poisson(8.0), Exponential(1.0), seed=1)   # M/M/c
     Workload(8, Batch(), Constant(0.1), kind="cpu-process")    # CPU-bound, real clock only
 """
@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from jobsim import checks
 from jobsim.domain import JobsimError, check_priority, check_ttl
 
 __all__ = [
@@ -52,14 +53,6 @@ class SimulatedFailure(JobsimError, RuntimeError):
     """The failure a workload injects into an attempt (``failure_rate``)."""
 
 
-def _positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = isinstance(value, int | float) and math.isfinite(value)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{owner}.{name} must be a finite number {bound}, got {value!r}")
-
-
 # -- arrivals -----------------------------------------------------------------------------------
 
 
@@ -71,7 +64,7 @@ class Arrivals(Protocol):
 
 @dataclass(frozen=True)
 class Batch:
-    """Every job at t = 0 (the Go service's scenario: a burst, then drain)."""
+    """Every job at t = 0 (the original Go service's scenario: a burst, then drain)."""
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.zeros(n)
@@ -84,7 +77,7 @@ class Poisson:
     rate: float
 
     def __post_init__(self) -> None:
-        _positive("Poisson", "rate", self.rate)
+        checks.positive("Poisson.rate", self.rate)
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.cumsum(rng.exponential(1.0 / self.rate, n))
@@ -97,7 +90,7 @@ class Periodic:
     interval: float
 
     def __post_init__(self) -> None:
-        _positive("Periodic", "interval", self.interval, allow_zero=True)
+        checks.positive("Periodic.interval", self.interval, allow_zero=True)
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.arange(n) * self.interval
@@ -113,7 +106,7 @@ class Bursts:
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or self.size < 1:
             raise ValueError(f"Bursts.size must be an integer >= 1, got {self.size!r}")
-        _positive("Bursts", "every", self.every)
+        checks.positive("Bursts.every", self.every)
 
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return (np.arange(n) // self.size) * self.every
@@ -138,7 +131,7 @@ class Constant:
     value: float
 
     def __post_init__(self) -> None:
-        _positive("Constant", "value", self.value, allow_zero=True)
+        checks.positive("Constant.value", self.value, allow_zero=True)
 
     @property
     def mean(self) -> float:
@@ -156,8 +149,8 @@ class Uniform:
     high: float
 
     def __post_init__(self) -> None:
-        _positive("Uniform", "low", self.low, allow_zero=True)
-        _positive("Uniform", "high", self.high, allow_zero=True)
+        checks.positive("Uniform.low", self.low, allow_zero=True)
+        checks.positive("Uniform.high", self.high, allow_zero=True)
         if self.high < self.low:
             raise ValueError(f"Uniform needs low <= high, got low={self.low}, high={self.high}")
 
@@ -176,7 +169,7 @@ class Exponential:
     mean: float
 
     def __post_init__(self) -> None:
-        _positive("Exponential", "mean", self.mean)
+        checks.positive("Exponential.mean", self.mean)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.exponential(self.mean, n)
@@ -190,8 +183,8 @@ class LogNormal:
     sigma: float = 1.0
 
     def __post_init__(self) -> None:
-        _positive("LogNormal", "mean", self.mean)
-        _positive("LogNormal", "sigma", self.sigma, allow_zero=True)
+        checks.positive("LogNormal.mean", self.mean)
+        checks.positive("LogNormal.sigma", self.sigma, allow_zero=True)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         mu = math.log(self.mean) - self.sigma**2 / 2  # so that E[X] == mean

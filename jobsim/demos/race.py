@@ -20,6 +20,7 @@ import anyio
 from jobsim.clock import run as run_on_clock
 from jobsim.demos.recording import Recorder, check_count, jobs_frame, print_log
 from jobsim.domain import Job
+from jobsim.events import WORKER_EVENTS, TraceEvent
 from jobsim.pool import WorkerPool
 from jobsim.stores import InMemoryJobStore, RacyStore
 
@@ -110,15 +111,17 @@ def duplicate_race(
         open_runs: dict[tuple[str, str], tuple[float, int]] = {}
         run_rows: list[dict[str, Any]] = []
 
-        def tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
+        def tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
+            if event in WORKER_EVENTS:
+                return
             text, problem = f"{event} {job_id}", False
-            if event == "started" and worker_id is not None:
+            if event is TraceEvent.STARTED and worker_id is not None:
                 started[job_id] += 1
                 open_runs[job_id, worker_id] = (at, started[job_id])
                 if started[job_id] > 1:
                     text, problem = f"started {job_id} AGAIN: a duplicate run", True
             rec.detail(worker_id or "producer", text, at=at, job_id=job_id, problem=problem)
-            if event in ("completed", "failed") and worker_id is not None:
+            if event in (TraceEvent.COMPLETED, TraceEvent.FAILED) and worker_id is not None:
                 began, order = open_runs.pop((job_id, worker_id))
                 run_rows.append(
                     {

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
+from jobsim import checks
 from jobsim.domain import Job
 
 if TYPE_CHECKING:
@@ -102,8 +103,5 @@ def ids(n: int) -> str:
     return f"{n} job id" if n == 1 else f"{n} job ids"
 
 
-def check_count(name: str, value: object, minimum: int = 1) -> int:
-    """``value`` if it is an integer >= ``minimum``, else a ValueError naming ``name``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+#: ``value`` if it is an integer >= ``minimum``, else a ValueError naming ``name``.
+check_count = checks.count

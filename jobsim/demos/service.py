@@ -15,8 +15,11 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from jobsim.demos.recording import Recorder, ids
 from jobsim.domain import Job
+from jobsim.events import TraceEvent
 from jobsim.pool import WorkerPool
 from jobsim.stores import InMemoryJobStore
+
+_RUN_EVENTS = (TraceEvent.STARTED, TraceEvent.COMPLETED, TraceEvent.FAILED)
 
 __all__ = ["MiniService"]
 
@@ -69,8 +72,8 @@ class MiniService:
         rec = self.rec
         last_seen: dict[str, float] = {}
 
-        def tracer(event: str, at: float, job_id: str, worker_id: str | None) -> None:
-            if worker_id is not None and event in ("started", "completed", "failed"):
+        def tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
+            if worker_id is not None and event in _RUN_EVENTS:
                 last_seen[worker_id] = at
                 rec.detail(worker_id, f"{event} {job_id}", at=at)
 

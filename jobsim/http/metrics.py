@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from jobsim.domain import JobStatus
+from jobsim.events import TraceEvent
 from jobsim.pool import WorkerPool
 
 __all__ = ["Instruments", "PoolCollector", "Throughput"]
@@ -48,6 +49,12 @@ class Throughput:
         return [total / width for total in totals]
 
 
+_JOB_ENDS = frozenset(
+    {TraceEvent.COMPLETED, TraceEvent.FAILED, TraceEvent.CANCELLED, TraceEvent.RELEASED}
+)
+_TIMED_ENDS = frozenset({TraceEvent.COMPLETED, TraceEvent.FAILED})
+
+
 class Instruments:
     """Per-app Prometheus metrics, fed by the pool's tracer.
 
@@ -75,16 +82,16 @@ class Instruments:
         self._queued: dict[str, float] = {}
         self._on_taken: Callable[[], None] | None = None
 
-    def trace(self, event: str, time: float, job_id: str, worker_id: str | None) -> None:
-        """A :data:`jobsim.pool.Tracer`."""
-        if event == "queued":
+    def trace(self, event: TraceEvent, time: float, job_id: str, worker_id: str | None) -> None:
+        """A :data:`jobsim.events.Tracer`."""
+        if event is TraceEvent.QUEUED:
             self._queued[job_id] = time
-        elif event == "taken":
+        elif event is TraceEvent.TAKEN:
             if self._on_taken is not None:
                 self._on_taken()
-        elif event in ("completed", "failed", "cancelled", "released"):
+        elif event in _JOB_ENDS:
             queued = self._queued.pop(job_id, None)
-            if event in ("completed", "failed"):
+            if event in _TIMED_ENDS:
                 self.throughput.record(time)
                 if queued is not None:
                     self.latency.observe(max(0.0, time - queued))

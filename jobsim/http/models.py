@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobsim.domain import PRIORITY_RANGE, JobStatus
+from jobsim.handlers import MAX_DURATION
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -31,8 +32,6 @@ MAX_BODY_BYTES = 64 * 1024
 #: What ``POST /jobs`` accepts as a job type: a name (Unicode letters and digits, ``_``,
 #: spaces and ``. : / @ + -``), so no type can carry markup or control characters.
 TYPE_PATTERN = r"^[\w .:/@+-]+$"
-#: Longest ``payload.duration`` the built-in handler accepts (seconds).
-MAX_DURATION = 3600.0
 
 
 def _find(value: Any, bad: Callable[[str], bool], path: str) -> str | None:
@@ -178,11 +177,15 @@ class Health(BaseModel):
     """Liveness and load."""
 
     status: str = Field(description="The pool's state: running, closing or closed.")
-    workers: int
+    workers: int = Field(description="Workers the pool aims for (its current size).")
+    live_workers: int = Field(description="Worker tasks running now (surplus ones included).")
     busy: int = Field(description="Workers running a job now.")
     queue_depth: int = Field(description="Job ids waiting in the channel.")
     capacity: int = Field(description="Slots in the channel.")
     counts: dict[str, int] = Field(description="Jobs in the store by status.")
+    totals: dict[str, int] = Field(
+        description="What this pool did since it started: completed, failed, retried, ..."
+    )
 
 
 class ErrorBody(BaseModel):

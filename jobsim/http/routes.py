@@ -70,14 +70,7 @@ def api_routes(
     )
     async def health() -> dict[str, Any]:
         counts = await store.counts()
-        return {
-            "status": pool.state,
-            "workers": pool.workers,
-            "busy": pool.busy,
-            "queue_depth": pool.queue_depth,
-            "capacity": pool.capacity,
-            "counts": {status.value: n for status, n in counts.items()},
-        }
+        return pool.health() | {"counts": {status.value: n for status, n in counts.items()}}
 
     @router.post(
         "/jobs",

@@ -1,7 +1,7 @@
 """``python -m jobsim serve``: uvicorn and the worker pool in one task group, our shutdown order.
 
 uvicorn's own signal handlers are switched off (:class:`_Server`); this module listens for
-SIGINT/SIGTERM itself so the original Go service's order holds:
+SIGINT/SIGTERM itself so the original Go service's shutdown order holds:
 
 1. first signal: the server stops accepting and finishes the requests in flight
    (``server.should_exit``) -- every POST answered 201 has its job stored *and* queued;
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import ipaddress
 import logging
 import math
@@ -43,64 +42,34 @@ import sniffio
 import uvicorn
 from fastapi import FastAPI
 
+import jobsim.stores
 from jobsim.clock import backend_options
 from jobsim.config import Config, ConfigError
-from jobsim.domain import Job, JobStatus
-from jobsim.http.app import MAX_DURATION, Instruments, create_app
+from jobsim.domain import JobStatus
+from jobsim.handlers import sleep_handler
+from jobsim.http.app import Instruments, create_app
 from jobsim.http.connections import HARD_LIMIT, guarded_protocol
 from jobsim.http.retention import keep_finished
-from jobsim.pool import Handler, ShutdownReport, WorkerPool
+from jobsim.pool import ShutdownReport, WorkerPool
 from jobsim.stores.base import JobStore
+from jobsim.stores.masking import mask_url, scrub
 from jobsim.stores.memory import InMemoryJobStore
-from jobsim.stores.url import mask_url, scrub
 
 __all__ = ["ServeResult", "Service", "builtin_handler", "main", "open_store", "serve"]
 
 logger = logging.getLogger("jobsim.http")
 
 
-def builtin_handler(default_duration: float) -> Handler:
-    """The service's stand-in for real work: sleep ``payload["duration"]`` seconds (default
-    ``default_duration``) and return ``{"slept": seconds}``. I/O-bound, like the Go service's."""
-
-    async def handler(job: Job) -> dict[str, float]:
-        duration = job.payload.get("duration")
-        if duration is None:
-            duration = default_duration
-        if (
-            isinstance(duration, bool)
-            or not isinstance(duration, int | float)
-            or not (0 <= duration <= MAX_DURATION and math.isfinite(duration))
-        ):
-            raise ValueError(
-                f"payload.duration must be a number of seconds from 0 to {MAX_DURATION:g}, "
-                f"got {duration!r}"
-            )
-        await anyio.sleep(duration)
-        return {"slept": duration}
-
-    return handler
+#: The service's stand-in for real work (the same handler as ``python -m jobsim worker``).
+builtin_handler = sleep_handler
 
 
 async def open_store(url: str) -> JobStore:
-    """The store behind ``JOBSIM_STORE``. Uses :func:`jobsim.stores.open_store` when that
-    exists (sqlite, postgresql, ...); otherwise only ``memory://`` is available."""
-    import jobsim.stores
-
-    opener = getattr(jobsim.stores, "open_store", None)
-    if opener is None:
-        if url.rstrip("/") in {"memory:", "memory"}:
-            return InMemoryJobStore()
-        raise ConfigError("JOBSIM_STORE", url, "this build supports only memory://")
+    """The store behind ``JOBSIM_STORE``; a URL it cannot use is a :class:`ConfigError`."""
     try:
-        store = opener(url)
-        if inspect.isawaitable(store):
-            store = await store
-    except ConfigError:
-        raise
+        return await jobsim.stores.open_store(url)
     except (ValueError, TypeError, ImportError, OSError) as exc:
         raise ConfigError("JOBSIM_STORE", mask_url(url), scrub(str(exc), url)) from None
-    return store
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -197,7 +166,7 @@ async def serve(
     handle_signals: bool = True,
 ) -> ServeResult:
     """Run the job service until SIGINT/SIGTERM (or ``Service.stop()``), then shut down in
-    the Go service's order. Returns the pool's report.
+    the original Go service's order. Returns the pool's report.
 
     Args:
         config: settings (see :meth:`Config.from_env`); ``port=0`` picks a free port.
@@ -317,17 +286,8 @@ async def serve(
             tg.cancel_scope.cancel()  # the signal watcher and the retention
         if report is None:  # forced: the pool stopped at once, running jobs released
             counts = await store.counts()
-            report = ShutdownReport(
-                completed=pool.completed,
-                failed=pool.failed,
-                pending=counts[JobStatus.PENDING],
-                interrupted=pool.interrupted,
-                duplicates_skipped=pool.duplicates_skipped,
-                retried=pool.retried,
-                cancelled=pool.cancelled,
-                drained=False,
-                timed_out=True,
-                elapsed=0.0,
+            report = pool.stats.report(
+                pending=counts[JobStatus.PENDING], drained=False, timed_out=True, elapsed=0.0
             )
         dropped = 0
         if isinstance(store, InMemoryJobStore):  # what is left dies with the process

@@ -7,9 +7,10 @@ attribute access), so ``import jobsim`` never imports psycopg.
 from typing import TYPE_CHECKING, Any
 
 from jobsim.stores.base import JobStore, LeasingJobStore
+from jobsim.stores.masking import mask_url
 from jobsim.stores.memory import InMemoryJobStore
 from jobsim.stores.racy import RacyStore
-from jobsim.stores.url import StoreUnavailable, StoreURLError, mask_url, open_store
+from jobsim.stores.url import StoreUnavailable, StoreURLError, open_store
 
 if TYPE_CHECKING:
     from jobsim.stores.postgres import PostgresJobStore

@@ -1,4 +1,4 @@
-"""The in-memory store: the embedded default and the fastest path."""
+"""The in-memory stores: a dict of jobs for one event loop in one process."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import time
 from typing import Any
 
 from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
-from jobsim.stores.base import purge_cutoff, refusal, status_or_none
+from jobsim.stores.base import (
+    NonBlockingJobStore,
+    purge_cutoff,
+    refusal,
+    status_or_none,
+)
 
-__all__ = ["InMemoryJobStore"]
+__all__ = ["InMemoryJobStore", "MemoryTable"]
 
 _PENDING = JobStatus.PENDING
 _PROCESSING = JobStatus.PROCESSING
@@ -18,37 +23,22 @@ _SLOT = {status: slot for slot, status in enumerate(JobStatus)}  # pending 0, pr
 assert _SLOT[_PENDING] == 0 and _SLOT[_PROCESSING] == 1 and _SLOT[_COMPLETED] == 2
 
 
-class InMemoryJobStore:
-    """A :class:`~jobsim.stores.JobStore` in a dict, for one event loop in one process.
+class MemoryTable:
+    """Jobs in a dict with counts per status: the part every in-memory store shares.
 
-    **Why the claim needs no mutex.** The Go service guards its map with a mutex because goroutines
-    run in parallel: two of them can both read ``pending`` before either writes
-    ``processing``. Under asyncio and trio only one task runs at a time and a task is switched
-    out only at an ``await`` that reaches the event loop (a *checkpoint*). :meth:`claim` has no
-    such ``await`` between reading the status and writing the new one, so the check-and-set is
-    atomic by construction: no other task can run in between. (:class:`~jobsim.stores.RacyStore`
-    adds exactly one checkpoint there and duplicates jobs, which the contract suite catches.)
-
-    A lock *would* be needed as soon as the claim awaited something between check and set (a
-    network round trip, a thread hop), or if the store were touched from other threads or
-    processes: then use :class:`~jobsim.stores.SQLiteJobStore` or
-    :class:`~jobsim.stores.PostgresJobStore`, whose claim is one atomic SQL statement.
-
-    ``get`` returns the live job object (no copy, for speed): read it, don't modify it.
-
-    ``add_nowait``, ``claim_nowait`` and ``complete_nowait`` are the same operations without
-    a coroutine around them (see :class:`~jobsim.stores.base.NonBlockingJobStore`): a
-    :class:`~jobsim.pool.WorkerPool` uses them to keep its per-job cost near a bare queue's.
+    Every write goes through :class:`~jobsim.domain.Job`'s own transition methods, so the
+    legal moves live in one place. ``get`` returns the live job object (no copy, for speed):
+    read it, don't modify it.
     """
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
-        # Counts per status in a list indexed by _SLOT: hashing an Enum member runs Python
-        # code (Enum.__hash__), too slow for three updates per job.
+        # Counts per status in a list indexed by _SLOT: cheaper than a dict of counters for
+        # the few updates per job.
         self._tally = [0] * len(_SLOT)
 
     def __repr__(self) -> str:
-        return f"<InMemoryJobStore jobs={len(self._jobs)}>"
+        return f"<{type(self).__name__} jobs={len(self._jobs)}>"
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -64,8 +54,9 @@ class InMemoryJobStore:
         tally[_SLOT[old]] -= 1
         tally[_SLOT[new]] += 1
 
-    def add_nowait(self, job: Job, *, at: float | None = None) -> Job:
-        """:meth:`add` without the coroutine (the pool's fast path)."""
+    # Synchronous and free of awaits: atomic under asyncio and trio (see InMemoryJobStore).
+
+    def _add(self, job: Job, *, at: float | None = None) -> Job:
         jobs = self._jobs
         job_id = job.id
         if job_id in jobs:
@@ -73,14 +64,56 @@ class InMemoryJobStore:
         if job.created is None:
             job.created = time.time() if at is None else at
         jobs[job_id] = job
-        if job.status is _PENDING:
-            self._tally[0] += 1
-        else:
-            self._tally[_SLOT[job.status]] += 1
+        self._tally[_SLOT[job.status]] += 1
         return job
 
+    def _claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if job.status is not _PENDING:
+            return None
+        now = time.time() if at is None else at
+        if job.ttl is not None and _due(job, now):
+            job.mark_expired(now)  # never started within its ttl: never runs
+            self._moved(_PENDING, _EXPIRED)
+            return None
+        job.mark_claimed(worker_id, now)
+        tally = self._tally
+        tally[0] -= 1  # pending
+        tally[1] += 1  # processing
+        return job
+
+    @staticmethod
+    def _check_holder(job: Job, new: JobStatus, token: ClaimToken | None) -> None:
+        """Raise unless ``job`` is processing under ``token`` (any holder when None)."""
+        if job.status is not _PROCESSING or (
+            token is not None and (token[1] != job.attempts or token[0] != job.worker_id)
+        ):
+            raise refusal(job.id, new, token, (job.status.value, job.worker_id, job.attempts))
+
+    def _complete(
+        self,
+        job_id: str,
+        result: Any = None,
+        *,
+        at: float | None = None,
+        token: ClaimToken | None = None,
+    ) -> None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if token is not None or job.status is not _PROCESSING:
+            self._check_holder(job, JobStatus.COMPLETED, token)
+        job.mark_completed(result, time.time() if at is None else at)
+        tally = self._tally
+        tally[1] -= 1  # processing
+        tally[2] += 1  # completed
+
+    # -- the JobStore protocol -----------------------------------------------------------------
+
     async def add(self, job: Job, *, at: float | None = None) -> Job:
-        return self.add_nowait(job, at=at)
+        return self._add(job, at=at)
 
     async def get(self, job_id: str) -> Job:
         return self._job(job_id)
@@ -98,65 +131,8 @@ class InMemoryJobStore:
         end = None if limit is None else offset + limit
         return selected[offset:end]
 
-    def claim_nowait(self, job_id: str, worker_id: str, *, at: float | None = None) -> Job | None:
-        """:meth:`claim` without the coroutine, returning the claimed job (or None if it was
-        not pending): the pool's fast path, saving the ``get`` after the claim."""
-        # No await between the check and the set: atomic under asyncio and trio (see class doc).
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise JobNotFound(job_id)
-        if job.status is not _PENDING:
-            return None
-        now = time.time() if at is None else at
-        if job.ttl is not None and _due(job, now):
-            job.mark_expired(now)  # never started within its ttl: never runs
-            self._moved(_PENDING, _EXPIRED)
-            return None
-        job.status = _PROCESSING
-        job.worker_id = worker_id
-        job.attempts += 1
-        job.started = now
-        job.finished = None
-        tally = self._tally
-        tally[0] -= 1  # pending
-        tally[1] += 1  # processing
-        return job
-
     async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
-        return self.claim_nowait(job_id, worker_id, at=at) is not None
-
-    @staticmethod
-    def _check_holder(job: Job, new: JobStatus, token: ClaimToken | None) -> None:
-        """Raise unless ``job`` is processing under ``token`` (any holder when None)."""
-        if job.status is not _PROCESSING or (
-            token is not None and (token[1] != job.attempts or token[0] != job.worker_id)
-        ):
-            raise refusal(job.id, new, token, (job.status.value, job.worker_id, job.attempts))
-
-    def complete_nowait(
-        self,
-        job_id: str,
-        result: Any = None,
-        *,
-        at: float | None = None,
-        token: ClaimToken | None = None,
-    ) -> None:
-        """:meth:`complete` without the coroutine (the pool's fast path)."""
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise JobNotFound(job_id)
-        if job.status is not _PROCESSING or (
-            token is not None and (token[1] != job.attempts or token[0] != job.worker_id)
-        ):
-            self._check_holder(job, _COMPLETED, token)
-        job.status = _COMPLETED
-        job.result = result
-        job.error = None
-        job.finished = time.time() if at is None else at
-        job.lease_expires = None
-        tally = self._tally
-        tally[1] -= 1  # processing
-        tally[2] += 1  # completed
+        return self._claim(job_id, worker_id, at=at) is not None
 
     async def complete(
         self,
@@ -166,7 +142,7 @@ class InMemoryJobStore:
         at: float | None = None,
         token: ClaimToken | None = None,
     ) -> None:
-        self.complete_nowait(job_id, result, at=at, token=token)
+        self._complete(job_id, result, at=at, token=token)
 
     async def fail(
         self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
@@ -225,6 +201,33 @@ class InMemoryJobStore:
 
     async def close(self) -> None:
         """Nothing to release; the jobs stay readable."""
+
+
+class InMemoryJobStore(MemoryTable, NonBlockingJobStore):
+    """A :class:`~jobsim.stores.JobStore` in a dict, for one event loop in one process.
+
+    **Why the claim needs no mutex.** The Go service guards its map with a mutex because
+    goroutines run in parallel: two of them can both read ``pending`` before either writes
+    ``processing``. Under asyncio and trio only one task runs at a time and a task is switched
+    out only at an ``await`` that reaches the event loop (a *checkpoint*). :meth:`claim` has no
+    such ``await`` between reading the status and writing the new one, so the check-and-set is
+    atomic by construction: no other task can run in between. (:class:`~jobsim.stores.RacyStore`
+    adds exactly one checkpoint there and duplicates jobs, which the contract suite catches.)
+
+    A lock *would* be needed as soon as the claim awaited something between check and set (a
+    network round trip, a thread hop), or if the store were touched from other threads or
+    processes: then use :class:`~jobsim.stores.SQLiteJobStore` or
+    :class:`~jobsim.stores.PostgresJobStore`, whose claim is one atomic SQL statement.
+
+    It declares :class:`~jobsim.stores.base.NonBlockingJobStore`: ``add_nowait``,
+    ``claim_nowait`` and ``complete_nowait`` are the same operations without a coroutine
+    around them, which a :class:`~jobsim.WorkerPool` uses to keep its per-job cost near a bare
+    queue's.
+    """
+
+    add_nowait = MemoryTable._add
+    claim_nowait = MemoryTable._claim
+    complete_nowait = MemoryTable._complete
 
 
 def _due(job: Job, now: float) -> bool:

@@ -56,7 +56,7 @@ from jobsim.stores._sql import (
 )
 from jobsim.stores._threads import ConnectionThreads
 from jobsim.stores.base import purge_cutoff, refusal, status_or_none
-from jobsim.stores.url import mask_url
+from jobsim.stores.masking import mask_url
 
 __all__ = ["PostgresJobStore", "claim_next_sql", "schema_sql"]
 

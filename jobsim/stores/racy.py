@@ -14,26 +14,21 @@ from typing import Any
 import anyio.lowlevel
 
 from jobsim.domain import ClaimToken, Job, JobStatus
-from jobsim.stores.memory import InMemoryJobStore
+from jobsim.stores.memory import MemoryTable
 
 __all__ = ["RacyStore"]
 
 
-class RacyStore(InMemoryJobStore):
+class RacyStore(MemoryTable):
     """An in-memory store whose claim is check, checkpoint, set (not atomic).
+
+    It shares the dict and counts of :class:`~jobsim.stores.InMemoryJobStore` but not its
+    declared non-blocking fast path, so a pool goes through the racy awaitable claim.
 
     Its ``complete`` and ``fail`` are last-write-wins (no transition or token checks), as
     sloppy stores are, so a job that ran twice ends ``completed`` instead of raising: the damage
     is the duplicate run itself, counted by ``attempts`` and by the handler.
     """
-
-    # The race lives in the awaitable claim; hide the inherited non-blocking fast paths so
-    # the pool goes through it.
-    claim_nowait = None  # type: ignore[assignment]
-    complete_nowait = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<RacyStore jobs={len(self._jobs)}>"
 
     async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
         job = self._job(job_id)

@@ -1,0 +1,156 @@
+"""The intake: the way jobs come in (submit, deliver), backpressure, and the closing gate.
+
+``submit`` stores a job and hands it to the dispatch; ``deliver`` hands over a job that is
+already stored. When the dispatch is full the caller waits (backpressure). The gate closes at
+the start of a shutdown: from then on both raise :class:`~jobsim.domain.PoolClosed` before
+anything is stored, so nothing is half-accepted. Shutdown then waits for the calls already in
+progress (:meth:`Intake.wait_idle`) before it closes the dispatch: a sender can never hit a
+closed channel (Go's "send on closed channel").
+
+In pull mode there is no dispatch: the store itself is the queue, so the intake only stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, NoReturn
+
+import anyio
+import anyio.lowlevel
+from anyio import WouldBlock
+
+from jobsim.domain import Job, PoolClosed
+from jobsim.events import TraceEvent, Tracer
+from jobsim.pool.dispatch import Dispatch
+from jobsim.stores.base import JobStore, NonBlockingJobStore
+
+__all__ = ["Intake", "State"]
+
+State = Literal["new", "running", "closing", "closed"]
+
+_QUEUED = TraceEvent.QUEUED
+
+
+class Intake:
+    """Submit and deliver for one pool; owns the pool's lifecycle state."""
+
+    __slots__ = (
+        "_add_nowait",
+        "_dispatch",
+        "_in_flight",
+        "_progress",
+        "clock",
+        "discarding",
+        "state",
+        "store",
+        "tracer",
+    )
+
+    def __init__(
+        self,
+        store: JobStore,
+        dispatch: Dispatch | None,
+        clock: Callable[[], float],
+        tracer: Tracer | None,
+    ) -> None:
+        self.store = store
+        self._dispatch = dispatch
+        self.clock = clock
+        self.tracer = tracer
+        self.state: State = "new"
+        #: set by a shutdown without drain: a delivery waiting for room gives up (the job
+        #: stays pending in the store, where a later pool finds it)
+        self.discarding = False
+        self._in_flight = 0
+        self._progress: anyio.Event | None = None
+        # The declared fast path of stores that never wait (checked once, here).
+        self._add_nowait = store.add_nowait if isinstance(store, NonBlockingJobStore) else None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == "running"
+
+    async def submit(self, job: Job) -> Job:
+        """Store ``job`` as pending and deliver it; waits while the dispatch is full."""
+        if self.state != "running":
+            self.refuse("submit")
+        self._in_flight += 1
+        try:
+            add_nowait = self._add_nowait
+            if add_nowait is not None:
+                add_nowait(job, at=self.clock())
+            else:
+                await self.store.add(job, at=self.clock())
+            dispatch = self._dispatch
+            if dispatch is not None:
+                try:
+                    dispatch.put_nowait(job)  # fast path: no checkpoint if there is room
+                    if self.tracer is not None:
+                        self.tracer(_QUEUED, self.clock(), job.id, None)
+                except WouldBlock:
+                    await self.put_waiting(job)
+        finally:
+            self._leave()
+        return job
+
+    async def deliver(self, job_id: str) -> None:
+        """Deliver a stored job (again); the claim makes a second delivery harmless."""
+        if self.state != "running":
+            self.refuse("deliver")
+        self._in_flight += 1
+        try:
+            job = await self.store.get(job_id)
+            if self._dispatch is not None:
+                await self.redeliver(job)
+        finally:
+            self._leave()
+
+    async def redeliver(self, job: Job) -> None:
+        """Hand ``job`` to the dispatch (a retry after its delay, a deliver)."""
+        dispatch = self._dispatch
+        assert dispatch is not None
+        try:
+            dispatch.put_nowait(job)
+            if self.tracer is not None:
+                self.tracer(_QUEUED, self.clock(), job.id, None)
+        except WouldBlock:
+            await self.put_waiting(job)
+
+    async def put_waiting(self, job: Job) -> None:
+        """Wait for room in the dispatch (backpressure). No cancel scope here (~10 µs each):
+        a shutdown without drain unblocks this by discarding what is queued instead."""
+        if self.discarding:
+            return
+        assert self._dispatch is not None
+        await self._dispatch.put(job)
+        if self.tracer is not None:
+            self.tracer(_QUEUED, self.clock(), job.id, None)
+
+    def refuse(self, what: str) -> NoReturn:
+        """Raise the :class:`PoolClosed` that says why ``what`` cannot happen now."""
+        if self.state == "new":
+            raise PoolClosed(
+                f"cannot {what}: the pool has not started; use 'async with WorkerPool(...)'"
+            )
+        raise PoolClosed(f"cannot {what}: the pool is {self.state} (shutdown was called)")
+
+    def close(self) -> None:
+        """Close the gate: submit and deliver refuse from now on."""
+        if self.state == "running":
+            self.state = "closing"
+
+    def _leave(self) -> None:
+        self._in_flight -= 1
+        if self.state != "running" and self._progress is not None:
+            self._progress.set()  # shutdown is waiting for in-flight calls
+
+    async def wait_idle(self, discard: bool) -> None:
+        """Wait until no submit/deliver is in progress, so the dispatch can close. With
+        ``discard`` (no drain), queued jobs are dropped so that blocked senders get through."""
+        dispatch = self._dispatch
+        while self._in_flight:
+            self._progress = anyio.Event()
+            if discard and dispatch is not None and dispatch.discard_queued():
+                await anyio.lowlevel.checkpoint()  # let the unblocked senders finish
+                continue
+            await self._progress.wait()

@@ -1,0 +1,139 @@
+"""Push mode: the intake puts jobs into the dispatch, workers take them, claim, run.
+
+Taking the next job is one step of :meth:`PushMode.loop`: ``dispatch.get_nowait`` first (no
+checkpoint when a job is waiting), ``await dispatch.get`` only when the worker must wait
+anyway. A policy that changes *who runs next* (priorities, per-worker prefetch, per-type
+limits) is a :class:`~jobsim.pool.dispatch.Dispatch`, not a change here.
+
+Speed: every await on the stream is a scheduling checkpoint, so the loop awaits only when it
+must, and yields on its own every ``YIELD_EVERY`` back-to-back jobs so that a busy worker
+cannot starve the others.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.lowlevel
+from anyio import EndOfStream, WouldBlock
+
+from jobsim.domain import Job
+from jobsim.events import TraceEvent
+from jobsim.pool.crew import Crew, Worker
+from jobsim.pool.dispatch import Dispatch
+from jobsim.stores.base import JobStore, NonBlockingJobStore
+
+if TYPE_CHECKING:
+    from jobsim.pool.intake import Intake
+    from jobsim.pool.outcomes import Outcomes
+    from jobsim.pool.runner import Runner
+
+__all__ = ["YIELD_EVERY", "PushMode"]
+
+YIELD_EVERY = 64
+_TAKEN = TraceEvent.TAKEN
+
+
+class PushMode:
+    """Fan-out over a :class:`Dispatch` (the shared bounded channel by default)."""
+
+    lease: float | None = None
+
+    def __init__(
+        self,
+        store: JobStore,
+        dispatch: Dispatch,
+        crew: Crew,
+        runner: Runner,
+        outcomes: Outcomes,
+        intake: Intake,
+    ) -> None:
+        self.store = store
+        self.dispatch = dispatch
+        self.crew = crew
+        self.runner = runner
+        self.outcomes = outcomes
+        self.intake = intake
+        self._claim_nowait = store.claim_nowait if isinstance(store, NonBlockingJobStore) else None
+
+    @property
+    def depth(self) -> int:
+        return self.dispatch.depth
+
+    def start(self, group: anyio.abc.TaskGroup) -> None:
+        """Nothing runs beside the workers in push mode."""
+
+    def wake_idle(self, n: int) -> int:
+        return self.dispatch.wake(n)
+
+    def close(self) -> None:
+        """No more deliveries: workers take what is queued, then see the end."""
+        self.dispatch.close()
+
+    async def retry_later(self, job: Job, worker_id: str, delay: float, error: str) -> None:
+        """Back to pending now; delivered again after ``delay`` unless the pool stops first
+        (then the job simply stays pending in the store)."""
+        outcomes = self.outcomes
+        await outcomes.release(job.id, worker_id, error)
+        intake = self.intake
+
+        async def later() -> None:
+            await anyio.sleep(delay)
+            if intake.is_open:
+                await intake.redeliver(job)
+
+        outcomes.start_timer(later, f"jobsim retry {job.id}")
+
+    async def loop(self, worker: Worker) -> bool:
+        """Take, claim, run until the crew holds (see :class:`~jobsim.pool.crew.WorkerLoop`)."""
+        crew = self.crew
+        dispatch = self.dispatch
+        get_nowait = dispatch.taker(worker.id)
+        store = self.store
+        clock = self.intake.clock
+        tracer = self.intake.tracer
+        claim_nowait = self._claim_nowait
+        run = self.runner.run
+        skipped = self.outcomes.skipped
+        worker_id = worker.id
+        scope = worker.scope
+        back_to_back = 0
+        while not crew.hold:
+            try:
+                job = get_nowait()
+                back_to_back += 1
+                if back_to_back >= YIELD_EVERY:
+                    back_to_back = 0
+                    await anyio.lowlevel.checkpoint()  # let the others run (fairness)
+                    if crew.stopping:
+                        return True  # taken but not run: it stays pending in the store
+            except WouldBlock:
+                back_to_back = 0
+                try:
+                    waited = await dispatch.get(worker_id)
+                except EndOfStream:
+                    return True
+                if waited is None:
+                    continue  # woken without a job: re-check the hold
+                job = waited
+            except EndOfStream:
+                return True
+            now = clock()
+            job_id = job.id
+            if tracer is not None:
+                tracer(_TAKEN, now, job_id, worker_id)
+            claimed: Job | None
+            if claim_nowait is not None:
+                claimed = claim_nowait(job_id, worker_id, at=now)
+            elif await store.claim(job_id, worker_id, at=now):
+                claimed = await store.get(job_id)
+            else:
+                claimed = None
+            if claimed is None:
+                skipped(job_id, worker_id, now)
+                continue
+            await run(claimed, worker_id, now)
+            if scope.cancel_called:
+                return False  # a cancel request hit this scope: continue in a fresh one
+        return crew.stopping
