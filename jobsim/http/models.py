@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobsim.domain import PRIORITY_RANGE, JobStatus
 from jobsim.handlers import MAX_DURATION
@@ -123,7 +123,6 @@ class JobCreate(BaseModel):
     payload: JobPayload = Field(default_factory=JobPayload, description="A JSON object.")
     priority: int = Field(
         default=0,
-        strict=True,
         ge=PRIORITY_RANGE.start,
         le=PRIORITY_RANGE.stop - 1,
         description="An integer; higher runs first (with --dispatch priority), FIFO within "
@@ -136,6 +135,14 @@ class JobCreate(BaseModel):
         description="Seconds the job may wait for its first start; a job not started by then "
         "never runs and ends `expired`.",
     )
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _integer_not_bool(cls, value: Any) -> Any:
+        # JSON Schema calls 3.0 an integer, so it is one here too; "3", true and false are not.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"priority must be an integer, got {type(value).__name__}")
+        return value
 
 
 class JobOut(BaseModel):
