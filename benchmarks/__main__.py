@@ -1,9 +1,9 @@
 """``python -m benchmarks [suite ...]``: run suites, print medians with 95% CIs, write CSV + PNGs.
 
-Each suite (see :mod:`benchmarks.suites`) returns tidy rows; this CLI adds the environment
-columns, appends them to ``DIR/results.csv``, draws the plots into ``DIR`` and prints one table
-per suite. A suite listed in the registry whose module has not landed yet is skipped with a
-message; the exit status is non-zero only when such a suite was named explicitly.
+Each suite (see :mod:`benchmarks.suites`) takes one :class:`~benchmarks._harness.Options` and
+returns tidy rows; this CLI adds the environment columns, appends them to ``DIR/results.csv``,
+draws the plots into ``DIR`` and prints one table per suite. A suite that fails is reported
+and the others still run; the exit status is then non-zero.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from benchmarks.suites import DEFAULT_SUITES, SUITES
 
@@ -132,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop to run on (default: asyncio; overhead runs both unless given)",
     )
     parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        help="overhead: 'uvloop' adds the asyncio runs on uvloop next to asyncio's own loop, "
+        "in the same run (needs the uvloop extra)",
+    )
+    parser.add_argument(
         "--repeat",
         type=_positive_int,
         default=3,
@@ -171,38 +176,28 @@ def _suite_names(parser: argparse.ArgumentParser, requested: Sequence[str]) -> l
     return names
 
 
-def _load(name: str) -> Any | None:
-    """Import a suite module; None when the module itself does not exist (not landed yet)."""
-    module_name = SUITES[name]
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     names = _suite_names(parser, args.suites)
-    explicit = {n for n in args.suites if n != "all"}
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import pandas as pd
 
     from benchmarks import _harness
 
-    kwargs: dict[str, Any] = {
-        "quick": args.quick,
-        "repeat": args.repeat,
-        "progress": not args.no_progress,
-    }
-    for key in ("workers", "jobs", "backend", "clock", "duration"):
-        value = getattr(args, key)
-        if value is not None:
-            kwargs[key] = value
+    options = _harness.Options(
+        quick=args.quick,
+        repeat=args.repeat,
+        workers=tuple(args.workers) if args.workers else None,
+        jobs=args.jobs,
+        backend=args.backend,
+        clock=args.clock,
+        duration=args.duration,
+        loop=args.loop,
+        progress=not args.no_progress,
+    )
 
     env = _harness.environment()
     status = 0
@@ -210,19 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     plots: list[Path] = []
     pd.set_option("display.width", 200)
     for name in names:
-        module = _load(name)
-        if module is None:
-            print(
-                f"\n== {name}: skipped: module {SUITES[name]} does not exist yet "
-                f"(listed in benchmarks/suites.py but not landed)",
-                file=sys.stderr,
-            )
-            if name in explicit:
-                status = 1
-            continue
         started = time.perf_counter()
         try:
-            frame = module.run(**kwargs)
+            module = importlib.import_module(SUITES[name])
+            frame = module.run(options)
         except Exception as exc:  # report it, keep the other suites' rows
             traceback.print_exc(file=sys.stderr)
             print(f"\n== {name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)

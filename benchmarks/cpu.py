@@ -30,7 +30,15 @@ import anyio.to_process
 import anyio.to_thread
 import pandas as pd
 
-from benchmarks._harness import Step, add_speedup, batch_run, order_columns, plot_bars, run_plan
+from benchmarks._harness import (
+    Options,
+    Step,
+    add_speedup,
+    batch_run,
+    order_columns,
+    plot_bars,
+    run_plan,
+)
 from jobsim import Job
 from jobsim.workload import spin, spins_for
 
@@ -68,42 +76,24 @@ def _handler(kind: str, iterations: int) -> Callable[[Job], Awaitable[int]]:
 
 
 def run(
-    *,
-    quick: bool = False,
-    repeat: int = 3,
-    workers: list[int] | None = None,
-    jobs: int | None = None,
-    backend: str = "asyncio",
-    clock: str | None = None,
-    duration: float | None = None,
-    kinds: tuple[str, ...] = KINDS,
-    progress: bool = True,
-    **options: Any,
+    options: Options | None = None, /, *, kinds: tuple[str, ...] = KINDS, **changes: Any
 ) -> pd.DataFrame:
     """Threads vs processes (and inline) on CPU-bound jobs; one tidy row per run.
 
-    Args:
-        quick: 4 jobs of 10 ms instead of 8 of 50 ms.
-        repeat: recorded runs per configuration (after one discarded warm-up run).
-        workers: worker counts (default 1 and 2; 1 is always added as the baseline).
-        jobs: jobs per run.
-        backend: ``"asyncio"`` or ``"trio"``.
-        clock: must be None or ``"real"``: CPU time cannot be simulated.
-        duration: seconds of CPU per job.
-        kinds: which of ``inline``, ``cpu-thread``, ``cpu-process`` to run.
-        progress: show a tqdm bar over runs.
+    ``options`` (:class:`~benchmarks._harness.Options`, or its fields as keywords):
+    ``quick``: 4 jobs of 10 ms instead of 8 of 50 ms; ``workers``: default 1 and 2 (1 is
+    always added as the baseline); ``duration``: seconds of CPU per job; ``clock``: real only
+    (CPU time cannot be simulated). ``kinds``: which of ``inline``, ``cpu-thread``,
+    ``cpu-process`` to run.
     """
-    if clock not in (None, "real"):
-        raise ValueError(
-            f"the cpu suite needs the real clock (CPU work cannot run in virtual time), "
-            f"got clock={clock!r}"
-        )
+    o = Options.of(options, **changes)
+    o.require_clock("real", suite="cpu", why="needs real CPU work, which virtual time cannot skip")
     for kind in kinds:
         _handler(kind, 1)  # validates the name
-    counts = sorted({1, *(workers or DEFAULT_WORKERS)})
-    n = jobs or (QUICK_JOBS if quick else DEFAULT_JOBS)
-    if duration is None:
-        duration = QUICK_DURATION if quick else DEFAULT_DURATION
+    counts = o.worker_counts(DEFAULT_WORKERS, baseline=True)
+    n = o.jobs or (QUICK_JOBS if o.quick else DEFAULT_JOBS)
+    duration = o.duration or (QUICK_DURATION if o.quick else DEFAULT_DURATION)
+    backend, repeat, progress = o.backend or "asyncio", o.repeat, o.progress
     iterations = spins_for(duration)
     ident = {"suite": "cpu", "backend": backend, "clock": "real", "store": "memory"}
     steps: list[Step] = [

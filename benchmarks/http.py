@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from benchmarks._harness import add_speedup, order_columns
+from benchmarks._harness import Options, add_speedup, order_columns
 
 __all__ = ["DEFAULT_WORKERS", "notes", "run"]
 
@@ -147,27 +147,27 @@ async def _post_many(url: str, jobs: int, concurrency: int) -> dict[str, Any]:
 
 
 def run(
+    options: Options | None = None,
+    /,
     *,
-    quick: bool = False,
-    repeat: int = 3,
-    workers: list[int] | None = None,
-    jobs: int | None = None,
-    backend: str = "asyncio",
-    clock: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
-    duration: float = 0.0,
-    progress: bool = True,
-    **options: Any,
+    **changes: Any,
 ) -> pd.DataFrame:
     """POST throughput and p50/p95/p99 latency on loopback, one row per (workers, repeat).
 
-    ``backend``: the service runs on asyncio (uvicorn needs it); anything else is an error.
-    ``clock``: real time only.
+    ``options`` (:class:`~benchmarks._harness.Options`, or its fields as keywords):
+    ``workers``: the service's worker counts; ``jobs``: POSTs per run; ``duration``: seconds
+    each job sleeps (default 0); ``backend``: asyncio only (uvicorn); ``clock``: real only.
+    ``concurrency``: requests in flight at once.
     """
-    if backend not in ("asyncio", None):
-        raise ValueError(f"the http suite runs on asyncio only (uvicorn), got backend={backend!r}")
-    if clock not in (None, "real"):
-        raise ValueError(f"the http suite measures real time only, got clock={clock!r}")
+    o = Options.of(options, **changes)
+    if o.backend not in ("asyncio", None):
+        raise ValueError(
+            f"the http suite runs on asyncio only (uvicorn), got backend={o.backend!r}"
+        )
+    o.require_clock("real", suite="http", why="measures real time only")
+    quick, repeat, workers, jobs = o.quick, o.repeat, o.workers, o.jobs
+    duration, progress = o.duration or 0.0, o.progress
     sweep = list(workers or (QUICK_WORKERS if quick else DEFAULT_WORKERS))
     n = jobs or (QUICK_JOBS if quick else DEFAULT_JOBS)
     rows = []

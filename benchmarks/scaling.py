@@ -7,9 +7,8 @@ Three cases, one row per run (``case`` column):
   ``quick``) so the default run stays under a minute; the *ratio* is what the seed is about.
   ``speedup`` = median 1-worker makespan / this makespan, ``efficiency`` = speedup / workers.
 * ``seed`` (virtual clock): the seed's exact table, 100 jobs x 1 s, through
-  ``jobsim.simulate(..., clock="virtual")`` on the chosen backend (without the lab: the same
-  pool under trio's own virtual clock, ``MockClock``). Virtual time is exact: 100 s on 1
-  worker, 10 s on 10, speedup 10.0.
+  ``jobsim.simulate(..., clock="virtual")`` on the chosen backend. Virtual time is exact:
+  100 s on 1 worker, 10 s on 10, speedup 10.0.
 * ``headroom`` (real clock): 10,000 jobs x 10 ms on 1,000 workers. Its ``efficiency`` is the
   ideal makespan ``ceil(jobs / workers) * duration`` over the measured one, and ``speedup``
   is ``jobs * duration / makespan`` (against the ideal serial time: 100 s is not worth
@@ -29,6 +28,7 @@ import anyio
 import pandas as pd
 
 from benchmarks._harness import (
+    Options,
     Step,
     add_speedup,
     batch_run,
@@ -36,7 +36,7 @@ from benchmarks._harness import (
     plot_scaling,
     run_plan,
 )
-from jobsim import Job
+from jobsim import Batch, Constant, Job, Workload, simulate
 from jobsim.pool import loop_clock
 
 __all__ = ["DEFAULT_WORKERS", "notes", "plot", "run"]
@@ -130,26 +130,17 @@ def _real_steps(
     return steps
 
 
-def _simulate_virtual() -> Callable[..., Any] | None:
-    """The lab's ``simulate`` with the seed workload, when it has landed."""
-    try:
-        from jobsim.simulate import simulate
-        from jobsim.workload import Batch, Constant, Workload
-    except ImportError:
-        return None
-
-    def run_one(jobs: int, workers: int, duration: float, backend: str) -> dict[str, float]:
-        result = simulate(
-            Workload(jobs, Batch(), Constant(duration)),
-            workers=workers,
-            capacity=max(100, jobs),  # the whole batch fits, as in batch_run
-            clock="virtual",
-            backend=backend,
-            engine="pool",  # the pool itself, not its recursion
-        )
-        return _from_summary(result.summary, jobs)
-
-    return run_one
+def _simulate_one(jobs: int, workers: int, duration: float, backend: str) -> dict[str, float]:
+    """One run of the seed's batch through the lab's ``simulate`` in virtual time."""
+    result = simulate(
+        Workload(jobs, Batch(), Constant(duration)),
+        workers=workers,
+        capacity=max(100, jobs),  # the whole batch fits, as in batch_run
+        clock="virtual",
+        backend=backend,
+        engine="pool",  # the pool itself, not its recursion
+    )
+    return _from_summary(result.summary, jobs)
 
 
 def _from_summary(summary: Any, jobs: int) -> dict[str, float]:
@@ -178,23 +169,11 @@ def _virtual_rows(
     workers: list[int], jobs: int, repeat: int, backend: str, progress: bool
 ) -> list[dict[str, Any]]:
     """The seed table in virtual time (deterministic, so repeats agree exactly)."""
-    simulate_one = _simulate_virtual()
-    if simulate_one is not None:
-        run_one = simulate_one
 
-        async def measure(w: int) -> dict[str, float]:
-            return run_one(jobs, w, SEED_DURATION, backend)
+    async def measure(w: int) -> dict[str, float]:
+        return _simulate_one(jobs, w, SEED_DURATION, backend)
 
-        used = backend
-    else:
-        # Without the lab: the same pool under trio's MockClock, which jumps straight to the
-        # next timer whenever every task sleeps (virtual time).
-        used = "trio"
-
-        async def measure(w: int) -> dict[str, float]:
-            return await batch_run(_sleeper(SEED_DURATION), jobs=jobs, workers=w)
-
-    ident = {"suite": "scaling", "backend": used, "clock": "virtual", "store": "memory"}
+    ident = {"suite": "scaling", "backend": backend, "clock": "virtual", "store": "memory"}
     steps: list[Step] = [
         ({**ident, "case": "seed", "workers": w, "duration_s": SEED_DURATION}, partial(measure, w))
         for w in workers
@@ -205,52 +184,30 @@ def _virtual_rows(
             steps, repeat=repeat, warmup=False, progress=progress, desc="scaling (virtual)"
         )
 
-    if simulate_one is not None:
-        return anyio.run(main)
-    from trio.testing import MockClock
-
-    return anyio.run(
-        main, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)}
-    )
+    return anyio.run(main)
 
 
 def run(
-    *,
-    quick: bool = False,
-    repeat: int = 3,
-    workers: list[int] | None = None,
-    jobs: int | None = None,
-    backend: str = "asyncio",
-    clock: str | None = None,
-    duration: float | None = None,
-    headroom: bool = True,
-    progress: bool = True,
-    **options: Any,
+    options: Options | None = None, /, *, headroom: bool = True, **changes: Any
 ) -> pd.DataFrame:
     """1 vs N workers on I/O-bound jobs; returns one tidy row per run.
 
-    Args:
-        quick: 10 ms jobs instead of 50 ms, headroom at 2,000 jobs on 200 workers.
-        repeat: recorded runs per configuration (after one discarded warm-up run).
-        workers: the sweep (default 1, 2, 5, 10, 20, 50); 1 is always added as the baseline.
-        jobs: jobs per run (default 100, the seed's).
-        backend: ``"asyncio"`` or ``"trio"``.
-        clock: ``"real"`` (sweep + headroom), ``"virtual"`` (seed table) or None (both).
-        duration: seconds each real-clock job sleeps (default 0.05; 0.01 with ``quick``).
-        headroom: include the 10,000 x 10 ms on 1,000 workers row (real clock).
-        progress: show a tqdm bar over runs.
+    ``options`` (:class:`~benchmarks._harness.Options`, or its fields as keywords):
+    ``quick``: 10 ms jobs instead of 50 ms, headroom at 2,000 jobs on 200 workers;
+    ``workers``: the sweep (default 1, 2, 5, 10, 20, 50; 1 is always added as the baseline);
+    ``jobs``: jobs per run (default 100, the original Go service's); ``backend``: asyncio
+    (default) or trio; ``clock``: ``"real"`` (sweep + headroom), ``"virtual"`` (the seed
+    table) or None (both); ``duration``: seconds each real-clock job sleeps (default 0.05,
+    0.01 with ``quick``). ``headroom``: include the 10,000 x 10 ms on 1,000 workers rows.
     """
-    sweep = sorted({1, *(workers or DEFAULT_WORKERS)})
-    jobs = DEFAULT_JOBS if jobs is None else jobs
-    if duration is None:
-        duration = QUICK_DURATION if quick else DEFAULT_DURATION
-    if clock not in (None, "real", "virtual"):
-        raise ValueError(f"clock must be 'real', 'virtual' or None (both), got {clock!r}")
-    if backend not in ("asyncio", "trio"):
-        raise ValueError(f"backend must be 'asyncio' or 'trio', got {backend!r}")
+    o = Options.of(options, **changes)
+    sweep = o.worker_counts(DEFAULT_WORKERS, baseline=True)
+    jobs = DEFAULT_JOBS if o.jobs is None else o.jobs
+    duration = o.duration or (QUICK_DURATION if o.quick else DEFAULT_DURATION)
+    backend, clock, repeat, progress = o.backend or "asyncio", o.clock, o.repeat, o.progress
     rows: list[dict[str, Any]] = []
     if clock in (None, "real"):
-        size = (QUICK_HEADROOM if quick else HEADROOM) if headroom else None
+        size = (QUICK_HEADROOM if o.quick else HEADROOM) if headroom else None
         steps = _real_steps(sweep, jobs, duration, backend, size)
 
         async def main() -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ from typing import Any
 import anyio
 import pandas as pd
 
+from benchmarks._harness import Options
 from jobsim import InMemoryJobStore, Job, JobStatus
 
 __all__ = ["DEFAULT_CLAIMERS", "notes", "plot", "run"]
@@ -261,20 +262,24 @@ def _postgres(url: str | None) -> Iterator[str | None]:
 
 
 def run(
+    options: Options | None = None,
+    /,
     *,
-    quick: bool = False,
-    repeat: int = 3,
-    workers: list[int] | None = None,
-    jobs: int | None = None,
-    backend: str = "asyncio",
-    clock: str | None = None,
     stores: list[str] | None = None,
     postgres_url: str | None = None,
-    **options: Any,
+    **changes: Any,
 ) -> pd.DataFrame:
-    """Claims/s per store and claimer count, jobsim vs the raw claim loop (tidy rows)."""
-    if clock not in (None, "real"):
-        raise ValueError(f"the stores suite measures real time only; got clock={clock!r}")
+    """Claims/s per store and claimer count, jobsim vs the raw claim loop (tidy rows).
+
+    ``options`` (:class:`~benchmarks._harness.Options`, or its fields as keywords):
+    ``workers``: concurrent claimers; ``jobs``: jobs per run; ``backend``; ``quick``;
+    ``clock``: real only. ``stores``: which of the stores to measure; ``postgres_url``: a
+    server to use (default: a throwaway one from the installed binaries).
+    """
+    o = Options.of(options, **changes)
+    o.require_clock("real", suite="stores", why="measures real time only")
+    quick, repeat, workers, jobs = o.quick, o.repeat, o.workers, o.jobs
+    backend = o.backend or "asyncio"
     wanted = list(stores or STORES)
     unknown = set(wanted) - set(STORES)
     if unknown:
@@ -355,7 +360,7 @@ def notes(frame: pd.DataFrame) -> list[str]:
 def plot(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
     """``stores_claims.png``: median claims/s against claimers, one line per store and
     variant (solid: jobsim, dashed: raw), log scale (memory is ~100x the SQL stores)."""
-    from benchmarks._harness import _pyplot
+    from benchmarks._harness import pyplot as _pyplot
 
     plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)

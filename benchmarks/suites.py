@@ -1,10 +1,10 @@
 """Registry of benchmark suites: name -> importable module path.
 
-Each module exposes ``run(*, quick=False, repeat=3, workers=None, jobs=None,
-backend="asyncio", clock=None, **options) -> pandas.DataFrame`` returning tidy
-rows. The harness (``python -m benchmarks``) imports suites lazily, so a suite
-listed here whose module has not landed yet is reported, not fatal.
-Helpers add one line for their suite.
+Each module exposes ``run(options: Options | None = None, /, **changes) ->
+pandas.DataFrame`` returning tidy rows (:class:`benchmarks._harness.Options`; its fields
+also work as keywords: ``scaling.run(quick=True)``), and may add ``notes(frame)``,
+``plot(frame, out_dir)`` and ``TABLE_METRICS``. The CLI (``python -m benchmarks``) imports
+a suite when it runs it. A new suite adds one line here.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ Every helper takes ``ax=`` (draw into an existing Axes, e.g. one panel of a grid
 a new figure when it is None; it labels the axes with units, sets a title, and adds a legend
 when there is more than one series. The inputs are the lab's pandas frames:
 
-* ``scaling(df)``: benchmark rows (``workers``, ``throughput_jobs_s``, ``speedup``).
+* ``scaling(df)``: ``sweep`` output or benchmark rows: any metric against ``workers``.
 * ``timeline(jobs)``: ``RunResult.jobs`` (``worker_id``, ``status``, ``started``, ``finished``).
 * ``latency_cdf(jobs)``: ``RunResult.jobs`` (``latency`` or any other seconds column).
 * ``queue_depth(series)``: ``RunResult.queue_depth`` (``time``, ``depth``).
 * ``shutdown_sequence(events)``: a shutdown demo's event log (``time``, ``actor``, ``event``).
+* ``animate(result)``: a run as a matplotlib animation (``jobsim.animation``).
 
 The library never picks a matplotlib backend; scripts and tests choose one (e.g. Agg).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,7 +28,15 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-__all__ = ["latency_cdf", "queue_depth", "scaling", "shutdown_sequence", "timeline"]
+__all__ = [
+    "RunAnimation",
+    "animate",
+    "latency_cdf",
+    "queue_depth",
+    "scaling",
+    "shutdown_sequence",
+    "timeline",
+]
 
 log = logging.getLogger("jobsim.plot")
 
@@ -90,29 +99,57 @@ def _median_ci(
     return median, float(low), float(high)
 
 
+#: Metrics that would grow linearly with the workers under perfect parallelism.
+_LINEAR = ("speedup", "throughput", "throughput_jobs_s", "goodput")
+
+
+def _metric_column(df: pd.DataFrame, metric: str) -> str:
+    """The column holding ``metric``: its own name, or a benchmark row's unit-suffixed one
+    (``throughput`` -> ``throughput_jobs_s``, ``latency_p99`` -> ``latency_p99_s``)."""
+    for column in (metric, f"{metric}_jobs_s", f"{metric}_s"):
+        if column in df.columns:
+            return column
+    numeric = [c for c in df.columns if c != "workers" and pd.api.types.is_numeric_dtype(df[c])]
+    hint = (
+        " (sweep() gives speedup only for a closed workload, Batch() arrivals)"
+        if metric == "speedup"
+        else ""
+    )
+    raise ValueError(f"df has no column for metric {metric!r}{hint}; it can plot {numeric}")
+
+
+def _metric_label(column: str) -> str:
+    if column == "speedup":
+        return column
+    if column.startswith(("throughput", "goodput")):
+        return f"{column.removesuffix('_jobs_s')} (jobs/s)"
+    return f"{column.removesuffix('_s')} (s)" if column != "utilisation" else column
+
+
 def scaling(
     df: pd.DataFrame,
     ax: Axes | None = None,
     *,
-    metric: Literal["speedup", "throughput"] | None = None,
+    metric: str | None = None,
     by: str | None = None,
     ci: float = 0.95,
 ) -> Axes:
-    """Speedup (or throughput) against the number of workers, with the ideal linear line.
+    """A metric against the number of workers; for speedup and throughput with the ideal
+    linear line.
 
-    ``df`` holds benchmark rows with a ``workers`` column and ``speedup`` and/or
-    ``throughput_jobs_s``; several rows per worker count (repeats) are drawn as the median
-    with a bootstrap ``ci`` confidence interval as error bars. ``metric`` picks the y axis
-    (default: speedup when the column exists). ``by`` names a column (e.g. ``"backend"``,
-    ``"store"``) to draw one line per value. The ideal line scales the median at the fewest
-    workers linearly: what perfect parallelism would give.
+    ``df`` holds rows with a ``workers`` column: :func:`jobsim.sweep` output or benchmark rows.
+    ``metric`` is any numeric column (``"speedup"``, ``"throughput"``, ``"latency_p99"``,
+    ``"wait_p95"``, ``"utilisation"``, ...; a benchmark row's ``_s`` / ``_jobs_s`` suffix may be
+    left out); default: speedup when the column exists, else throughput. Several rows per
+    worker count (repeats) are drawn as the median with a bootstrap ``ci`` confidence
+    interval as error bars. ``by`` names a column (e.g. ``"backend"``, ``"store"``) to draw
+    one line per value. For speedup and throughput, the ideal line scales the median at the
+    fewest workers linearly: what perfect parallelism would give.
     """
     if metric is None:
         metric = "speedup" if "speedup" in df.columns else "throughput"
-    if metric not in ("speedup", "throughput"):
-        raise ValueError(f"metric must be 'speedup' or 'throughput', got {metric!r}")
-    column = "speedup" if metric == "speedup" else "throughput_jobs_s"
-    _require(df, "df", ["workers", column] + ([by] if by else []))
+    _require(df, "df", ["workers"] + ([by] if by else []))
+    column = _metric_column(df, metric)
     if not 0 < ci < 1:
         raise ValueError(f"ci must be strictly between 0 and 1 (e.g. 0.95), got {ci!r}")
     data = df.dropna(subset=["workers", column])
@@ -144,24 +181,26 @@ def scaling(
             base_values.append(float(med[0]))
 
     workers_axis = np.unique(data["workers"].to_numpy(float))
-    base = float(np.median(base_values)) if base_values else 1.0
-    ax.plot(
-        workers_axis,
-        base * workers_axis / base_workers,
-        linestyle="--",
-        color="0.4",
-        label="ideal (linear)",
-    )
+    if column in _LINEAR:
+        base = float(np.median(base_values)) if base_values else 1.0
+        ax.plot(
+            workers_axis,
+            base * workers_axis / base_workers,
+            linestyle="--",
+            color="0.4",
+            label="ideal (linear)",
+        )
     if len(workers_axis) <= 12:
         ax.set_xticks(workers_axis)
     ax.set_xlabel("workers")
-    if metric == "speedup":
+    if column == "speedup":
         unit = "worker" if base_workers == 1 else "workers"
         ax.set_ylabel(f"speedup (× throughput with {base_workers:g} {unit})")
         ax.set_title("Speedup vs number of workers")
     else:
-        ax.set_ylabel("throughput (jobs/s)")
-        ax.set_title("Throughput vs number of workers")
+        label = _metric_label(column)
+        ax.set_ylabel(label)
+        ax.set_title(f"{label.split(' (')[0].capitalize()} vs number of workers")
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
@@ -371,3 +410,8 @@ def shutdown_sequence(events: pd.DataFrame, ax: Axes | None = None) -> Axes:
             loc="best",
         )
     return ax
+
+
+# --- animation (its own room: jobsim.animation) ------------------------------------------------
+
+from jobsim.animation import RunAnimation, animate  # noqa: E402

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JOB_COLUMNS",
     "SUMMARY_KEYS",
+    "BackpressureWarning",
     "RunResult",
     "RunSettings",
     "assemble",
@@ -31,6 +32,7 @@ __all__ = [
     "job_frame",
     "one_attempt_each",
     "summarise",
+    "warn_if_blocked",
 ]
 
 #: Columns of :attr:`RunResult.jobs`, one row per job (times in seconds on the run's clock,
@@ -44,6 +46,7 @@ JOB_COLUMNS = [
     "status",
     "expired",
     "attempts",
+    "arrived",
     "submitted",
     "started",
     "finished",
@@ -92,7 +95,11 @@ class RunSettings(Mapping[str, Any]):
         seed: the seed the workload was drawn with.
         kind: the workload's job kind (``"sleep"``, ``"cpu-thread"``, ``"cpu-process"``).
         engine: what computed the run: ``"pool"`` (the real pool) or ``"recursion"``.
+        loop: the asyncio event loop of a real-clock run, ``"asyncio"`` or ``"uvloop"``.
         wall_time: seconds of real time the run took (NaN until it ran).
+        blocked_submits: submits that found the channel full, so the producer waited and
+            later arrivals were delayed (backpressure; see ``capacity`` in
+            :func:`~jobsim.simulate`).
     """
 
     clock: str
@@ -102,7 +109,9 @@ class RunSettings(Mapping[str, Any]):
     seed: int
     kind: str
     engine: str = "pool"
+    loop: str = "asyncio"
     wall_time: float = float("nan")
+    blocked_submits: int = 0
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._names():
@@ -125,9 +134,12 @@ class RunResult:
     """What :func:`jobsim.simulate` returns.
 
     Attributes:
-        jobs: one row per job, columns :data:`JOB_COLUMNS`. ``wait`` is submitted -> first
-            start; ``service`` is the last attempt's duration; ``latency`` is submitted ->
-            finished; ``retry_wait`` is the time spent between attempts. ``job_class`` names
+        jobs: one row per job, columns :data:`JOB_COLUMNS`. ``arrived`` is the workload's
+            planned arrival, ``submitted`` when the producer actually submitted the job (later
+            when a full channel held the producer up: see ``capacity`` in
+            :func:`~jobsim.simulate`). ``wait`` is submitted -> first start; ``service`` is
+            the last attempt's duration; ``latency`` is submitted -> finished;
+            ``retry_wait`` is the time spent between attempts. ``job_class`` names
             the job's class (a :class:`~jobsim.Mix` key; else its type); ``expired`` is True
             for a job whose ttl passed before it started (it never ran: no wait, no latency).
         summary: :data:`SUMMARY_KEYS` -> numbers. ``utilisation`` = busy time / (workers x
@@ -211,11 +223,13 @@ def build(
     *,
     workers: int,
     t0: float,
+    arrived: Sequence[float],
     settings: Mapping[str, Any],
     plan: Plan | None = None,
 ) -> RunResult:
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
-    (``plan`` names each job's class; without it the class is the job's type)."""
+    (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan`` names each
+    job's class, without it the class is the job's type)."""
     import pandas as pd
 
     if trace:
@@ -245,6 +259,7 @@ def build(
         status=[j.status.value for j in jobs],
         expired=[j.status is JobStatus.EXPIRED for j in jobs],
         attempts=[j.attempts for j in jobs],
+        arrived=arrived,
         submitted=[np.nan if j.created is None else j.created - t0 for j in jobs],
         last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
         finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
@@ -283,6 +298,7 @@ def job_frame(
     status: Sequence[str],
     expired: Any,
     attempts: Any,
+    arrived: Any,
     submitted: Any,
     last_start: Any,
     finished: Any,
@@ -301,6 +317,7 @@ def job_frame(
             "status": status,
             "expired": np.asarray(expired, dtype=bool),
             "attempts": np.asarray(attempts, dtype=np.int64),
+            "arrived": np.asarray(arrived, dtype=float),
             "submitted": np.asarray(submitted, dtype=float),
             "last_start": np.asarray(last_start, dtype=float),
             "finished": np.asarray(finished, dtype=float),
@@ -390,3 +407,31 @@ def _class_names(jobs: Sequence[Job], plan: Plan | None) -> list[str]:
     names = [c.name for c in plan.classes]
     of = plan.job_class
     return [names[of[j.payload["i"]]] for j in jobs]
+
+
+class BackpressureWarning(UserWarning):
+    """A run's producer found the channel full, so timed arrivals entered it late."""
+
+
+def warn_if_blocked(result: RunResult, *, closed: bool, stacklevel: int = 2) -> None:
+    """Warn once when the producer of a timed (not ``closed``: not all at t = 0) workload was
+    held up by a full channel: its waits and latencies then understate the open system's."""
+    blocked = int(result.settings.get("blocked_submits", 0))
+    if not blocked or closed:
+        return
+    import warnings
+
+    jobs = result.jobs
+    queued = result.events[result.events["event"] == "queued"].groupby("job_id")["time"].min()
+    late = float((jobs["job_id"].map(queued) - jobs["arrived"]).max())
+    capacity = result.settings.get("capacity")
+    warnings.warn(
+        f"the producer was blocked by capacity={capacity}: {blocked} of {len(jobs)} jobs found "
+        f"the channel full and arrivals entered it up to {late:.4g} s later than planned, so "
+        "waits and latencies are lower than the workload's arrival process would give. For an "
+        f"open system (M/M/c, capacity planning, theory) pass capacity >= jobs, here "
+        f"capacity={len(jobs)}; compare RunResult.jobs['arrived'] (planned) with "
+        "['submitted'].",
+        BackpressureWarning,
+        stacklevel=stacklevel,
+    )

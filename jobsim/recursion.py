@@ -36,7 +36,7 @@ from jobsim.mix import Mix
 from jobsim.workload import Plan, Workload
 
 if TYPE_CHECKING:
-    from jobsim.records import RunResult
+    from jobsim.records import RunResult, RunSettings
 
 __all__ = ["Schedule", "run", "schedule", "unsupported"]
 
@@ -199,7 +199,7 @@ def run(
     *,
     workers: int,
     capacity: int,
-    settings: Mapping[str, Any],
+    settings: RunSettings,
 ) -> RunResult:
     """The :class:`~jobsim.RunResult` the pool would give for ``plan``, by the recursion."""
     s = schedule(
@@ -209,6 +209,8 @@ def run(
         capacity,
         wait_for_all=workload.max_attempts > 1,
     )
+    # Producer waits the pool would count: ids that could not enter the channel at once.
+    settings.blocked_submits = int(np.count_nonzero(s.queued > s.submitted))
     return result(s, workers=workers, settings=settings, plan=plan)
 
 
@@ -238,6 +240,7 @@ def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan
         status=["completed"] * n,
         expired=np.zeros(n, dtype=bool),
         attempts=np.ones(n, dtype=np.int64),
+        arrived=plan.arrivals,
         submitted=s.submitted,
         last_start=s.started,
         finished=s.finished,

@@ -30,7 +30,8 @@ import dataclasses
 import functools
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -206,6 +207,7 @@ async def _run(
             now = clocks.loop_clock()
             t0 = now()
             classes, job_class = plan.classes, plan.job_class
+            blocked = 0  # submits that found the channel full: backpressure on the arrivals
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
                 if delay > 0:
@@ -219,6 +221,8 @@ async def _run(
                     priority=cls.priority,
                     ttl=cls.ttl,
                 )
+                if pool.queue_depth >= capacity:
+                    blocked += 1
                 submitted.append(await pool.submit(job))
             if workload.max_attempts > 1 and total:
                 # Failed attempts come back after their backoff: a drained channel is not
@@ -229,12 +233,21 @@ async def _run(
                 report = dataclasses.replace(report, completed=report.completed - workers)
         tg.cancel_scope.cancel()
     settings.wall_time = time.perf_counter() - wall
+    settings.blocked_submits = blocked
     if isinstance(store, InMemoryJobStore):
         jobs = submitted  # the store keeps these very objects: nothing to read back
     else:
         jobs = [await store.get(job.id) for job in submitted]
     return records.build(
-        jobs, trace, runs, report, workers=workers, t0=t0, settings=settings, plan=plan
+        jobs,
+        trace,
+        runs,
+        report,
+        workers=workers,
+        t0=t0,
+        arrived=plan.arrivals,
+        settings=settings,
+        plan=plan,
     )
 
 
@@ -317,6 +330,7 @@ def simulate(
     seed: int | None = None,
     retry: RetryPolicy | None = None,
     engine: str = "auto",
+    loop: str = "asyncio",
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
@@ -324,8 +338,13 @@ def simulate(
         workload: what to run (see :class:`~jobsim.Workload`), or several job classes at
             once (:class:`~jobsim.Mix`).
         workers, capacity: the pool's size and channel slots. A full channel blocks the
-            producer (backpressure), which delays later arrivals: for open-system models
-            such as M/M/c pass ``capacity >= jobs``.
+            producer (backpressure), which delays later arrivals, so waits and latencies
+            are no longer those of the workload's arrival process. Which to choose:
+            ``capacity=workload.jobs`` for an open system (M/M/c, capacity planning,
+            comparisons with :mod:`jobsim.theory`); a small capacity only to study
+            backpressure itself. When a timed workload's arrivals were held up, one
+            :class:`~jobsim.records.BackpressureWarning` says so, and ``RunResult.jobs``
+            shows each job's planned ``arrived`` next to its actual ``submitted``.
         clock: ``"virtual"`` (instant, exact, deterministic) or ``"real"``.
         backend: ``"asyncio"`` or ``"trio"``.
         store: a fresh store to run against (default: a new :class:`InMemoryJobStore`).
@@ -336,13 +355,18 @@ def simulate(
             :func:`jobsim.recursion.unsupported` accepts, else a ``ValueError`` says why);
             ``"auto"`` (default) takes the recursion when it can. ``settings.engine`` says
             which ran.
+        loop: the asyncio event loop of a real-clock run: ``"asyncio"`` (its own) or
+            ``"uvloop"`` (needs the ``uvloop`` extra); ``settings.loop`` says which ran.
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
+    settings.loop = clocks.check_loop(loop, backend, clock)
     if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
-        return _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
+        result = _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
+        _warn_if_blocked(result, workload)
+        return result
     retry = retry if retry is not None else RetryPolicy(seed=settings.seed)
     store = store if store is not None else InMemoryJobStore()
     main = functools.partial(
@@ -355,7 +379,23 @@ def simulate(
         retry=retry,
         settings=settings,
     )
-    return clocks.run(main, backend=backend, clock=clock)
+    result = clocks.run(main, backend=backend, clock=clock, loop=loop)
+    _warn_if_blocked(result, workload)
+    return result
+
+
+def _warn_if_blocked(result: RunResult, workload: Workload | Mix) -> None:
+    from jobsim import records
+
+    records.warn_if_blocked(result, closed=_closed(workload), stacklevel=4)  # the caller's line
+
+
+def _closed(workload: Workload | Mix) -> bool:
+    """Every job there at t = 0 (``Batch()`` arrivals, in every class of a mix)."""
+    from jobsim.workload import Batch
+
+    parts = workload.classes.values() if isinstance(workload, Mix) else [workload]
+    return all(isinstance(part.arrivals, Batch) for part in parts)
 
 
 async def simulate_async(
@@ -380,7 +420,7 @@ async def simulate_async(
     if clock == "real" and backend in (None, running):
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
         choose_engine(engine, workload, clock=clock, store=store)  # the pool, or a clear error
-        return await _run(
+        result = await _run(
             workload,
             plan,
             workers=workers,
@@ -389,6 +429,8 @@ async def simulate_async(
             retry=retry if retry is not None else RetryPolicy(seed=settings.seed),
             settings=settings,
         )
+        _warn_if_blocked(result, workload)
+        return result
     return await anyio.to_thread.run_sync(
         functools.partial(
             simulate,
@@ -415,14 +457,27 @@ def sweep(
     """Run ``workload`` for each worker count, ``repeats`` times (seeds ``seed, seed+1, ...``).
 
     ``options`` go to :func:`simulate` (``clock``, ``backend``, ``capacity``, ...). Returns one
-    row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend``, ``wall_time``
-    and ``speedup`` (makespan of the fewest workers / this makespan, within a repeat).
+    row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend`` and
+    ``wall_time``; for a closed workload (``Batch()`` arrivals: every job there at t = 0) also
+    ``speedup``, the makespan of the fewest workers / this makespan, within a repeat. An open
+    workload's makespan is set by its arrivals, not by the workers, so it has no ``speedup``:
+    compare ``throughput``, ``wait_p95`` or ``latency_p99`` instead
+    (``jobsim.plot.scaling(frame, metric="latency_p99")``).
     """
     import pandas as pd
     from tqdm.auto import tqdm
 
-    if not isinstance(repeats, int) or repeats < 1:
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(workers, int | str) or not isinstance(workers, Iterable):
+        raise TypeError(
+            f"sweep() takes a list of worker counts, e.g. workers=[1, 2, 5, 10]; got {workers!r}"
+            + (
+                f" (for one count: workers=[{workers}], or simulate(workload, workers={workers}))"
+                if isinstance(workers, int)
+                else ""
+            )
+        )
     counts = list(workers)
     if not counts:
         raise ValueError("workers must list at least one worker count, e.g. [1, 2, 5, 10]")
@@ -430,18 +485,38 @@ def sweep(
     base_seed = workload.seed if base_seed is None else base_seed
     rows = []
     runs = [(w, r) for r in range(repeats) for w in counts]
-    for count, repeat in tqdm(runs, desc="sweep", unit="run", disable=not progress):
-        result = simulate(workload, workers=count, seed=base_seed + repeat, **options)
-        rows.append(
-            result.summary
-            | {"repeat": repeat, "seed": base_seed + repeat}
-            | {k: result.settings[k] for k in ("clock", "backend", "wall_time")}
-        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for count, repeat in tqdm(runs, desc="sweep", unit="run", disable=not progress):
+            result = simulate(workload, workers=count, seed=base_seed + repeat, **options)
+            rows.append(
+                result.summary
+                | {"repeat": repeat, "seed": base_seed + repeat}
+                | {k: result.settings[k] for k in ("clock", "backend", "wall_time")}
+            )
+    _rewarn_once(caught, runs=len(runs))
     frame = pd.DataFrame(rows)
-    fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
-    base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
-    frame["speedup"] = base / frame["makespan"]
+    if _closed(workload):  # closed: the makespan is the workers' doing
+        fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
+        base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
+        frame["speedup"] = base / frame["makespan"]
     return frame
+
+
+def _rewarn_once(caught: list[warnings.WarningMessage], *, runs: int) -> None:
+    """Pass on a sweep's warnings, its runs' backpressure warnings as one."""
+    from jobsim.records import BackpressureWarning
+
+    blocked = [w for w in caught if issubclass(w.category, BackpressureWarning)]
+    for w in caught:
+        if w not in blocked:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if blocked:
+        warnings.warn(
+            f"{len(blocked)} of {runs} runs of this sweep; the first: {blocked[0].message}",
+            BackpressureWarning,
+            stacklevel=3,
+        )
 
 
 # -- command line -------------------------------------------------------------------------------

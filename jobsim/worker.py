@@ -36,7 +36,7 @@ from jobsim.domain import JobsimError
 from jobsim.handlers import sleep_handler
 from jobsim.pool import Handler, ShutdownReport, WorkerPool
 from jobsim.retry import RetryPolicy
-from jobsim.stores import LeasingJobStore, mask_url, open_store
+from jobsim.stores import LeasingJobStore, StoreUnavailable, mask_url, open_store
 
 __all__ = ["main", "run_worker", "sleep_handler"]
 
@@ -75,7 +75,7 @@ async def run_worker(
 
     ``ready`` (optional callable) is called once the pool runs (tests use it).
     """
-    store = await open_store(url, outage_limit=outage_limit)
+    store = await _open_patiently(url, outage_limit)
     try:
         if not isinstance(store, LeasingJobStore):
             raise JobsimError(
@@ -109,6 +109,24 @@ async def run_worker(
                 return await _shutdown(pool, signals, name, grace)
     finally:
         await store.close()
+
+
+async def _open_patiently(url: str, outage_limit: float | None) -> LeasingJobStore | Any:
+    """Open the store, riding out an outage at start as a running worker would: retry with
+    backoff (logged once) until ``outage_limit`` seconds (default 60) have passed."""
+    limit = 60.0 if outage_limit is None else outage_limit
+    deadline = time.monotonic() + limit
+    delay = 0.1
+    while True:
+        try:
+            return await open_store(url, outage_limit=outage_limit)
+        except StoreUnavailable as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            if delay == 0.1:
+                logger.warning("%s; retrying for up to %g s", exc, limit)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 class ForcedExit(JobsimError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Literal, Protocol
 
 import numpy as np
@@ -33,10 +33,14 @@ __all__ = [
     "JobKind",
     "LogNormal",
     "Periodic",
+    "Piecewise",
     "Plan",
     "Poisson",
     "ServiceTime",
     "SimulatedFailure",
+    "Sinusoid",
+    "Spike",
+    "Trace",
     "Uniform",
     "Workload",
     "parse_arrivals",
@@ -111,6 +115,8 @@ class Bursts:
     def times(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return (np.arange(n) // self.size) * self.every
 
+
+from jobsim.varying import Piecewise, Sinusoid, Spike, Trace  # noqa: E402  (arrivals too)
 
 # -- service times ------------------------------------------------------------------------------
 
@@ -288,6 +294,12 @@ class Workload:
             raise ValueError(
                 f"Workload.max_attempts must be an integer >= 1, got {self.max_attempts!r}"
             )
+        for name, value in (("arrivals", self.arrivals), ("service", self.service)):
+            if isinstance(value, type):  # Workload(10, Poisson): the class, not an instance
+                raise TypeError(
+                    f"Workload.{name} must be an instance, got the class {value.__name__}; "
+                    f"pass one: {_signature_hint(value)}"
+                )
         if not hasattr(self.arrivals, "times"):
             raise TypeError(
                 f"Workload.arrivals must be an Arrivals (e.g. Poisson(8.0)), got {self.arrivals!r}"
@@ -325,6 +337,12 @@ class Workload:
             failures = [[False] * self.max_attempts] * self.jobs if self.jobs else []
         classes = (self.job_class(name),)
         return Plan(arrivals.tolist(), service.tolist(), failures, classes, [0] * self.jobs)
+
+
+def _signature_hint(cls: type) -> str:
+    """``Poisson(rate)``: how to build one, from the dataclass's fields."""
+    names = [f.name for f in fields(cls) if f.init] if is_dataclass(cls) else []
+    return f"{cls.__name__}({', '.join(names)})"
 
 
 # -- CPU-bound work -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ lines survive a ``kill -9`` and the test can count exactly how often each job ra
 from __future__ import annotations
 
 import os
+import time
 
 import anyio
 
@@ -33,4 +34,17 @@ async def record(job: Job) -> str:
     else:
         await anyio.sleep(float(job.payload.get("duration", 0)))
     _write(f"done {job.id} {job.attempts}\n")
+    return job.id
+
+
+async def chaos(job: Job) -> str:
+    """For the fault-injection suite: log ``start``/``end``/``fail`` lines with the attempt,
+    pid and wall-clock time; sleep ``duration``; fail while ``attempts <= fail_until``."""
+    pid = os.getpid()
+    _write(f"start {job.id} {job.attempts} {pid} {time.time():.6f}\n")
+    await anyio.sleep(float(job.payload.get("duration", 0)))
+    if job.attempts <= int(job.payload.get("fail_until", 0)):
+        _write(f"fail {job.id} {job.attempts} {pid} {time.time():.6f}\n")
+        raise RuntimeError(f"deliberate failure of attempt {job.attempts}")
+    _write(f"end {job.id} {job.attempts} {pid} {time.time():.6f}\n")
     return job.id

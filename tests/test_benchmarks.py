@@ -6,6 +6,8 @@ exact figures are asserted only in virtual time.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
 import subprocess
 import sys
@@ -86,17 +88,6 @@ def test_scaling_virtual_table_on_trio_is_exact_too() -> None:
     assert by_workers.loc[1, "makespan_s"] == 20.0
     assert by_workers.loc[10, "makespan_s"] == 2.0
     assert by_workers.loc[10, "speedup"] == 10.0
-
-
-def test_scaling_virtual_fallback_without_the_lab_uses_trios_mock_clock(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(scaling, "_simulate_virtual", lambda: None)
-    frame = scaling.run(
-        quick=True, repeat=1, workers=[10], jobs=20, clock="virtual", progress=False
-    )
-    assert set(frame["backend"]) == {"trio"}  # MockClock is trio's
-    assert frame.set_index("workers").loc[10, "speedup"] == 10.0
 
 
 def test_scaling_headroom_efficiency_is_against_the_ideal_makespan() -> None:
@@ -251,14 +242,35 @@ def test_cli_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> No
         assert flag in out
 
 
-def test_cli_missing_suite_fails_only_when_named(
+def test_cli_a_suite_that_cannot_be_imported_fails_loudly(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.setattr(cli, "SUITES", {"ghost": "benchmarks._no_such_suite"})
-    assert cli.main(["ghost", "--out", str(tmp_path)]) == 1
-    assert "benchmarks._no_such_suite does not exist yet" in capsys.readouterr().err
-    assert cli.main(["all", "--out", str(tmp_path)]) == 0
+    assert cli.main(["all", "--out", str(tmp_path)]) == 1
+    assert "ghost: failed: ModuleNotFoundError" in capsys.readouterr().err
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_one_options_object_for_every_suite() -> None:
+    options = _harness.Options(quick=True, workers=[4, 2], clock="virtual")
+    assert options.workers == (4, 2)
+    assert options.worker_counts((1, 10), baseline=True) == [1, 2, 4]
+    assert _harness.Options.of(options, repeat=2).repeat == 2
+    with pytest.raises(TypeError, match="unknown benchmark option"):
+        _harness.Options.of(options, wrokers=[1])
+    with pytest.raises(ValueError, match="repeat must be"):
+        _harness.Options(repeat=0)
+    with pytest.raises(ValueError, match="backend must be"):
+        _harness.Options(backend="curio")
+    # A suite refuses the clock it cannot run on, naming itself and why.
+    with pytest.raises(ValueError, match="the overhead suite measures wall time"):
+        overhead.run(options)
+    # Every registered suite's run() takes the one options object, fields as keywords too.
+    for module_name in SUITES.values():
+        run = importlib.import_module(module_name).run
+        params = list(inspect.signature(run).parameters.values())
+        assert params[0].name == "options" and params[0].kind is params[0].POSITIONAL_ONLY
+        assert params[-1].kind is params[-1].VAR_KEYWORD
 
 
 def test_cli_a_failing_suite_exits_non_zero_and_keeps_the_others_rows(
@@ -288,3 +300,48 @@ def test_cli_subprocess_quick_run_writes_csv_and_plots(tmp_path: Path) -> None:
         assert column in frame.columns
     assert (frame["jobsim_version"].astype(str) != "").all()
     assert _is_png(out / "scaling_virtual_speedup.png")
+
+
+def test_overhead_adds_uvloop_rows_next_to_asyncio() -> None:
+    frame = overhead.run(
+        quick=True,
+        repeat=1,
+        jobs=300,
+        workers=[3],
+        backend="asyncio",
+        loop="uvloop",
+        progress=False,
+    )
+    assert set(zip(frame["loop"], frame["variant"], strict=True)) == {
+        ("asyncio", "pool"),
+        ("asyncio", "bare"),
+        ("uvloop", "pool"),
+        ("uvloop", "bare"),
+    }
+    pool = frame[frame["variant"] == "pool"].set_index("loop")
+    bare = frame[frame["variant"] == "bare"].set_index("loop")
+    assert pool.loc["uvloop", "ratio"] == pytest.approx(
+        pool.loc["uvloop", "throughput_jobs_s"] / bare.loc["uvloop", "throughput_jobs_s"]
+    )
+    assert any(line.startswith("uvloop: the pool runs") for line in overhead.notes(frame))
+
+
+def test_simulation_suite_rows_per_engine_and_the_million_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import simulation
+
+    monkeypatch.setattr(simulation, "QUICK_MILLION", 2_000)  # the fresh-process run, small
+    frame = simulation.run(quick=True, repeat=1, jobs=300, progress=False)
+    mmc_rows = frame[frame["case"] == "mmc"]
+    assert set(zip(mmc_rows["engine"], mmc_rows["backend"], strict=True)) == {
+        ("pool", "asyncio"),
+        ("pool", "trio"),
+        ("recursion", "-"),
+    }
+    # Same draws, same records: every engine's mean wait is SimPy's to rounding.
+    assert (mmc_rows["max_wait_diff_s"] < 1e-9).all()
+    million = frame[frame["case"] == "million"].iloc[0]
+    assert million["jobs"] == 2_000 and million["memory_ratio"] > 0
+    notes = "\n".join(simulation.notes(frame))
+    assert "recursion, 2,000 jobs in a fresh process" in notes and "target <= 0.25" in notes

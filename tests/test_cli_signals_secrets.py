@@ -84,7 +84,7 @@ def test_failing_store_urls_never_print_the_password(command: str, url: str) -> 
         text = _run(["serve", "--port", "0"], env={"JOBSIM_STORE": url})
         assert text.startswith("exit 2"), text
     else:
-        text = _run(["worker", "--store", url])
+        text = _run(["worker", "--store", url, "--outage-limit", "1"])
         assert text.startswith("exit 1"), text
     assert PASSWORD not in text and "secret" not in text, text
     assert "***" in text, text

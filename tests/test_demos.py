@@ -277,16 +277,27 @@ def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
     assert err == ""
 
 
-def test_python_m_jobsim_demo_dispatches_here() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "jobsim", "demo", "closure-capture", "--fixed"],
+def _demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jobsim", "demo", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_python_m_jobsim_demo_dispatches_here_and_uses_workers() -> None:
+    done = _demo("closure-capture", "--fixed")
     assert done.returncode == 0, done.stderr
     assert "task worker-3 reports worker id 3" in done.stdout
+    done = _demo("closure-capture", "--workers", "8")
+    assert done.returncode == 0, done.stderr
+    assert "task worker-8 reports worker id 8" in done.stdout
+    assert "8 distinct" not in done.stdout and "7 wrong." in done.stdout
+    done = _demo("closure-capture", "--deliveries", "3")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "--deliveries applies to the duplicate-race demo only" in done.stderr
 
 
 @pytest.mark.parametrize("demo", demos.DEMOS, ids=[d.name for d in demos.DEMOS])

@@ -50,14 +50,24 @@ def test_the_schema_documents_the_routes(api_schema: schemathesis.BaseSchema) ->
     assert {"POST /jobs", "GET /jobs", "GET /jobs/{job_id}", "GET /health"} <= labels
 
 
+def printable_type(case: schemathesis.Case) -> bool:
+    """A job type must be printable text: a rule the domain enforces (422 otherwise) and the
+    API documents in prose, which a JSON schema pattern cannot express. Valid cases keep it."""
+    body = case.body if isinstance(case.body, dict) else {}
+    return not isinstance(body.get("type"), str) or body["type"].isprintable()
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_api_conforms_to_its_openapi_schema(
     api_schema: schemathesis.BaseSchema, mode: GenerationMode
 ) -> None:
     calls: Counter[str] = Counter()
     for operation in operations(api_schema):
+        cases = operation.as_strategy(generation_mode=mode)
+        if mode is GenerationMode.POSITIVE:
+            cases = cases.filter(printable_type)
 
-        @given(case=operation.as_strategy(generation_mode=mode))
+        @given(case=cases)
         @settings(
             max_examples=10,
             deadline=None,

@@ -189,7 +189,7 @@ def test_2000_concurrent_posts_then_sigterm_loses_no_acknowledged_job(tmp_path: 
     assert summary["how"] == "drained"
     assert int(summary["completed"]) == len(accepted)  # every 201 ran to completion
     assert int(summary["pending"]) == int(summary["interrupted"]) == int(summary["failed"]) == 0
-    # The seed's order, visible in the log: server first, then intake, channel, workers.
+    # The Go service's order, in the log: server first, then intake, channel, workers.
     order = [
         "SIGTERM: stopping intake",
         "HTTP server stopped",

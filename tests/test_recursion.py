@@ -59,6 +59,7 @@ def runs(draw: st.DrawFn) -> tuple[Workload, int, int]:
     return workload, workers, capacity
 
 
+@pytest.mark.filterwarnings("ignore::jobsim.records.BackpressureWarning")  # small channels
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_recursion_gives_the_pools_records_on_both_backends(

@@ -21,6 +21,7 @@ from starlette.routing import Match
 
 from jobsim.domain import JobNotFound
 from jobsim.http.models import MAX_BODY_BYTES, ErrorBody
+from jobsim.stores.url import StoreUnavailable
 
 __all__ = ["error_response", "install_error_handlers", "responses"]
 
@@ -142,6 +143,10 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return error_response(404, str(exc))
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    return error_response(503, f"the store is unavailable: {exc}", headers={"Retry-After": "1"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, f"internal error: {type(exc).__name__}; see the server log")
@@ -152,4 +157,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(JobNotFound, _not_found)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -74,7 +74,8 @@ class Instruments:
         )
         self.rejected = Counter(
             "jobsim_http_rejected",
-            "POST /jobs answered 503, by reason (full: no room in time; closing: shutdown).",
+            "POST /jobs answered 503, by reason (full: no room in time; closing: shutdown; "
+            "store: the store is unreachable).",
             ["reason"],
             registry=self.registry,
         )

@@ -123,6 +123,7 @@ class JobCreate(BaseModel):
     payload: JobPayload = Field(default_factory=JobPayload, description="A JSON object.")
     priority: int = Field(
         default=0,
+        strict=True,
         ge=PRIORITY_RANGE.start,
         le=PRIORITY_RANGE.stop - 1,
         description="An integer; higher runs first (with --dispatch priority), FIFO within "
@@ -138,10 +139,10 @@ class JobCreate(BaseModel):
 
     @field_validator("priority", mode="before")
     @classmethod
-    def _integer_not_bool(cls, value: Any) -> Any:
-        # JSON Schema calls 3.0 an integer, so it is one here too; "3", true and false are not.
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"priority must be an integer, got {type(value).__name__}")
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON (and the OpenAPI schema) call 3.0 an integer; strings and booleans stay refused.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         return value
 
 

@@ -21,7 +21,7 @@ from jobsim.http.errors import error_response, responses
 from jobsim.http.metrics import Instruments, PoolCollector
 from jobsim.http.models import Health, JobCreate, JobList, JobOut
 from jobsim.pool import WorkerPool
-from jobsim.stores.base import JobStore
+from jobsim.stores.base import JobStore, outage_seconds
 
 __all__ = ["LIST_BYTES", "RETRY_AFTER_S", "api_routes", "job_json"]
 
@@ -44,6 +44,13 @@ def job_json(job: Job) -> bytes:
         return json.dumps(data, separators=(",", ":")).encode()
 
 
+def _unavailable(seconds: float) -> str:
+    return (
+        f"the store has been unreachable for {seconds:.0f} s; stored jobs are kept, new ones "
+        f"are not accepted meanwhile (the job was not stored), retry after {RETRY_AFTER_S} s"
+    )
+
+
 def _no_such_job(job_id: str) -> JobNotFound | None:
     """Ids jobsim makes are short and printable: anything else cannot exist (and a NUL
     would upset a SQL driver), so it is a 404 without asking the store."""
@@ -63,7 +70,10 @@ def api_routes(
     job_id_param = Path(description="The job's id, as returned by POST /jobs.")
 
     @router.get("/health", response_model=Health, summary="Liveness, load and job counts")
-    async def health() -> dict[str, Any]:
+    async def health() -> Any:
+        down = outage_seconds(store)
+        if down is not None:  # answer now: the store's calls wait out the outage
+            return error_response(503, _unavailable(down), headers=retry_after)
         counts = await store.counts()
         return pool.health() | {"counts": {status.value: n for status, n in counts.items()}}
 
@@ -96,6 +106,10 @@ def api_routes(
         if pool.state != "running":
             instruments.rejected.labels("closing").inc()
             return error_response(503, _CLOSING, headers=retry_after)
+        down = outage_seconds(store)
+        if down is not None:
+            instruments.rejected.labels("store").inc()
+            return error_response(503, _unavailable(down), headers=retry_after)
         if not await admission.acquire():
             instruments.rejected.labels("full").inc()
             return error_response(

@@ -50,8 +50,8 @@ from jobsim.handlers import sleep_handler
 from jobsim.http.app import Instruments, create_app
 from jobsim.http.connections import HARD_LIMIT, guarded_protocol
 from jobsim.http.retention import keep_finished
-from jobsim.pool import ShutdownReport, WorkerPool
-from jobsim.stores.base import JobStore
+from jobsim.pool import Handler, ShutdownReport, WorkerPool
+from jobsim.stores.base import JobStore, LeasingJobStore
 from jobsim.stores.masking import mask_url, scrub
 from jobsim.stores.memory import InMemoryJobStore
 
@@ -164,6 +164,8 @@ async def serve(
     admission_wait: float = 0.5,
     access_log: bool = False,
     handle_signals: bool = True,
+    lease: float = 30.0,
+    handler: Handler | None = None,
 ) -> ServeResult:
     """Run the job service until SIGINT/SIGTERM (or ``Service.stop()``), then shut down in
     the original Go service's order. Returns the pool's report.
@@ -175,6 +177,10 @@ async def serve(
         admission_wait: seconds ``POST /jobs`` waits for room before answering 503.
         access_log: log every request (uvicorn's access log).
         handle_signals: listen for SIGINT/SIGTERM (main thread only).
+        lease: with a store shared between processes (SQLite, PostgreSQL) the pool runs in
+            pull mode, like ``jobsim worker``: it claims with leases of this many seconds, so
+            it runs jobs already pending at start and recovers jobs whose holder died.
+        handler: what runs a job (default: sleep ``payload.duration``).
     """
     if sniffio.current_async_library() != "asyncio":
         raise RuntimeError("jobsim serve runs on asyncio only (uvicorn needs it)")
@@ -193,11 +199,15 @@ async def serve(
     instruments = Instruments()
     pool = WorkerPool(
         store,
-        builtin_handler(config.job_duration),
+        handler if handler is not None else builtin_handler(config.job_duration),
         workers=config.worker_count,
         capacity=config.job_queue_capacity,
         clock=time.time,  # epoch timestamps in the API
         tracer=instruments.trace,
+        # A persistent store is shared: claim with leases (pull mode), as `jobsim worker`
+        # does, so jobs pending at start run and a dead holder's jobs come back.
+        lease=lease if isinstance(store, LeasingJobStore) else None,
+        poll_interval=1.0,
     )
     app = create_app(pool, store, config, instruments=instruments, admission_wait=admission_wait)
     _check_file_limit(config.max_connections)
@@ -280,7 +290,10 @@ async def serve(
                     await server_done.wait()
                     logger.info("HTTP server stopped; draining the pool")
                     # 2.-5. intake, channel, workers, join
-                    report = await pool.shutdown(drain=True, timeout=config.shutdown_grace)
+                    grace = config.shutdown_grace
+                    if pool.lease is not None:  # pull mode: the store is the channel
+                        grace -= await _drain_store(store, grace)
+                    report = await pool.shutdown(drain=True, timeout=max(0.0, grace))
             with anyio.move_on_after(2):
                 await server_done.wait()
             tg.cancel_scope.cancel()  # the signal watcher and the retention
@@ -302,8 +315,25 @@ async def serve(
     return ServeResult(report=report, forced=forced, url=url, dropped=dropped)
 
 
+async def _drain_store(store: JobStore, grace: float) -> float:
+    """Pull mode's drain: let the workers claim until no job is pending (or ``grace`` runs
+    out), as push mode runs what its channel holds. Returns the seconds it took."""
+    started = time.monotonic()
+    with anyio.move_on_after(grace):
+        while (await store.counts())[JobStatus.PENDING]:  # noqa: ASYNC110  # other processes'
+            await anyio.sleep(0.1)
+    return time.monotonic() - started
+
+
 def _log_summary(report: ShutdownReport, forced: bool, dropped: int) -> None:
-    how = "forced exit" if forced else ("drained" if report.drained else "grace period ran out")
+    if forced:
+        how = "forced exit"
+    elif report.timed_out:
+        how = "grace period ran out"
+    elif report.pending:  # kept in a persistent store, or dropped (memory): never "drained"
+        how = "stopped with jobs pending"
+    else:
+        how = "drained"
     lost_note = " (memory store: pending jobs are discarded with the process)" if dropped else ""
     logger.info(
         "jobsim serve stopped (%s): %d completed, %d failed, %d cancelled, %d pending, "
@@ -365,6 +395,17 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds POST /jobs waits for room before answering 503 (default 0.5)",
     )
     p.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        help="seconds a claim holds with a persistent store (pull mode, renewed while the job "
+        "runs; default 30)",
+    )
+    p.add_argument(
+        "--handler",
+        help="module:function of an async handler (default: sleep payload.duration seconds)",
+    )
+    p.add_argument(
         "--loop",
         choices=["asyncio", "uvloop"],
         default="asyncio",
@@ -399,6 +440,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env(env)
         if not (args.admission_wait >= 0 and math.isfinite(args.admission_wait)):
             raise ConfigError("--admission-wait", str(args.admission_wait), "expected >= 0")
+        if not (args.lease > 0 and math.isfinite(args.lease)):
+            raise ConfigError("--lease", str(args.lease), "expected a number of seconds > 0")
+        handler = None
+        if args.handler:
+            from jobsim.worker import load_handler
+
+            try:
+                handler = load_handler(args.handler)
+            except ValueError as exc:
+                raise ConfigError("--handler", args.handler, str(exc)) from None
         options = backend_options("asyncio", "real", args.loop)
     except (ConfigError, ValueError) as exc:
         print(f"jobsim serve: {exc}", file=sys.stderr)
@@ -410,7 +461,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result = anyio.run(
-            lambda: serve(config, admission_wait=args.admission_wait, access_log=args.access_log),
+            lambda: serve(
+                config,
+                admission_wait=args.admission_wait,
+                access_log=args.access_log,
+                lease=args.lease,
+                handler=handler,
+            ),
             backend="asyncio",
             backend_options=options,
         )

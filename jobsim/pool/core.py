@@ -30,7 +30,7 @@ import anyio.lowlevel
 
 from jobsim import checks
 from jobsim.clock import loop_clock
-from jobsim.domain import Job, JobStatus
+from jobsim.domain import ClaimToken, Job, JobStatus
 from jobsim.events import Tracer
 from jobsim.pool.crew import Crew
 from jobsim.pool.dispatch import ChannelDispatch, Dispatch
@@ -266,9 +266,11 @@ class WorkerPool:
         logger.debug("pool started: %d workers, capacity %d", self.workers, self.capacity)
         return self
 
-    async def _retry_later(self, job: Job, worker_id: str, delay: float, error: str) -> None:
+    async def _retry_later(
+        self, job: Job, worker_id: str, delay: float, error: str, token: ClaimToken | None
+    ) -> None:
         assert self._mode is not None
-        await self._mode.retry_later(job, worker_id, delay, error)
+        await self._mode.retry_later(job, worker_id, delay, error, token)
 
     async def __aexit__(
         self,
@@ -301,10 +303,10 @@ class WorkerPool:
         async with anyio.create_task_group() as workers:
             self._workers_scope = workers.cancel_scope
             self._crew.start(workers, mode.loop, mode.wake_idle)
+            mode.start(workers)  # beside the workers: leases are kept through the drain
             async with anyio.create_task_group() as timers:
                 self._timers_scope = timers.cancel_scope
                 outcomes.start_timers(timers)
-                mode.start(timers)
                 task_status.started()
                 await anyio.sleep_forever()  # until shutdown cancels the timers
 

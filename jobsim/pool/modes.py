@@ -15,7 +15,7 @@ from typing import Protocol
 
 import anyio.abc
 
-from jobsim.domain import Job
+from jobsim.domain import ClaimToken, Job
 from jobsim.pool.crew import Worker
 
 __all__ = ["Mode"]
@@ -30,7 +30,8 @@ class Mode(Protocol):
         ...
 
     def start(self, group: anyio.abc.TaskGroup) -> None:
-        """Start helpers that run beside the workers (cancelled at shutdown)."""
+        """Start helpers that run beside the workers, in their task group: they must end
+        once the workers have (see :meth:`~jobsim.pool.crew.Crew.wait_done`)."""
 
     def wake_idle(self, n: int) -> int:
         """Wake up to ``n`` workers waiting for work so they re-check the crew's hold."""
@@ -39,8 +40,11 @@ class Mode(Protocol):
     def close(self) -> None:
         """Shutdown step 3: no more deliveries."""
 
-    async def retry_later(self, job: Job, worker_id: str, delay: float, error: str) -> None:
-        """Run ``job`` again after ``delay`` (its failed attempt's error is ``error``)."""
+    async def retry_later(
+        self, job: Job, worker_id: str, delay: float, error: str, token: ClaimToken | None
+    ) -> None:
+        """Run ``job`` again after ``delay`` (its failed attempt's error is ``error``; the
+        claim it ends is ``token``)."""
 
     async def loop(self, worker: Worker) -> bool:
         """A worker's life (see :class:`~jobsim.pool.crew.WorkerLoop`)."""

@@ -6,8 +6,11 @@ tracer and the log together, so they never disagree. How a retry waits differs b
 (push: back to pending, delivered again after the delay; pull: the claim is held through the
 delay, then released) and is the mode's :meth:`~jobsim.pool.modes.Mode.retry_later`.
 
-If the store refuses a write because someone else moved the job meanwhile (cancelled through
-the store by another process), their decision stands: the outcome is logged and dropped.
+Every write carries the claim's token (worker and attempt, see
+:class:`~jobsim.domain.ClaimToken`), so the store accepts it only while this claim is current.
+If it refuses (the lease lapsed and another worker took the job over, or someone cancelled it
+through the store), their decision stands: the outcome is logged, counted as ``refused`` and
+never as completed or failed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
-from jobsim.domain import InvalidTransition, Job
+from jobsim.domain import ClaimLost, ClaimToken, InvalidTransition, Job
 from jobsim.events import TraceEvent, Tracer
 from jobsim.pool.stats import PoolStats
 from jobsim.retry import RetryPolicy
@@ -56,7 +59,7 @@ class Outcomes:
         tracer: Tracer | None,
         retry: RetryPolicy,
         intake: Intake,
-        retry_later: Callable[[Job, str, float, str], Awaitable[None]],
+        retry_later: Callable[[Job, str, float, str, ClaimToken | None], Awaitable[None]],
         debug: bool,
     ) -> None:
         self.store = store
@@ -83,11 +86,19 @@ class Outcomes:
         assert self._timers is not None
         self._timers.start_soon(work, name=name)
 
-    async def _write(self, write: Awaitable[Any], job_id: str, worker_id: str) -> None:
+    async def _write(self, write: Awaitable[Any], job_id: str, worker_id: str) -> bool:
+        """Await a store write that ends a claim; False if the store refused it."""
         try:
             await write
         except InvalidTransition as exc:
-            worker_logger.warning("%s: job %s: outcome dropped: %s", worker_id, job_id, exc)
+            self._refused(job_id, worker_id, exc)
+            return False
+        return True
+
+    def _refused(self, job_id: str, worker_id: str, exc: InvalidTransition) -> None:
+        self.stats.refused += 1
+        what = "claim lost" if isinstance(exc, ClaimLost) else "outcome dropped"
+        worker_logger.warning("%s: job %s: %s: %s", worker_id, job_id, what, exc)
 
     def _trace(self, event: TraceEvent, job_id: str, worker_id: str | None) -> None:
         if self.tracer is not None:
@@ -95,7 +106,9 @@ class Outcomes:
 
     # -- completed ----------------------------------------------------------------------------
 
-    def complete_nowait(self, job_id: str, worker_id: str, result: Any) -> bool:
+    def complete_nowait(
+        self, job_id: str, worker_id: str, result: Any, token: ClaimToken | None
+    ) -> bool:
         """Record a completion without awaiting, if the store allows it; False otherwise
         (then call :meth:`complete`). The hot path of every successful job."""
         complete_nowait = self._complete_nowait
@@ -103,9 +116,10 @@ class Outcomes:
             return False
         clock = self.clock
         try:
-            complete_nowait(job_id, result, at=clock())
+            complete_nowait(job_id, result, at=clock(), token=token)
         except InvalidTransition as exc:
-            worker_logger.warning("%s: job %s: outcome dropped: %s", worker_id, job_id, exc)
+            self._refused(job_id, worker_id, exc)
+            return True
         stats = self.stats
         stats.completed += 1
         stats.processed[worker_id] += 1
@@ -115,15 +129,21 @@ class Outcomes:
             worker_logger.debug("%s: completed %s", worker_id, job_id)
         return True
 
-    async def complete(self, job_id: str, worker_id: str, result: Any) -> None:
+    async def complete(
+        self, job_id: str, worker_id: str, result: Any, token: ClaimToken | None
+    ) -> None:
         """Record a completion through the store's coroutine."""
         request = self.cancelling.pop(job_id, None)
         with anyio.CancelScope(shield=request is not None):  # cancel() came too late
-            await self._write(
-                self.store.complete(job_id, result, at=self.clock()), job_id, worker_id
+            accepted = await self._write(
+                self.store.complete(job_id, result, at=self.clock(), token=token),
+                job_id,
+                worker_id,
             )
         if request is not None:
             request.done.set()
+        if not accepted:
+            return
         self.stats.completed += 1
         self.stats.processed[worker_id] += 1
         self._trace(_COMPLETED, job_id, worker_id)
@@ -132,7 +152,9 @@ class Outcomes:
 
     # -- failed, retried ----------------------------------------------------------------------
 
-    async def attempt_failed(self, job: Job, worker_id: str, error: str) -> None:
+    async def attempt_failed(
+        self, job: Job, worker_id: str, error: str, token: ClaimToken | None
+    ) -> None:
         """The handler raised (or timed out): retry if attempts are left, else fail."""
         job_id = job.id
         attempts = job.attempts
@@ -141,7 +163,7 @@ class Outcomes:
         if attempts < job.max_attempts and not self.intake.is_open:
             # Shutting down: no new timers; the job keeps its remaining attempts, pending.
             stats.retried += 1
-            await self.release(job_id, worker_id, error)
+            await self.release(job_id, worker_id, error, token)
             return
         if attempts < job.max_attempts:
             delay = self.retry.delay(attempts)
@@ -156,20 +178,24 @@ class Outcomes:
                 error,
                 delay,
             )
-            await self.retry_later(job, worker_id, delay, error)
+            await self.retry_later(job, worker_id, delay, error, token)
             return
-        await self._write(self.store.fail(job_id, error, at=self.clock()), job_id, worker_id)
+        failed = self.store.fail(job_id, error, at=self.clock(), token=token)
+        if not await self._write(failed, job_id, worker_id):
+            return
         stats.failed += 1
         self._trace(TraceEvent.FAILED, job_id, worker_id)
         worker_logger.warning("%s: job %s failed: %s", worker_id, job_id, error)
 
-    async def release(self, job_id: str, worker_id: str, error: str) -> None:
+    async def release(
+        self, job_id: str, worker_id: str, error: str, token: ClaimToken | None
+    ) -> None:
         """Hand a claimed job back to pending (its attempts stay counted)."""
-        await self._write(self.store.release(job_id, error), job_id, worker_id)
+        await self._write(self.store.release(job_id, error, token=token), job_id, worker_id)
 
     # -- stopped while running: cancelled or interrupted ------------------------------------------
 
-    async def stopped(self, job_id: str, worker_id: str) -> None:
+    async def stopped(self, job_id: str, worker_id: str, token: ClaimToken | None) -> None:
         """The handler was cancelled: by :meth:`request_cancel` (the job ends cancelled) or by
         a shutdown deadline (back to pending, never left processing). Call shielded."""
         request = self.cancelling.pop(job_id, None)
@@ -180,7 +206,10 @@ class Outcomes:
             request.done.set()
             event = TraceEvent.CANCELLED
         else:
-            await self.store.release(job_id, "interrupted: the pool stopped while it ran")
+            interrupted = "interrupted: the pool stopped while it ran"
+            await self._write(
+                self.store.release(job_id, interrupted, token=token), job_id, worker_id
+            )
             self.stats.interrupted += 1
             event = TraceEvent.RELEASED
         self._trace(event, job_id, worker_id)

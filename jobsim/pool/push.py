@@ -18,7 +18,7 @@ import anyio
 import anyio.lowlevel
 from anyio import EndOfStream, WouldBlock
 
-from jobsim.domain import Job
+from jobsim.domain import ClaimToken, Job
 from jobsim.events import TraceEvent
 from jobsim.pool.crew import Crew, Worker
 from jobsim.pool.dispatch import Dispatch
@@ -71,11 +71,13 @@ class PushMode:
         """No more deliveries: workers take what is queued, then see the end."""
         self.dispatch.close()
 
-    async def retry_later(self, job: Job, worker_id: str, delay: float, error: str) -> None:
+    async def retry_later(
+        self, job: Job, worker_id: str, delay: float, error: str, token: ClaimToken | None
+    ) -> None:
         """Back to pending now; delivered again after ``delay`` unless the pool stops first
         (then the job simply stays pending in the store)."""
         outcomes = self.outcomes
-        await outcomes.release(job.id, worker_id, error)
+        await outcomes.release(job.id, worker_id, error, token)
         intake = self.intake
 
         async def later() -> None:

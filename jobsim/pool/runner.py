@@ -49,6 +49,7 @@ class Runner:
         if self.tracer is not None:
             self.tracer(_STARTED, started, job_id, worker_id)
         timeout = job.timeout if job.timeout is not None else self.job_timeout
+        token = job.token  # this claim, captured now: a live job object may be claimed again
         running = self.running
         running[job_id] = worker_id
         try:
@@ -63,14 +64,14 @@ class Runner:
                 error = f"TimeoutError: attempt {job.attempts} timed out after {timeout:g} s"
             else:
                 error = f"{type(exc).__name__}: {exc}"
-            await self.outcomes.attempt_failed(job, worker_id, error)
+            await self.outcomes.attempt_failed(job, worker_id, error, token)
             return
         except BaseException:  # cancelled: by cancel(), or by a shutdown deadline
             running.pop(job_id, None)
             with anyio.CancelScope(shield=True):
-                await self.outcomes.stopped(job_id, worker_id)
+                await self.outcomes.stopped(job_id, worker_id, token)
             raise
         running.pop(job_id, None)
         outcomes = self.outcomes
-        if not outcomes.complete_nowait(job_id, worker_id, result):
-            await outcomes.complete(job_id, worker_id, result)
+        if not outcomes.complete_nowait(job_id, worker_id, result, token):
+            await outcomes.complete(job_id, worker_id, result, token)

@@ -29,6 +29,9 @@ class ShutdownReport:
         drained: whether every queued job ran (``drain=True`` and no deadline hit).
         timed_out: whether the timeout cut the drain short.
         elapsed: seconds the shutdown took on the pool's clock.
+        refused: outcomes the store refused because this pool's claim was no longer current
+            (its lease lapsed and another worker took the job over): never counted as
+            completed or failed here; the current holder's outcome is the one that counts.
     """
 
     completed: int
@@ -41,6 +44,7 @@ class ShutdownReport:
     drained: bool
     timed_out: bool
     elapsed: float
+    refused: int = 0
 
 
 class PoolStats:
@@ -56,6 +60,7 @@ class PoolStats:
         "failed",
         "interrupted",
         "processed",
+        "refused",
         "retried",
     )
 
@@ -66,6 +71,8 @@ class PoolStats:
         self.duplicates_skipped = 0
         self.retried = 0
         self.cancelled = 0
+        #: outcomes the store refused: the claim was no longer this pool's (fencing)
+        self.refused = 0
         #: worker id -> attempts it finished (completed, failed or retried)
         self.processed: dict[str, int] = {}
 
@@ -90,5 +97,10 @@ class PoolStats:
         """A :class:`ShutdownReport` of these totals and what the caller saw at the end."""
         fields: dict[str, Any] = self.counters()
         return ShutdownReport(
-            pending=pending, drained=drained, timed_out=timed_out, elapsed=elapsed, **fields
+            pending=pending,
+            drained=drained,
+            timed_out=timed_out,
+            elapsed=elapsed,
+            refused=self.refused,
+            **fields,
         )

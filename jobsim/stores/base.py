@@ -209,6 +209,13 @@ def purge_cutoff(keep: int | None, older_than: float | None, at: float | None) -
     return (time.time() if at is None else at) - older_than
 
 
+def outage_seconds(store: object) -> float | None:
+    """How long ``store`` has been unreachable while it rides out an outage (a PostgreSQL
+    restart, say), or None when it is reachable (or cannot have outages)."""
+    since = getattr(getattr(store, "outage", None), "since", None)
+    return None if since is None else time.monotonic() - since
+
+
 def refusal(
     job_id: str,
     new: JobStatus,

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import time
@@ -183,6 +184,7 @@ class SQLiteJobStore:
                     "(jobsim does not create directories)"
                 )
         self.poll_interval = poll_interval
+        self._tickets, self._probed_at = 0, -math.inf  # wait_for_jobs' shared probe
         self._conn = conn = connect(self.path, busy_timeout)
         if self.path != ":memory:":
             self._identity = _file_identity(self.path)
@@ -483,16 +485,30 @@ class SQLiteJobStore:
 
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return once a job is pending or after ``timeout`` seconds (polls every
-        ``poll_interval``: SQLite cannot notify other processes)."""
+        ``poll_interval``: SQLite cannot notify other processes). However many workers
+        wait, the store probes at most once per ``poll_interval`` and wakes about as many
+        as there are pending jobs."""
         deadline = anyio.current_time() + timeout
-        probe = "SELECT 1 FROM jobs WHERE status = 'pending' LIMIT 1"
         while True:
-            if await self._run(lambda conn: conn.execute(probe).fetchone()) is not None:
+            if await self._pending_exists():
                 return
             remaining = deadline - anyio.current_time()
             if remaining <= 0:
                 return
             await anyio.sleep(min(self.poll_interval, remaining))
+
+    async def _pending_exists(self) -> bool:
+        """Whether this waiter should go and claim: one probe per ``poll_interval`` counts
+        the pending jobs (up to 256) and hands out that many tickets, so a few new jobs wake
+        a few workers, not every idle one (no thundering herd on the one writer)."""
+        if time.monotonic() - self._probed_at >= self.poll_interval:
+            probe = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE status = 'pending' LIMIT 256)"
+            self._probed_at = time.monotonic()
+            self._tickets = await self._run(lambda conn: conn.execute(probe).fetchone()[0])
+        if self._tickets > 0:
+            self._tickets -= 1
+            return True
+        return False
 
 
 def _file_identity(path: str) -> tuple[int, int]:

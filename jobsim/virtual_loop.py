@@ -1,0 +1,249 @@
+"""The asyncio side of virtual time: :class:`VirtualEventLoop`, a selector event loop whose
+``time()`` is virtual.
+
+Its ``_run_once`` is lean: a heap of timers, no ``select`` syscall while work is ready, no real
+sleeping, and one call runs until the loop is asked to stop. When nothing is ready it jumps the
+clock with the *same* float arithmetic as trio's MockClock (``now += deadline - now``), so both
+backends see bit-identical times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import heapq
+import selectors
+from collections.abc import Callable
+from typing import Any
+
+import sniffio
+
+from jobsim.domain import JobsimError
+
+__all__ = ["VirtualEventLoop", "VirtualTimeError", "is_virtual"]
+
+_Future = asyncio.Future
+
+# Poll the selector (threads' wake-ups, real I/O) every this many loop iterations while there
+# is always work ready; call_soon_threadsafe callbacks run without it, this only drains the pipe.
+_POLL_EVERY = 1024
+
+
+class VirtualTimeError(JobsimError, ValueError):
+    """Something that needs real time (CPU-bound work, a wall-clock deadline) met the virtual
+    clock."""
+
+
+class _Handle(asyncio.Handle):
+    """A :class:`asyncio.Handle` without the debug-mode bookkeeping (the loop never runs in
+    debug mode's slow path; ``loop.set_debug(True)`` falls back to asyncio's own handles)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context,
+    ) -> None:
+        self._callback = callback
+        self._args = args
+        self._loop = loop
+        self._context = context
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
+class VirtualEventLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop on a virtual clock that jumps to the next timer when idle.
+
+    Everything asyncio offers keeps working (threads' ``call_soon_threadsafe``, executors,
+    sockets); only time is virtual. ``loop.time()`` starts at 0.0. While callbacks are ready
+    the loop never calls ``select``. When nothing is ready and no timer is due it, in order:
+    releases the next *sequenced* sleeper due now (:meth:`sleep_sequenced`, one at a time),
+    wakes the :meth:`wait_idle` waiters, or jumps the clock to the earliest timer. With no
+    timer at all it blocks in ``select`` (a thread or a socket may still wake it).
+    """
+
+    # asyncio.BaseEventLoop internals that this loop drives (not in the type stubs).
+    _ready: collections.deque[Any]  # of asyncio.Handle
+    _scheduled: list[Any]  # heap of asyncio.TimerHandle
+    _timer_cancelled_count: int
+    _stopping: bool
+    _debug: bool
+    _closed: bool
+    _selector: selectors.BaseSelector
+    _process_events: Callable[[list[Any]], None]
+
+    def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
+        super().__init__(selector)
+        self._virtual_now = 0.0
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._sequenced: list[tuple[float, Any, int, asyncio.Future[None]]] = []
+        self._sequence = 0
+        self._iterations = 0
+
+    def time(self) -> float:
+        """The virtual time in seconds (0.0 when the loop was created)."""
+        return self._virtual_now
+
+    def call_soon(  # type: ignore[override]
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        if self._debug or self._closed:
+            return super().call_soon(callback, *args, context=context)
+        handle = _Handle(
+            callback, args, self, contextvars.copy_context() if context is None else context
+        )
+        self._ready.append(handle)
+        return handle
+
+    def wait_idle(self) -> asyncio.Future[None]:
+        """A future resolved once nothing else is ready to run, no timer and no sequenced
+        sleeper is due, i.e. just before the clock would jump (or the loop would block)."""
+        future: asyncio.Future[None] = self.create_future()
+        self._idle_waiters.append(future)
+        return future
+
+    def sleep_sequenced(self, delay: float, key: Any) -> asyncio.Future[None]:
+        """A future resolved ``delay`` seconds from now, in ``key`` order among sleepers due
+        at the same instant, each only once everything else is blocked (see
+        :class:`Sequencer`). Await it like ``asyncio.sleep``; cancelling it is fine."""
+        future: asyncio.Future[None] = _Future(loop=self)
+        self._sequence += 1
+        deadline = self._virtual_now + (delay if delay > 0.0 else 0.0)
+        heapq.heappush(self._sequenced, (deadline, key, self._sequence, future))
+        return future
+
+    def _run_once(self) -> None:
+        """Run until the loop is asked to stop (one call, not one per batch: in virtual time
+        the loop never waits, so the per-iteration bookkeeping of ``run_forever`` is saved)."""
+        ready = self._ready
+        popleft = ready.popleft
+        sequenced = self._sequenced
+        heappop = heapq.heappop
+        while True:
+            scheduled = self._scheduled
+            now = self._virtual_now
+            if scheduled:
+                if self._timer_cancelled_count > 64 + (len(scheduled) >> 1):
+                    scheduled = self._drop_cancelled()
+                if scheduled and scheduled[0]._when <= now:
+                    self._ready_due(now)
+            if not ready:
+                if self._stopping:
+                    return
+                while sequenced and sequenced[0][0] <= now:
+                    future = heappop(sequenced)[3]
+                    if not future.done():
+                        future.set_result(None)  # one sleeper per idle moment: ties in key order
+                        break
+                else:
+                    if self._idle_waiters:
+                        waiters, self._idle_waiters = self._idle_waiters, []
+                        for future in waiters:
+                            if not future.done():
+                                future.set_result(None)
+                    else:
+                        self._jump(now)
+            if self._debug:
+                for _ in range(len(ready)):
+                    handle = popleft()
+                    if not handle._cancelled:
+                        handle._run()
+                return
+            # Run what is ready, then what that made ready, until nothing is: virtual time
+            # cannot move meanwhile (the order stays FIFO).
+            while ready:
+                self._iterations += 1
+                if self._iterations % _POLL_EVERY == 0:
+                    self._process_events(self._selector.select(0))
+                for _ in range(len(ready)):
+                    handle = popleft()
+                    if handle._cancelled:
+                        continue
+                    try:
+                        handle._context.run(handle._callback, *handle._args)
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:
+                        self.call_exception_handler(
+                            {
+                                "message": f"Exception in callback {handle._callback!r}",
+                                "exception": exc,
+                                "handle": handle,
+                            }
+                        )
+                if self._stopping:
+                    return
+
+    def _drop_cancelled(self) -> list[Any]:
+        """Many cancelled timers (e.g. cancelled timeouts): rebuild the heap without them."""
+        live = []
+        for handle in self._scheduled:
+            if handle._cancelled:
+                handle._scheduled = False
+            else:
+                live.append(handle)
+        heapq.heapify(live)
+        self._scheduled = live
+        self._timer_cancelled_count = 0
+        return live
+
+    def _jump(self, now: float) -> None:
+        """Nothing to do now: move the clock to the next timer or sequenced sleeper."""
+        scheduled = self._scheduled
+        sequenced = self._sequenced
+        heappop = heapq.heappop
+        while scheduled and scheduled[0]._cancelled:
+            heappop(scheduled)._scheduled = False
+            self._timer_cancelled_count -= 1
+        while sequenced and sequenced[0][3].done():
+            heappop(sequenced)
+        if scheduled and sequenced:
+            when = min(scheduled[0]._when, sequenced[0][0])
+        elif scheduled:
+            when = scheduled[0]._when
+        elif sequenced:
+            when = sequenced[0][0]
+        else:
+            # Nothing will ever happen in virtual time: wait for a thread or I/O.
+            self._process_events(self._selector.select(None))
+            return
+        # Jump exactly as trio's MockClock does (base += deadline - base), so the two
+        # virtual clocks agree to the last bit.
+        while now < when:
+            now += when - now
+        self._virtual_now = now
+        self._ready_due(now)
+
+    def _ready_due(self, now: float) -> None:
+        """Move the timers due at ``now`` to the ready queue (cancelled ones are dropped)."""
+        scheduled = self._scheduled
+        ready = self._ready
+        heappop = heapq.heappop
+        while scheduled and scheduled[0]._when <= now:
+            handle = heappop(scheduled)
+            handle._scheduled = False
+            if handle._cancelled:
+                self._timer_cancelled_count -= 1
+            else:
+                ready.append(handle)
+
+
+def is_virtual() -> bool:
+    """True when the running event loop keeps virtual time (either backend)."""
+    library = sniffio.current_async_library()
+    if library == "trio":
+        import trio
+        import trio.testing
+
+        clock = trio.lowlevel.current_clock()
+        return isinstance(clock, trio.testing.MockClock) and clock.rate == 0
+    return isinstance(asyncio.get_running_loop(), VirtualEventLoop)
