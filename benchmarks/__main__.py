@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--clock",
         choices=["real", "virtual"],
-        help="scaling: only the real-clock sweep or only the virtual seed table "
+        help="scaling: only the real-clock sweep or only the Go service's table in virtual time "
         "(default: both); passed to other suites as their clock",
     )
     parser.add_argument(

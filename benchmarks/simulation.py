@@ -15,9 +15,10 @@ time of the same repeat; targets: pool <= 1.5 on asyncio, <= 3 on trio, recursio
 ``max_wait_diff_s``, ``theory_wq_s``.
 
 ``case="million"``: one recursion run of 1,000,000 jobs (100,000 with ``--quick``) in a fresh
-process: ``wall_s``, ``cpu_s`` and ``memory_ratio``, the process's peak resident memory
-(``ru_maxrss``, interpreter and imports included) over the 600 MB budget (targets: under 10 s,
-ratio under 1).
+process: ``wall_s``, ``cpu_s``, ``memory_ratio`` (the run's peak resident memory, i.e.
+``ru_maxrss`` after the run minus before it, over the 600 MB budget; targets: under 10 s,
+ratio under 1) and ``process_memory_ratio`` (the whole process's peak, interpreter, numpy and
+pandas included, over the same budget).
 """
 
 from __future__ import annotations
@@ -84,17 +85,22 @@ def _timed(func: Any) -> tuple[Any, float, float]:
 
 
 def million(jobs: int = MILLION, workers: int = 10, seed: int = 1) -> dict[str, float]:
-    """One recursion run of ``jobs`` M/M/c jobs; wall and CPU seconds and this process's
-    peak resident memory in MB (run it in a fresh process to measure the run's own peak)."""
+    """One recursion run of ``jobs`` M/M/c jobs: wall and CPU seconds, this process's peak
+    resident memory in MB, and its resident memory just before the run (interpreter, numpy,
+    pandas). Run it in a fresh process, so that the peak is the run's own."""
+    import pandas  # noqa: F401  (imported before the baseline: simulate needs it anyway)
+
     workload = Workload(jobs, Poisson(LOAD * workers), Exponential(MEAN_SERVICE), seed=seed)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     result, wall, cpu = _timed(
         lambda: simulate(workload, workers=workers, capacity=jobs, engine="recursion")
     )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "wall_s": wall,
         "cpu_s": cpu,
         "peak_mb": peak,
+        "before_mb": before,
         "wait_mean_s": result.summary["wait_mean"],
     }
 
@@ -198,7 +204,8 @@ def run(options: Options | None = None, /, *, seed: int = 1, **changes: Any) -> 
             "mean_service_s": MEAN_SERVICE,
             "wall_s": m["wall_s"],
             "cpu_s": m["cpu_s"],
-            "memory_ratio": m["peak_mb"] / MEMORY_BUDGET_MB,
+            "memory_ratio": (m["peak_mb"] - m["before_mb"]) / MEMORY_BUDGET_MB,
+            "process_memory_ratio": m["peak_mb"] / MEMORY_BUDGET_MB,
             "wait_mean_s": m["wait_mean_s"],
             "theory_wq_s": mmc(LOAD * counts[0], MEAN_SERVICE, counts[0]).wq,
         }
@@ -234,7 +241,9 @@ def notes(frame: pd.DataFrame) -> list[str]:
     for _, row in frame[frame["case"] == "million"].iterrows():
         lines.append(
             f"recursion, {row['jobs']:,} jobs in a fresh process: {row['wall_s']:.2f} s wall, "
-            f"{row['cpu_s']:.2f} s CPU (target < 10 s), peak memory "
-            f"{row['memory_ratio'] * MEMORY_BUDGET_MB:,.0f} MB (target < {MEMORY_BUDGET_MB:.0f})"
+            f"{row['cpu_s']:.2f} s CPU (target < 10 s); the run's peak memory "
+            f"{row['memory_ratio'] * MEMORY_BUDGET_MB:,.0f} MB (target < "
+            f"{MEMORY_BUDGET_MB:.0f}), the whole process's with interpreter and imports "
+            f"{row['process_memory_ratio'] * MEMORY_BUDGET_MB:,.0f} MB"
         )
     return lines

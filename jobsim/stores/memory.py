@@ -64,7 +64,10 @@ class MemoryTable:
         if job.created is None:
             job.created = time.time() if at is None else at
         jobs[job_id] = job
-        self._tally[_SLOT[job.status]] += 1
+        if job.status is _PENDING:  # the usual case, without hashing an Enum member
+            self._tally[0] += 1
+        else:
+            self._tally[_SLOT[job.status]] += 1
         return job
 
     def _claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> Job | None:
