@@ -43,7 +43,7 @@ from jobsim import clock as clocks
 from jobsim.domain import Job
 from jobsim.events import FINAL_EVENTS, TraceEvent
 from jobsim.mix import Mix
-from jobsim.pool import WorkerPool
+from jobsim.pool import Scaler, WorkerPool
 from jobsim.pool.policies import DispatchSpec, Policy
 from jobsim.records import RunSettings
 from jobsim.retry import RetryPolicy
@@ -130,6 +130,7 @@ async def _run(
     settings: RunSettings,
     dispatch: DispatchSpec = "fifo",
     limits: Mapping[str, Any] | None = None,
+    scaler: Scaler | None = None,
 ) -> RunResult:
     from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
 
@@ -154,7 +155,9 @@ async def _run(
         append((event, at, job_id, worker_id))
 
     # With retries, the run ends when every job has reached an end: count the ends.
-    tracer = counting_tracer if workload.max_attempts > 1 else plain_tracer
+    # So does a scaled run: its scaler must keep working until then, not stop at shutdown.
+    wait_for_ends = workload.max_attempts > 1 or scaler is not None
+    tracer = counting_tracer if wait_for_ends else plain_tracer
 
     sequencer = clocks.Sequencer() if virtual else None
     sleep: Sleep = sequencer.bind() if sequencer is not None else _plain_sleep()
@@ -199,6 +202,7 @@ async def _run(
         retry=retry,
         dispatch=dispatch,
         limits=limits,
+        scaler=scaler,
     )
     wall = time.perf_counter()
     async with anyio.create_task_group() as tg:
@@ -213,6 +217,7 @@ async def _run(
                 trace.clear()
             now = clocks.loop_clock()
             t0 = now()
+            initial_workers = pool.live_workers
             classes, job_class = plan.classes, plan.job_class
             blocked = 0  # submits that found the channel full: backpressure on the arrivals
             for index, at in enumerate(plan.arrivals):
@@ -231,10 +236,11 @@ async def _run(
                 if pool.queue_depth >= capacity:
                     blocked += 1
                 submitted.append(await pool.submit(job))
-            if workload.max_attempts > 1 and total:
+            if wait_for_ends and total:
                 # Failed attempts come back after their backoff: a drained channel is not
                 # the end. Wait until every job has reached an end.
                 await all_ended.wait()
+            shutdown_at = now()
             report = await pool.shutdown()
             if sequencer is not None:  # the warm-up jobs are not the workload's
                 report = dataclasses.replace(report, completed=report.completed - workers)
@@ -255,6 +261,8 @@ async def _run(
         arrived=plan.arrivals,
         settings=settings,
         plan=plan,
+        initial_workers=initial_workers,
+        shutdown_at=shutdown_at,
     )
 
 
@@ -269,6 +277,7 @@ def choose_engine(
     store: JobStore | None,
     dispatch: object = "fifo",
     limits: object = None,
+    scaler: Scaler | None = None,
 ) -> str:
     """``"pool"`` or ``"recursion"``: which engine runs ``engine`` (``"auto"``, ``"pool"`` or
     ``"recursion"``) for this run. ``"recursion"`` on a run the recursion cannot describe is
@@ -280,7 +289,7 @@ def choose_engine(
     if engine == "pool":
         return "pool"
     reasons = recursion.unsupported(
-        workload, clock=clock, store=store, dispatch=dispatch, limits=limits
+        workload, clock=clock, store=store, dispatch=dispatch, limits=limits, scaler=scaler
     )
     if not reasons:
         return "recursion"
@@ -347,6 +356,7 @@ def simulate(
     engine: str = "auto",
     dispatch: DispatchSpec = "fifo",
     limits: Mapping[str, Any] | None = None,
+    scaler: Scaler | None = None,
     loop: str = "asyncio",
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
@@ -376,6 +386,9 @@ def simulate(
             ``Priority(aging=...)``, ``Prefetch(k)``; ``{type: RateLimit(...) |
             Concurrency(n)}``), on the run's clock. Anything but FIFO without limits runs
             on the pool.
+        scaler: resizes the pool during the run (:class:`~jobsim.Schedule`,
+            :class:`~jobsim.Autoscaler`); ``RunResult.workers`` shows the worker count over
+            time and the summary its cost (``worker_seconds``, ``cost_per_job``).
         loop: the asyncio event loop of a real-clock run: ``"asyncio"`` (its own) or
             ``"uvloop"`` (needs the ``uvloop`` extra); ``settings.loop`` says which ran.
 
@@ -386,7 +399,13 @@ def simulate(
     settings.loop = clocks.check_loop(loop, backend, clock)
     policy = _policies(settings, dispatch, limits)
     chosen = choose_engine(
-        engine, workload, clock=clock, store=store, dispatch=dispatch, limits=limits
+        engine,
+        workload,
+        clock=clock,
+        store=store,
+        dispatch=dispatch,
+        limits=limits,
+        scaler=scaler,
     )
     if chosen == "recursion":
         result = _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
@@ -405,6 +424,7 @@ def simulate(
         settings=settings,
         dispatch=policy,
         limits=limits,
+        scaler=scaler,
     )
     result = clocks.run(main, backend=backend, clock=clock, loop=loop)
     _warn_if_blocked(result, workload)
@@ -446,6 +466,7 @@ async def simulate_async(
     engine: str = "auto",
     dispatch: DispatchSpec = "fifo",
     limits: Mapping[str, Any] | None = None,
+    scaler: Scaler | None = None,
 ) -> RunResult:
     """``await``-able :func:`simulate`, for top-level ``await`` in notebooks and async code.
 
@@ -459,7 +480,13 @@ async def simulate_async(
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
         policy = _policies(settings, dispatch, limits)
         choose_engine(  # the pool, or a clear error
-            engine, workload, clock=clock, store=store, dispatch=dispatch, limits=limits
+            engine,
+            workload,
+            clock=clock,
+            store=store,
+            dispatch=dispatch,
+            limits=limits,
+            scaler=scaler,
         )
         result = await _run(
             workload,
@@ -471,6 +498,7 @@ async def simulate_async(
             settings=settings,
             dispatch=policy,
             limits=limits,
+            scaler=scaler,
         )
         _warn_if_blocked(result, workload)
         return result
@@ -488,6 +516,7 @@ async def simulate_async(
             engine=engine,
             dispatch=dispatch,
             limits=limits,
+            scaler=scaler,
         )
     )
 
