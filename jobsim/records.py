@@ -369,12 +369,16 @@ def assemble(
     *,
     worker_changes: Sequence[tuple[float, int]] = (),
     initial_workers: int | None = None,
+    levels: pd.DataFrame | None = None,
 ) -> RunResult:
-    """Finish the per-job frame, derive the queue depth (unless given) and the summary."""
+    """Finish the per-job frame, derive the queue depth (unless given) and the summary
+    (``levels``: :func:`~jobsim.analysis.occupancy_from_events` of ``events``, if the caller
+    has it more cheaply than from the frame's strings)."""
     frame["wait"] = frame["started"] - frame["submitted"]
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
-    levels = analysis.occupancy_from_events(events)
+    if levels is None:
+        levels = analysis.occupancy_from_events(events)
     # One sample per instant (the depth after everything that happened then): a job queued
     # and taken at the same instant was never waiting, and must not show as a spike.
     if queue_depth is None:

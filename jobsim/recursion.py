@@ -223,6 +223,9 @@ def run(
 _EVENTS = np.array(
     [TraceEvent.QUEUED, TraceEvent.TAKEN, TraceEvent.STARTED, TraceEvent.COMPLETED], dtype=object
 )
+# What each event (by stage code) does to the number of ids queued and of attempts running.
+_QUEUED_STEP = np.array([1, -1, 0, 0], dtype=np.int32)
+_BUSY_STEP = np.array([0, 0, 1, -1], dtype=np.int32)
 
 
 def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan) -> RunResult:
@@ -265,6 +268,23 @@ def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan
     table = np.column_stack([s.queued, s.started, s.started, s.finished]).ravel()
     times = table[code]
     del table
+    # The occupancy levels (queued, busy) after each instant, from the stage codes: the trace
+    # is in time order, so the last row of each instant holds the levels after it.
+    queued = _QUEUED_STEP[stage]
+    np.cumsum(queued, out=queued)
+    busy_now = _BUSY_STEP[stage]
+    np.cumsum(busy_now, out=busy_now)
+    last = np.ones(len(times), dtype=bool)
+    last[:-1] = times[1:] != times[:-1]
+    levels = pd.DataFrame(
+        {
+            "time": times[last],
+            "queued": queued[last].astype(np.int64),
+            "busy": busy_now[last].astype(np.int64),
+        }
+    )
+    levels["in_system"] = levels["queued"] + levels["busy"]
+    del queued, busy_now, last
     code >>= 2  # now the job of each row
     worker_ids = names[s.worker][code]
     worker_ids[stage == 0] = None
@@ -278,8 +298,6 @@ def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan
         },
         copy=False,
     )
-    channel = stage < 2  # queued (+1) and taken (-1) rows
-    depth = pd.DataFrame({"time": times[channel], "depth": (1 - 2 * stage[channel]).cumsum()})
     report = ShutdownReport(
         completed=n,
         failed=0,
@@ -292,4 +310,4 @@ def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan
         timed_out=False,
         elapsed=s.end - s.shutdown,
     )
-    return records.assemble(frame, events, report, busy, 0, workers, settings, depth)
+    return records.assemble(frame, events, report, busy, 0, workers, settings, levels=levels)
