@@ -50,7 +50,7 @@ from jobsim.handlers import sleep_handler
 from jobsim.http.app import Instruments, create_app
 from jobsim.http.connections import HARD_LIMIT, guarded_protocol
 from jobsim.http.retention import keep_finished
-from jobsim.pool import Handler, ShutdownReport, WorkerPool
+from jobsim.pool import Autoscaler, Handler, Scaler, ShutdownReport, WorkerPool
 from jobsim.stores.base import JobStore, LeasingJobStore
 from jobsim.stores.masking import mask_url, scrub
 from jobsim.stores.memory import InMemoryJobStore
@@ -166,6 +166,7 @@ async def serve(
     handle_signals: bool = True,
     lease: float = 30.0,
     handler: Handler | None = None,
+    scaler: Scaler | None = None,
 ) -> ServeResult:
     """Run the job service until SIGINT/SIGTERM (or ``Service.stop()``), then shut down in
     the original Go service's order. Returns the pool's report.
@@ -181,6 +182,8 @@ async def serve(
             pull mode, like ``jobsim worker``: it claims with leases of this many seconds, so
             it runs jobs already pending at start and recovers jobs whose holder died.
         handler: what runs a job (default: sleep ``payload.duration``).
+        scaler: resizes the pool while it serves (``--autoscale MIN:MAX``: an
+            :class:`~jobsim.Autoscaler`); ``/health`` and ``/metrics`` show the count.
     """
     if sniffio.current_async_library() != "asyncio":
         raise RuntimeError("jobsim serve runs on asyncio only (uvicorn needs it)")
@@ -208,6 +211,7 @@ async def serve(
         # does, so jobs pending at start run and a dead holder's jobs come back.
         lease=lease if isinstance(store, LeasingJobStore) else None,
         poll_interval=1.0,
+        scaler=scaler,
     )
     app = create_app(pool, store, config, instruments=instruments, admission_wait=admission_wait)
     _check_file_limit(config.max_connections)
@@ -412,6 +416,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the event loop uvicorn and the pool run on: asyncio's own, or uvloop "
         "(needs the uvloop extra: pip install 'jobsim[uvloop]'; default asyncio)",
     )
+    p.add_argument(
+        "--autoscale",
+        metavar="MIN:MAX",
+        help="let an autoscaler keep between MIN and MAX workers, one per job in the pool "
+        "(starts from --workers; default: a fixed pool)",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return p
@@ -450,6 +460,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 handler = load_handler(args.handler)
             except ValueError as exc:
                 raise ConfigError("--handler", args.handler, str(exc)) from None
+        scaler = None
+        if args.autoscale is not None:
+            try:
+                scaler = Autoscaler.parse(args.autoscale)
+            except ValueError as exc:
+                raise ConfigError("--autoscale", args.autoscale, str(exc)) from None
         options = backend_options("asyncio", "real", args.loop)
     except (ConfigError, ValueError) as exc:
         print(f"jobsim serve: {exc}", file=sys.stderr)
@@ -467,6 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 access_log=args.access_log,
                 lease=args.lease,
                 handler=handler,
+                scaler=scaler,
             ),
             backend="asyncio",
             backend_options=options,
