@@ -122,13 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--clock",
         choices=["real", "virtual"],
-        help="scaling: only the real-clock sweep or only the virtual seed table "
+        help="scaling: only the real-clock sweep or only the Go service's table in virtual time "
         "(default: both); passed to other suites as their clock",
     )
     parser.add_argument(
         "--backend",
         choices=["asyncio", "trio"],
         help="event loop to run on (default: asyncio; overhead runs both unless given)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        help="overhead: 'uvloop' adds the asyncio runs on uvloop next to asyncio's own loop, "
+        "in the same run (needs the uvloop extra)",
     )
     parser.add_argument(
         "--repeat",
@@ -189,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend=args.backend,
         clock=args.clock,
         duration=args.duration,
+        loop=args.loop,
         progress=not args.no_progress,
     )
 

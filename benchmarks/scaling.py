@@ -1,12 +1,12 @@
-"""The seed's comparison: 1 vs N workers on I/O-bound jobs (the default suite).
+"""The original Go service's comparison: 1 vs N workers on I/O-bound jobs (the default suite).
 
 Three cases, one row per run (``case`` column):
 
 * ``sweep`` (real clock): ``jobs`` jobs that each ``anyio.sleep(duration)``, all arriving at
   once, on 1, 2, 5, 10, 20 and 50 workers. Durations are scaled down (50 ms, 10 ms with
-  ``quick``) so the default run stays under a minute; the *ratio* is what the seed is about.
+  ``quick``) so the default run stays under a minute; the *ratio* is what the comparison is about.
   ``speedup`` = median 1-worker makespan / this makespan, ``efficiency`` = speedup / workers.
-* ``seed`` (virtual clock): the seed's exact table, 100 jobs x 1 s, through
+* ``go_table`` (virtual clock): the Go service's exact table, 100 jobs x 1 s, through
   ``jobsim.simulate(..., clock="virtual")`` on the chosen backend. Virtual time is exact:
   100 s on 1 worker, 10 s on 10, speedup 10.0.
 * ``headroom`` (real clock): 10,000 jobs x 10 ms on 1,000 workers. Its ``efficiency`` is the
@@ -41,12 +41,12 @@ from jobsim.pool import loop_clock
 
 __all__ = ["DEFAULT_WORKERS", "notes", "plot", "run"]
 
-#: The seed's sweep.
+#: The Go service's sweep.
 DEFAULT_WORKERS: tuple[int, ...] = (1, 2, 5, 10, 20, 50)
 DEFAULT_JOBS = 100
 DEFAULT_DURATION = 0.05
 QUICK_DURATION = 0.01
-SEED_DURATION = 1.0
+GO_TABLE_DURATION = 1.0
 HEADROOM = {"jobs": 10_000, "workers": 1_000, "duration_s": 0.01}
 #: ``quick``: the same shape (10 rounds of 10 ms) at a fifth of the size.
 QUICK_HEADROOM = {"jobs": 2_000, "workers": 200, "duration_s": 0.01}
@@ -131,7 +131,7 @@ def _real_steps(
 
 
 def _simulate_one(jobs: int, workers: int, duration: float, backend: str) -> dict[str, float]:
-    """One run of the seed's batch through the lab's ``simulate`` in virtual time."""
+    """One run of the Go service's batch through the lab's ``simulate`` in virtual time."""
     result = simulate(
         Workload(jobs, Batch(), Constant(duration)),
         workers=workers,
@@ -168,14 +168,17 @@ def _from_summary(summary: Any, jobs: int) -> dict[str, float]:
 def _virtual_rows(
     workers: list[int], jobs: int, repeat: int, backend: str, progress: bool
 ) -> list[dict[str, Any]]:
-    """The seed table in virtual time (deterministic, so repeats agree exactly)."""
+    """The Go service's table in virtual time (deterministic, so repeats agree exactly)."""
 
     async def measure(w: int) -> dict[str, float]:
-        return _simulate_one(jobs, w, SEED_DURATION, backend)
+        return _simulate_one(jobs, w, GO_TABLE_DURATION, backend)
 
     ident = {"suite": "scaling", "backend": backend, "clock": "virtual", "store": "memory"}
     steps: list[Step] = [
-        ({**ident, "case": "seed", "workers": w, "duration_s": SEED_DURATION}, partial(measure, w))
+        (
+            {**ident, "case": "go_table", "workers": w, "duration_s": GO_TABLE_DURATION},
+            partial(measure, w),
+        )
         for w in workers
     ]
 
@@ -196,8 +199,8 @@ def run(
     ``quick``: 10 ms jobs instead of 50 ms, headroom at 2,000 jobs on 200 workers;
     ``workers``: the sweep (default 1, 2, 5, 10, 20, 50; 1 is always added as the baseline);
     ``jobs``: jobs per run (default 100, the original Go service's); ``backend``: asyncio
-    (default) or trio; ``clock``: ``"real"`` (sweep + headroom), ``"virtual"`` (the seed
-    table) or None (both); ``duration``: seconds each real-clock job sleeps (default 0.05,
+    (default) or trio; ``clock``: ``"real"`` (sweep + headroom), ``"virtual"`` (the Go
+    service's table) or None (both); ``duration``: seconds each real-clock job sleeps (default 0.05,
     0.01 with ``quick``). ``headroom``: include the 10,000 x 10 ms on 1,000 workers rows.
     """
     o = Options.of(options, **changes)
@@ -231,9 +234,12 @@ def run(
 
 
 def notes(frame: pd.DataFrame) -> list[str]:
-    """The issue's checks in words: speedup at 10 workers (real, virtual), headroom efficiency."""
+    """The targets in words: speedup at 10 workers (real, virtual), headroom efficiency."""
     lines = []
-    for clock, case, target in (("real", "sweep", ">= 9.5"), ("virtual", "seed", "exactly 10.0")):
+    for clock, case, target in (
+        ("real", "sweep", ">= 9.5"),
+        ("virtual", "go_table", "exactly 10.0"),
+    ):
         at10 = frame[(frame["case"] == case) & (frame["workers"] == 10)]
         if not at10.empty:
             lines.append(
@@ -258,10 +264,10 @@ def notes(frame: pd.DataFrame) -> list[str]:
 
 
 def plot(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Scaling plots for the real-clock sweep (``scaling_*.png``) and the virtual seed table
+    """Scaling plots for the real-clock sweep (``scaling_*.png``) and the Go service's table
     (``scaling_virtual_*.png``); the single headroom point is reported in the table only."""
     written: list[Path] = []
-    for case, prefix in (("sweep", "scaling"), ("seed", "scaling_virtual")):
+    for case, prefix in (("sweep", "scaling"), ("go_table", "scaling_virtual")):
         part = frame[frame["case"] == case]
         if part["workers"].nunique() > 1:
             written += plot_scaling(part, out_dir, prefix=prefix, series=("backend",))

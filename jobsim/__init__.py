@@ -39,7 +39,11 @@ from jobsim.theory import QueueMetrics, erlang_c, mmc, priority_mmc, workers_for
 from jobsim.clock import VirtualTimeError  # isort: skip
 from jobsim.mix import Mix  # isort: skip
 from jobsim.records import BackpressureWarning, RunResult  # isort: skip
-from jobsim.simulate import simulate, simulate_async, sweep  # isort: skip
+from jobsim import analysis  # isort: skip
+from jobsim.analysis import Interval, batch_means, t_interval  # isort: skip
+from jobsim.simulate import simulate, simulate_async  # isort: skip
+from jobsim.experiments import Replications, replicate, sweep  # isort: skip
+from jobsim.views import compare  # isort: skip
 from jobsim.workload import (  # isort: skip
     Batch,
     Bursts,
@@ -74,6 +78,7 @@ __all__ = [
     "Empirical",
     "Exponential",
     "InMemoryJobStore",
+    "Interval",
     "InvalidTransition",
     "Job",
     "JobNotFound",
@@ -90,6 +95,7 @@ __all__ = [
     "PostgresJobStore",
     "QueueMetrics",
     "RacyStore",
+    "Replications",
     "RetryPolicy",
     "RunResult",
     "SQLiteJobStore",
@@ -107,14 +113,19 @@ __all__ = [
     "WorkerPool",
     "Workload",
     "__version__",
+    "analysis",
+    "batch_means",
+    "compare",
     "erlang_c",
     "explore",
     "mmc",
     "open_store",
     "priority_mmc",
+    "replicate",
     "simulate",
     "simulate_async",
     "sweep",
+    "t_interval",
     "theory",
     "workers_for",
 ]

@@ -7,15 +7,17 @@ when a run is recorded, so ``import jobsim`` stays light.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobsim import analysis
 from jobsim.domain import Job, JobStatus
 from jobsim.events import ATTEMPT_ENDS, WORKER_EVENTS, TraceEvent
 from jobsim.pool.stats import ShutdownReport
+from jobsim.run_settings import RunSettings
 from jobsim.workload import Plan
 
 if TYPE_CHECKING:
@@ -72,6 +74,10 @@ SUMMARY_KEYS = [
     "latency_p95",
     "latency_p99",
     "utilisation",
+    "worker_seconds",
+    "cost_per_job",
+    "lq",
+    "l",
     "completed",
     "failed",
     "cancelled",
@@ -81,50 +87,6 @@ SUMMARY_KEYS = [
     "duplicates",
     "lost",
 ]
-
-
-@dataclass
-class RunSettings(Mapping[str, Any]):
-    """How a run was made. Typed attributes, also readable by name (``settings["clock"]``).
-
-    Attributes:
-        clock: ``"virtual"`` or ``"real"``.
-        backend: ``"asyncio"`` or ``"trio"`` (the one the run actually used).
-        workers: the pool's worker count.
-        capacity: slots in the pool's channel.
-        seed: the seed the workload was drawn with.
-        kind: the workload's job kind (``"sleep"``, ``"cpu-thread"``, ``"cpu-process"``).
-        engine: what computed the run: ``"pool"`` (the real pool) or ``"recursion"``.
-        wall_time: seconds of real time the run took (NaN until it ran).
-        blocked_submits: submits that found the channel full, so the producer waited and
-            later arrivals were delayed (backpressure; see ``capacity`` in
-            :func:`~jobsim.simulate`).
-    """
-
-    clock: str
-    backend: str
-    workers: int
-    capacity: int
-    seed: int
-    kind: str
-    engine: str = "pool"
-    wall_time: float = float("nan")
-    blocked_submits: int = 0
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._names():
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
-
-    def __len__(self) -> int:
-        return len(self._names())
-
-    @classmethod
-    def _names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
 
 
 @dataclass
@@ -140,13 +102,21 @@ class RunResult:
             ``retry_wait`` is the time spent between attempts. ``job_class`` names
             the job's class (a :class:`~jobsim.Mix` key; else its type); ``expired`` is True
             for a job whose ttl passed before it started (it never ran: no wait, no latency).
-        summary: :data:`SUMMARY_KEYS` -> numbers. ``utilisation`` = busy time / (workers x
-            makespan); ``duplicates`` counts handler runs beyond one per attempt (a non-atomic
-            claim's damage); ``lost`` counts acknowledged jobs neither finished nor pending.
+        summary: :data:`SUMMARY_KEYS` -> numbers. ``worker_seconds`` is the cost: the
+            integral of the worker count over the run (``workers x makespan`` for a fixed
+            pool); ``cost_per_job`` = worker_seconds / completed; ``utilisation`` = busy time
+            / worker_seconds; ``duplicates`` counts handler runs beyond one per attempt (a
+            non-atomic claim's damage); ``lost`` counts acknowledged jobs neither finished nor
+            pending; ``lq`` and ``l`` are the time-weighted mean numbers of jobs queued and in
+            the system over the run (see :func:`jobsim.analysis.occupancy`).
         events: the raw trace: ``time, event, job_id, worker_id``.
-        queue_depth: ``time, depth``: job ids waiting in the channel after each change.
+        queue_depth: ``time, depth``: job ids waiting in the channel, one row per instant at
+            which the depth changed (the depth after everything that happened then).
         report: the pool's :class:`~jobsim.ShutdownReport`.
         settings: how the run was made (clock, backend, workers, capacity, seed, wall time).
+
+    :attr:`workers` (``time, workers, busy`` over the run) and :meth:`windows` (per time
+    window) show capacity against load.
     """
 
     jobs: pd.DataFrame
@@ -155,6 +125,29 @@ class RunResult:
     queue_depth: pd.DataFrame
     report: ShutdownReport
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: ``(time, +1 or -1)`` for every worker started or stopped after the start, and the
+    #: count at the start (None: the summary's ``workers`` throughout)
+    worker_changes: Sequence[tuple[float, int]] = field(default=(), repr=False)
+    initial_workers: int | None = field(default=None, repr=False)
+    _timeline: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def workers(self) -> pd.DataFrame:
+        """``time, workers, busy`` after every change: workers alive, jobs running."""
+        if self._timeline is None:
+            from jobsim import capacity
+
+            initial = self.initial_workers
+            initial = self.summary["workers"] if initial is None else initial
+            self._timeline = capacity.timeline(self.events, self.worker_changes, initial)
+        return self._timeline
+
+    def windows(self, seconds: float) -> pd.DataFrame:
+        """Throughput, p95 latency, mean workers and utilisation per window of ``seconds``
+        (see :func:`jobsim.capacity.windows`)."""
+        from jobsim import capacity
+
+        return capacity.windows(self, seconds)
 
     def __repr__(self) -> str:
         s = self.summary
@@ -165,6 +158,17 @@ class RunResult:
             f"wait p95 {s['wait_p95']:.6g} s, completed {s['completed']}, "
             f"duplicates {s['duplicates']}, lost {s['lost']}>"
         )
+
+    def steady(
+        self,
+        warmup: str | None = "mser5",
+        *,
+        seconds: float | None = None,
+        jobs: int | None = None,
+        metric: str = "wait",
+    ) -> RunResult:
+        """This run without its warm-up (MSER-5 by default): see :func:`jobsim.analysis.steady`."""
+        return analysis.steady(self, warmup, seconds=seconds, jobs=jobs, metric=metric)
 
     def _repr_html_(self) -> str:
         import pandas as pd
@@ -224,10 +228,14 @@ def build(
     arrived: Sequence[float],
     settings: Mapping[str, Any],
     plan: Plan | None = None,
+    initial_workers: int | None = None,
+    shutdown_at: float = np.inf,
 ) -> RunResult:
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
     (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan`` names each
-    job's class, without it the class is the job's type)."""
+    job's class, without it the class is the job's type; ``initial_workers``: workers alive
+    at ``t0``, when a scaler may have changed them; workers leaving from ``shutdown_at`` on
+    are the shutdown's, not the run's capacity)."""
     import pandas as pd
 
     if trace:
@@ -245,7 +253,14 @@ def build(
     # Workers starting and stopping are not job events: kept apart (their order at the same
     # instant is the backend's, and the job records must not depend on it).
     is_worker_event = events["event"].isin(WORKER_EVENTS)
+    worker_changes: list[tuple[float, int]] = []
     if is_worker_event.any():
+        during = (events["time"] >= 0) & (events["time"] < shutdown_at - t0)
+        moves = events[is_worker_event & during]  # the start is initial_workers
+        worker_changes = [
+            (float(t), 1 if kind == TraceEvent.WORKER_STARTED else -1)
+            for t, kind in zip(moves["time"], moves["event"], strict=True)
+        ]
         events = events[~is_worker_event].reset_index(drop=True)
 
     frame = job_frame(
@@ -283,7 +298,17 @@ def build(
         earlier_work = work - frame["service"].fillna(0.0)
         frame["retry_wait"] = (frame["last_start"] - frame["started"] - earlier_work).clip(lower=0)
     duplicates = int(sum(count - 1 for count in runs.values() if count > 1))
-    return assemble(frame, events, report, busy, duplicates, workers, settings)
+    return assemble(
+        frame,
+        events,
+        report,
+        busy,
+        duplicates,
+        workers,
+        settings,
+        worker_changes=worker_changes,
+        initial_workers=initial_workers,
+    )
 
 
 def job_frame(
@@ -341,31 +366,62 @@ def assemble(
     workers: int,
     settings: Mapping[str, Any],
     queue_depth: pd.DataFrame | None = None,
+    *,
+    worker_changes: Sequence[tuple[float, int]] = (),
+    initial_workers: int | None = None,
+    levels: pd.DataFrame | None = None,
 ) -> RunResult:
-    """Finish the per-job frame, derive the queue depth (unless given) and the summary."""
-    import pandas as pd
-
+    """Finish the per-job frame, derive the queue depth (unless given) and the summary
+    (``levels``: :func:`~jobsim.analysis.occupancy_from_events` of ``events``, if the caller
+    has it more cheaply than from the frame's strings)."""
     frame["wait"] = frame["started"] - frame["submitted"]
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
+    if levels is None:
+        levels = analysis.occupancy_from_events(events)
+    # One sample per instant (the depth after everything that happened then): a job queued
+    # and taken at the same instant was never waiting, and must not show as a spike.
     if queue_depth is None:
-        depth = events[events["event"].isin((TraceEvent.QUEUED, TraceEvent.TAKEN))]
-        queue_depth = pd.DataFrame(
-            {
-                "time": depth["time"].to_numpy(),
-                "depth": np.where(depth["event"].to_numpy() == TraceEvent.QUEUED, 1, -1).cumsum()
-                if len(depth)
-                else np.array([], dtype=int),
-            }
-        )
-    summary = summarise(frame, workers=workers, busy=busy, duplicates=duplicates)
-    return RunResult(frame, summary, events.reset_index(drop=True), queue_depth, report, settings)
+        queue_depth = levels[["time", "queued"]].rename(columns={"queued": "depth"})
+    else:
+        queue_depth = queue_depth.drop_duplicates("time", keep="last").reset_index(drop=True)
+    result = RunResult(
+        frame,
+        {},
+        events.reset_index(drop=True),
+        queue_depth,
+        report,
+        settings,
+        worker_changes,
+        initial_workers,
+    )
+    worker_seconds = None  # workers x makespan, unless the count changed during the run
+    finished = frame["finished"].dropna()
+    end = float(finished.max()) if len(finished) else 0.0
+    if any(t < end for t, _ in worker_changes) or initial_workers not in (None, workers):
+        from jobsim import capacity
+
+        result.summary["workers"] = workers  # read by the timeline for its start
+        worker_seconds = capacity.integral(result.workers, "workers", 0.0, end)
+    summary = summarise(
+        frame, workers=workers, busy=busy, duplicates=duplicates, worker_seconds=worker_seconds
+    )
+    means = analysis.occupancy_means(levels, 0.0, summary["makespan"], workers)
+    summary["lq"], summary["l"] = means["lq"], means["l"]
+    result.summary = summary
+    return result
 
 
 def summarise(
-    jobs: pd.DataFrame, *, workers: int, busy: float, duplicates: int = 0
+    jobs: pd.DataFrame,
+    *,
+    workers: int,
+    busy: float,
+    duplicates: int = 0,
+    worker_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """The run's headline numbers from its per-job frame (see :data:`SUMMARY_KEYS`)."""
+    """The run's headline numbers from its per-job frame (see :data:`SUMMARY_KEYS`);
+    ``worker_seconds`` defaults to ``workers x makespan`` (a pool of fixed size)."""
     status = jobs["status"]
     counts = status.value_counts().to_dict()  # one pass over the strings, not one per status
     completed = int(counts.get(JobStatus.COMPLETED.value, 0))
@@ -385,7 +441,12 @@ def summarise(
     }
     summary |= _percentiles(jobs["wait"].dropna().to_numpy(), "wait")
     summary |= _percentiles(done["latency"].dropna().to_numpy(), "latency")
-    summary["utilisation"] = busy / (workers * makespan) if makespan > 0 else float("nan")
+    if worker_seconds is None:
+        worker_seconds = workers * makespan
+    summary["utilisation"] = busy / worker_seconds if worker_seconds > 0 else float("nan")
+    summary["worker_seconds"] = worker_seconds
+    summary["cost_per_job"] = worker_seconds / completed if completed else float("nan")
+    summary["lq"] = summary["l"] = float("nan")  # from the trace: see analysis.occupancy_means
     summary |= {
         "completed": completed,
         "failed": failed,

@@ -43,7 +43,9 @@ __all__ = ["Schedule", "run", "schedule", "unsupported"]
 _NEVER = math.inf
 
 
-def unsupported(workload: Workload | Mix, *, clock: str, store: object = None) -> list[str]:
+def unsupported(
+    workload: Workload | Mix, *, clock: str, store: object = None, scaler: object = None
+) -> list[str]:
     """Why the recursion cannot stand in for the pool on this run (empty: it can).
 
     Each reason names the setting and what the recursion needs. The recursion models the
@@ -62,6 +64,8 @@ def unsupported(workload: Workload | Mix, *, clock: str, store: object = None) -
         reasons.append(f"clock={clock!r} (the recursion computes virtual time only)")
     if store is not None:
         reasons.append("store= was given (the recursion writes no store)")
+    if scaler is not None:
+        reasons.append("scaler= is set (the recursion models a fixed worker count)")
     classes = workload.classes.values() if isinstance(workload, Mix) else [workload]
     if any(w.ttl is not None for w in classes):
         reasons.append("ttl= is set (the recursion models no expiry)")
@@ -102,11 +106,13 @@ def schedule(
     :func:`~jobsim.simulate` does when jobs may be retried), not right after its last submit.
     """
     n = len(arrivals)
-    submitted = [0.0] * n
-    queued = [0.0] * n
-    started = [0.0] * n
-    finished = [0.0] * n
-    worker = [0] * n
+    # Machine arrays, not lists: a million jobs would otherwise keep millions of float objects.
+    zeros = bytes(8 * n)
+    submitted = array("d", zeros)
+    queued = array("d", zeros)
+    started = array("d", zeros)
+    finished = array("d", zeros)
+    worker = array("q", zeros)
     # The pool's trace, in its order: 4j = job j queued, 4j + 1 taken (and started at once),
     # 4j + 3 completed. Workers handed an id by the producer run only once it yields.
     trace = array("q")
@@ -182,11 +188,11 @@ def schedule(
             idle.append(worker[j])
     end = max(finished) if n else 0.0
     return Schedule(
-        submitted=np.asarray(submitted, dtype=float),
-        queued=np.asarray(queued, dtype=float),
-        started=np.asarray(started, dtype=float),
-        finished=np.asarray(finished, dtype=float),
-        worker=np.asarray(worker, dtype=np.int64),
+        submitted=np.frombuffer(submitted, dtype=float) if n else np.zeros(0),
+        queued=np.frombuffer(queued, dtype=float) if n else np.zeros(0),
+        started=np.frombuffer(started, dtype=float) if n else np.zeros(0),
+        finished=np.frombuffer(finished, dtype=float) if n else np.zeros(0),
+        worker=np.frombuffer(worker, dtype=np.int64) if n else np.zeros(0, dtype=np.int64),
         trace=np.frombuffer(trace, dtype=np.int64) if n else np.zeros(0, dtype=np.int64),
         shutdown=end if wait_for_all and n else shutdown,
         end=end,
@@ -217,6 +223,9 @@ def run(
 _EVENTS = np.array(
     [TraceEvent.QUEUED, TraceEvent.TAKEN, TraceEvent.STARTED, TraceEvent.COMPLETED], dtype=object
 )
+# What each event (by stage code) does to the number of ids queued and of attempts running.
+_QUEUED_STEP = np.array([1, -1, 0, 0], dtype=np.int32)
+_BUSY_STEP = np.array([0, 0, 1, -1], dtype=np.int32)
 
 
 def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan) -> RunResult:
@@ -248,16 +257,39 @@ def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan
     busy = records.one_attempt_each(frame)
     # The trace: a taken row is followed by its started row (code + 1). Built column by
     # column, without copies: a million jobs make four million rows.
-    code = np.repeat(s.trace, np.where(s.trace & 3 == 1, 2, 1))
+    small = np.int32 if 4 * n < 2**31 else np.int64  # half the memory of the row indices
+    trace: np.ndarray[Any, np.dtype[np.signedinteger[Any]]] = s.trace.astype(small)
+    code: np.ndarray[Any, np.dtype[np.signedinteger[Any]]] = np.repeat(
+        trace, (trace & 3 == 1).astype(np.int8) + 1
+    )
+    del trace
     code[1:][code[1:] == code[:-1]] += 1
     stage = (code & 3).astype(np.int8)
-    times = np.column_stack([s.queued, s.started, s.started, s.finished]).ravel()[code]
-    job = code >> 2
-    del code
-    worker_ids = names[s.worker][job]
+    table = np.column_stack([s.queued, s.started, s.started, s.finished]).ravel()
+    times = table[code]
+    del table
+    # The occupancy levels (queued, busy) after each instant, from the stage codes: the trace
+    # is in time order, so the last row of each instant holds the levels after it.
+    queued = _QUEUED_STEP[stage]
+    np.cumsum(queued, out=queued)
+    busy_now = _BUSY_STEP[stage]
+    np.cumsum(busy_now, out=busy_now)
+    last = np.ones(len(times), dtype=bool)
+    last[:-1] = times[1:] != times[:-1]
+    levels = pd.DataFrame(
+        {
+            "time": times[last],
+            "queued": queued[last].astype(np.int64),
+            "busy": busy_now[last].astype(np.int64),
+        }
+    )
+    levels["in_system"] = levels["queued"] + levels["busy"]
+    del queued, busy_now, last
+    code >>= 2  # now the job of each row
+    worker_ids = names[s.worker][code]
     worker_ids[stage == 0] = None
-    job_ids = np.asarray(frame["job_id"].to_numpy(dtype=object))[job]
-    del job
+    job_ids = np.asarray(frame["job_id"].to_numpy(dtype=object))[code]
+    del code
     columns = {"event": _EVENTS[stage], "job_id": job_ids, "worker_id": worker_ids}
     events = pd.DataFrame(
         {
@@ -266,8 +298,6 @@ def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan
         },
         copy=False,
     )
-    channel = stage < 2  # queued (+1) and taken (-1) rows
-    depth = pd.DataFrame({"time": times[channel], "depth": (1 - 2 * stage[channel]).cumsum()})
     report = ShutdownReport(
         completed=n,
         failed=0,
@@ -280,4 +310,4 @@ def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan
         timed_out=False,
         elapsed=s.end - s.shutdown,
     )
-    return records.assemble(frame, events, report, busy, 0, workers, settings, depth)
+    return records.assemble(frame, events, report, busy, 0, workers, settings, levels=levels)

@@ -30,8 +30,7 @@ import dataclasses
 import functools
 import sys
 import time
-import warnings
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -44,7 +43,7 @@ from jobsim import clock as clocks
 from jobsim.domain import Job
 from jobsim.events import FINAL_EVENTS, TraceEvent
 from jobsim.mix import Mix
-from jobsim.pool import WorkerPool
+from jobsim.pool import Scaler, WorkerPool
 from jobsim.records import RunSettings
 from jobsim.retry import RetryPolicy
 from jobsim.stores.base import JobStore
@@ -52,8 +51,6 @@ from jobsim.stores.memory import InMemoryJobStore
 from jobsim.workload import Plan, SimulatedFailure, Workload, spin, spins_for
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from jobsim.records import RunResult
 
 __all__ = ["main", "simulate", "simulate_async", "sweep"]
@@ -130,6 +127,7 @@ async def _run(
     store: JobStore,
     retry: RetryPolicy | None,
     settings: RunSettings,
+    scaler: Scaler | None = None,
 ) -> RunResult:
     from jobsim import records  # pandas: imported when a run is recorded, not with jobsim
 
@@ -154,7 +152,9 @@ async def _run(
         append((event, at, job_id, worker_id))
 
     # With retries, the run ends when every job has reached an end: count the ends.
-    tracer = counting_tracer if workload.max_attempts > 1 else plain_tracer
+    # So does a scaled run: its scaler must keep working until then, not stop at shutdown.
+    wait_for_ends = workload.max_attempts > 1 or scaler is not None
+    tracer = counting_tracer if wait_for_ends else plain_tracer
 
     sequencer = clocks.Sequencer() if virtual else None
     sleep: Sleep = sequencer.bind() if sequencer is not None else _plain_sleep()
@@ -191,7 +191,13 @@ async def _run(
                 tg.start_soon(functools.partial(anyio.to_process.run_sync, spin, warm_spins))
     submitted: list[Job] = []
     pool = WorkerPool(
-        store, handler, workers=workers, capacity=capacity, tracer=tracer, retry=retry
+        store,
+        handler,
+        workers=workers,
+        capacity=capacity,
+        tracer=tracer,
+        retry=retry,
+        scaler=scaler,
     )
     wall = time.perf_counter()
     async with anyio.create_task_group() as tg:
@@ -206,6 +212,7 @@ async def _run(
                 trace.clear()
             now = clocks.loop_clock()
             t0 = now()
+            initial_workers = pool.live_workers
             classes, job_class = plan.classes, plan.job_class
             blocked = 0  # submits that found the channel full: backpressure on the arrivals
             for index, at in enumerate(plan.arrivals):
@@ -224,10 +231,11 @@ async def _run(
                 if pool.queue_depth >= capacity:
                     blocked += 1
                 submitted.append(await pool.submit(job))
-            if workload.max_attempts > 1 and total:
+            if wait_for_ends and total:
                 # Failed attempts come back after their backoff: a drained channel is not
                 # the end. Wait until every job has reached an end.
                 await all_ended.wait()
+            shutdown_at = now()
             report = await pool.shutdown()
             if sequencer is not None:  # the warm-up jobs are not the workload's
                 report = dataclasses.replace(report, completed=report.completed - workers)
@@ -248,6 +256,8 @@ async def _run(
         arrived=plan.arrivals,
         settings=settings,
         plan=plan,
+        initial_workers=initial_workers,
+        shutdown_at=shutdown_at,
     )
 
 
@@ -255,7 +265,12 @@ ENGINES = ("auto", "pool", "recursion")
 
 
 def choose_engine(
-    engine: str, workload: Workload | Mix, *, clock: str, store: JobStore | None
+    engine: str,
+    workload: Workload | Mix,
+    *,
+    clock: str,
+    store: JobStore | None,
+    scaler: Scaler | None = None,
 ) -> str:
     """``"pool"`` or ``"recursion"``: which engine runs ``engine`` (``"auto"``, ``"pool"`` or
     ``"recursion"``) for this run. ``"recursion"`` on a run the recursion cannot describe is
@@ -266,7 +281,7 @@ def choose_engine(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     if engine == "pool":
         return "pool"
-    reasons = recursion.unsupported(workload, clock=clock, store=store)
+    reasons = recursion.unsupported(workload, clock=clock, store=store, scaler=scaler)
     if not reasons:
         return "recursion"
     if engine == "recursion":
@@ -330,6 +345,8 @@ def simulate(
     seed: int | None = None,
     retry: RetryPolicy | None = None,
     engine: str = "auto",
+    scaler: Scaler | None = None,
+    loop: str = "asyncio",
 ) -> RunResult:
     """Run ``workload`` on a :class:`~jobsim.WorkerPool` and return its records.
 
@@ -354,12 +371,18 @@ def simulate(
             :func:`jobsim.recursion.unsupported` accepts, else a ``ValueError`` says why);
             ``"auto"`` (default) takes the recursion when it can. ``settings.engine`` says
             which ran.
+        scaler: resizes the pool during the run (:class:`~jobsim.Schedule`,
+            :class:`~jobsim.Autoscaler`); ``RunResult.workers`` shows the worker count over
+            time and the summary its cost (``worker_seconds``, ``cost_per_job``).
+        loop: the asyncio event loop of a real-clock run: ``"asyncio"`` (its own) or
+            ``"uvloop"`` (needs the ``uvloop`` extra); ``settings.loop`` says which ran.
 
     Safe to call while an event loop is running in this thread (Jupyter): the run then
     happens on a fresh loop in a helper thread, and this call blocks until it is done.
     """
     plan, settings = _prepare(workload, clock, backend, workers, capacity, seed)
-    if choose_engine(engine, workload, clock=clock, store=store) == "recursion":
+    settings.loop = clocks.check_loop(loop, backend, clock)
+    if choose_engine(engine, workload, clock=clock, store=store, scaler=scaler) == "recursion":
         result = _recursion(workload, plan, workers=workers, capacity=capacity, settings=settings)
         _warn_if_blocked(result, workload)
         return result
@@ -374,8 +397,9 @@ def simulate(
         store=store,
         retry=retry,
         settings=settings,
+        scaler=scaler,
     )
-    result = clocks.run(main, backend=backend, clock=clock)
+    result = clocks.run(main, backend=backend, clock=clock, loop=loop)
     _warn_if_blocked(result, workload)
     return result
 
@@ -404,6 +428,7 @@ async def simulate_async(
     seed: int | None = None,
     retry: RetryPolicy | None = None,
     engine: str = "auto",
+    scaler: Scaler | None = None,
 ) -> RunResult:
     """``await``-able :func:`simulate`, for top-level ``await`` in notebooks and async code.
 
@@ -415,7 +440,7 @@ async def simulate_async(
     running = sniffio.current_async_library()
     if clock == "real" and backend in (None, running):
         plan, settings = _prepare(workload, clock, running, workers, capacity, seed)
-        choose_engine(engine, workload, clock=clock, store=store)  # the pool, or a clear error
+        choose_engine(engine, workload, clock=clock, store=store, scaler=scaler)  # pool or error
         result = await _run(
             workload,
             plan,
@@ -424,6 +449,7 @@ async def simulate_async(
             store=store if store is not None else InMemoryJobStore(),
             retry=retry if retry is not None else RetryPolicy(seed=settings.seed),
             settings=settings,
+            scaler=scaler,
         )
         _warn_if_blocked(result, workload)
         return result
@@ -439,81 +465,13 @@ async def simulate_async(
             seed=seed,
             retry=retry,
             engine=engine,
+            scaler=scaler,
         )
     )
 
 
-def sweep(
-    workload: Workload,
-    workers: Sequence[int] = (1, 2, 5, 10),
-    repeats: int = 3,
-    progress: bool = True,
-    **options: Any,
-) -> pd.DataFrame:
-    """Run ``workload`` for each worker count, ``repeats`` times (seeds ``seed, seed+1, ...``).
-
-    ``options`` go to :func:`simulate` (``clock``, ``backend``, ``capacity``, ...). Returns one
-    row per run: the summary plus ``repeat``, ``seed``, ``clock``, ``backend`` and
-    ``wall_time``; for a closed workload (``Batch()`` arrivals: every job there at t = 0) also
-    ``speedup``, the makespan of the fewest workers / this makespan, within a repeat. An open
-    workload's makespan is set by its arrivals, not by the workers, so it has no ``speedup``:
-    compare ``throughput``, ``wait_p95`` or ``latency_p99`` instead
-    (``jobsim.plot.scaling(frame, metric="latency_p99")``).
-    """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    if isinstance(workers, int | str) or not isinstance(workers, Iterable):
-        raise TypeError(
-            f"sweep() takes a list of worker counts, e.g. workers=[1, 2, 5, 10]; got {workers!r}"
-            + (
-                f" (for one count: workers=[{workers}], or simulate(workload, workers={workers}))"
-                if isinstance(workers, int)
-                else ""
-            )
-        )
-    counts = list(workers)
-    if not counts:
-        raise ValueError("workers must list at least one worker count, e.g. [1, 2, 5, 10]")
-    base_seed = options.pop("seed", None)
-    base_seed = workload.seed if base_seed is None else base_seed
-    rows = []
-    runs = [(w, r) for r in range(repeats) for w in counts]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for count, repeat in tqdm(runs, desc="sweep", unit="run", disable=not progress):
-            result = simulate(workload, workers=count, seed=base_seed + repeat, **options)
-            rows.append(
-                result.summary
-                | {"repeat": repeat, "seed": base_seed + repeat}
-                | {k: result.settings[k] for k in ("clock", "backend", "wall_time")}
-            )
-    _rewarn_once(caught, runs=len(runs))
-    frame = pd.DataFrame(rows)
-    if _closed(workload):  # closed: the makespan is the workers' doing
-        fewest = frame.loc[frame.groupby("repeat")["workers"].idxmin(), ["repeat", "makespan"]]
-        base = frame["repeat"].map(fewest.set_index("repeat")["makespan"])
-        frame["speedup"] = base / frame["makespan"]
-    return frame
-
-
-def _rewarn_once(caught: list[warnings.WarningMessage], *, runs: int) -> None:
-    """Pass on a sweep's warnings, its runs' backpressure warnings as one."""
-    from jobsim.records import BackpressureWarning
-
-    blocked = [w for w in caught if issubclass(w.category, BackpressureWarning)]
-    for w in caught:
-        if w not in blocked:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-    if blocked:
-        warnings.warn(
-            f"{len(blocked)} of {runs} runs of this sweep; the first: {blocked[0].message}",
-            BackpressureWarning,
-            stacklevel=3,
-        )
-
+# sweep moved to jobsim.experiments; still importable from here.
+from jobsim.experiments import sweep  # noqa: E402
 
 # -- command line -------------------------------------------------------------------------------
 

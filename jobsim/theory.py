@@ -8,6 +8,8 @@ one first-come-first-served queue, and are served by ``servers`` identical worke
 * ``md1`` / ``mg1``: one worker with constant / general service (Pollaczek-Khinchine).
 * ``littles_law``: L = lambda * W, the bridge between counts and times.
 * ``wait_quantile`` / ``workers_for``: waiting-time percentiles and capacity planning for M/M/c.
+* ``wait_cdf``, ``latency_cdf``, ``latency_quantile`` (M/M/c, exact), ``mgc`` (Allen–Cunneen),
+  ``kingman`` (G/G/1), ``mgc_wait_quantile``: latency questions, from :mod:`jobsim.latency`.
 * ``priority_mmc``: per-class mean waits of M/M/c with non-preemptive priorities (Cobham).
 
 Units are whatever the caller uses consistently (the lab uses seconds and jobs per second).
@@ -27,12 +29,18 @@ __all__ = [
     "QueueMetrics",
     "erlang_b",
     "erlang_c",
+    "kingman",
+    "latency_cdf",
+    "latency_quantile",
     "littles_law",
     "md1",
     "mg1",
+    "mgc",
+    "mgc_wait_quantile",
     "mm1",
     "mmc",
     "priority_mmc",
+    "wait_cdf",
     "wait_quantile",
     "workers_for",
 ]
@@ -273,34 +281,69 @@ def wait_quantile(q: float, arrival_rate: float, mean_service: float, servers: i
 def workers_for(
     arrival_rate: float,
     mean_service: float,
-    target_wait: float,
+    target_wait: float | None = None,
     *,
     percentile: float | None = None,
+    target_latency: float | None = None,
+    service_scv: float = 1.0,
 ) -> int:
-    """The fewest M/M/c workers whose mean wait (or ``percentile`` wait) is <= ``target_wait``.
+    """The fewest workers whose mean (or ``percentile``) wait or latency meets the target.
 
     ``workers_for(8, 1.0, 0.1)`` answers "8 jobs/s of 1 s each: how many workers keep the mean
     queueing delay under 100 ms?"; with ``percentile=0.95`` the 95th-percentile wait must meet
-    the target instead. Starts at the smallest stable pool and walks up the Erlang B recurrence
-    incrementally, so it is O(answer) even for thousands of workers.
+    the target instead. ``target_latency=`` (instead of ``target_wait``) bounds the time in
+    system, wait plus service: ``workers_for(8, 1.0, target_latency=3.0, percentile=0.99)``.
+    Exponential service (M/M/c) is exact; other service (``service_scv``: 0 constant, 1
+    exponential) uses the Allen–Cunneen approximation for means and
+    :func:`~jobsim.latency.mgc_wait_quantile` for wait percentiles; latency percentiles need
+    the service distribution's shape and are exact for exponential service only. Starts at the
+    smallest stable pool and walks up the Erlang B recurrence incrementally.
     """
+    from jobsim import latency
+
     arrival_rate = _positive("arrival_rate", arrival_rate)
     mean_service = _positive("mean_service", mean_service)
+    service_scv = _non_negative("service_scv", service_scv)
+    if (target_wait is None) == (target_latency is None):
+        raise ValueError("workers_for needs exactly one of target_wait and target_latency")
+    if target_latency is None:
+        name, target = "target_wait", target_wait
+    else:
+        name, target = "target_latency", target_latency
+    assert target is not None
     if percentile is None:
-        target_wait = _positive("target_wait (a mean wait is never exactly 0)", target_wait)
+        target = _positive(f"{name} (a mean is never exactly 0)", target)
     else:
         percentile = _probability("percentile", percentile)
-        target_wait = _non_negative("target_wait", target_wait)
+        target = _non_negative(name, target)
+    if target_latency is not None and percentile is not None and service_scv != 1.0:
+        raise ValueError(
+            "latency percentiles are exact for exponential service only (service_scv=1); "
+            f"got service_scv={service_scv:g}: plan a wait percentile, or simulate"
+        )
+    if target_latency is not None:
+        # No number of workers gets a job through faster than its own service.
+        floor = mean_service if percentile is None else -math.log(1.0 - percentile) * mean_service
+        if target <= floor:
+            raise ValueError(
+                f"target_latency {target:g} is out of reach: the service time alone takes "
+                f"{floor:.4g} ({'mean' if percentile is None else f'{percentile:g} quantile'}); "
+                "allowed: a target above it"
+            )
+    stretch = (1.0 + service_scv) / 2.0  # Allen–Cunneen's factor; 1 for M/M/c
     load = arrival_rate * mean_service
     for c, b in _erlang_b_steps(load):
         if c <= load:
             continue  # unstable: the queue grows without bound
         p_wait = _c_from_b(c, load, b)
-        if percentile is None:
-            wait = p_wait * mean_service / (c - load)
+        if target_latency is not None and percentile is not None:
+            value = latency.latency_quantile(percentile, arrival_rate, mean_service, c)
+        elif percentile is None:
+            value = stretch * p_wait * mean_service / (c - load)
+            value += mean_service if target_latency is not None else 0.0
         else:
-            wait = _quantile_from_c(percentile, p_wait, arrival_rate, mean_service, c)
-        if wait <= target_wait:
+            value = stretch * _quantile_from_c(percentile, p_wait, arrival_rate, mean_service, c)
+        if value <= target:
             return c
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -365,3 +408,14 @@ def priority_mmc(
         wq = base / ((1.0 - before) * (1.0 - sigma))
         out.append(ClassWait(name, rank, rate, rho, wq, wq + mean_service, rate * wq))
     return out
+
+
+# The latency room builds on this one; its functions are part of the theory's API.
+from jobsim.latency import (  # noqa: E402
+    kingman,
+    latency_cdf,
+    latency_quantile,
+    mgc,
+    mgc_wait_quantile,
+    wait_cdf,
+)

@@ -45,7 +45,7 @@ def test_registry_lists_the_core_suites_and_scaling_is_the_default() -> None:
     assert DEFAULT_SUITES == ("scaling",)
 
 
-def test_scaling_quick_rows_and_exact_virtual_seed_table(tmp_path: Path) -> None:
+def test_scaling_quick_rows_and_the_go_services_exact_table_in_virtual_time(tmp_path: Path) -> None:
     frame = scaling.run(
         quick=True,
         repeat=2,
@@ -56,15 +56,15 @@ def test_scaling_quick_rows_and_exact_virtual_seed_table(tmp_path: Path) -> None
         progress=False,
     )
     _check_base_columns(frame)
-    assert set(frame["case"]) == {"sweep", "seed"}
+    assert set(frame["case"]) == {"sweep", "go_table"}
     assert sorted(frame["workers"].unique()) == [1, 2, 10]  # 1 added as the baseline
-    assert len(frame) == 2 * 3 * 2  # (sweep + seed) x 3 worker counts x 2 repeats
-    seed = frame[frame["case"] == "seed"].set_index(["workers", "repeat"])
+    assert len(frame) == 2 * 3 * 2  # (sweep + go_table) x 3 worker counts x 2 repeats
+    table = frame[frame["case"] == "go_table"].set_index(["workers", "repeat"])
     # Virtual time is exact: 20 jobs x 1 s take 20 s on 1 worker, 2 s on 10.
-    assert seed.loc[(1, 0), "makespan_s"] == 20.0
-    assert seed.loc[(10, 0), "makespan_s"] == 2.0
-    assert seed.loc[(10, 1), "speedup"] == 10.0
-    assert seed.loc[(2, 0), "efficiency"] == 1.0
+    assert table.loc[(1, 0), "makespan_s"] == 20.0
+    assert table.loc[(10, 0), "makespan_s"] == 2.0
+    assert table.loc[(10, 1), "speedup"] == 10.0
+    assert table.loc[(2, 0), "efficiency"] == 1.0
     sweep = frame[frame["case"] == "sweep"]
     base = sweep.loc[sweep["workers"] == 1, "makespan_s"].median()
     assert np.allclose(sweep["speedup"] * sweep["makespan_s"], base)  # vs the 1-worker median
@@ -300,3 +300,49 @@ def test_cli_subprocess_quick_run_writes_csv_and_plots(tmp_path: Path) -> None:
         assert column in frame.columns
     assert (frame["jobsim_version"].astype(str) != "").all()
     assert _is_png(out / "scaling_virtual_speedup.png")
+
+
+def test_overhead_adds_uvloop_rows_next_to_asyncio() -> None:
+    frame = overhead.run(
+        quick=True,
+        repeat=1,
+        jobs=300,
+        workers=[3],
+        backend="asyncio",
+        loop="uvloop",
+        progress=False,
+    )
+    assert set(zip(frame["loop"], frame["variant"], strict=True)) == {
+        ("asyncio", "pool"),
+        ("asyncio", "bare"),
+        ("uvloop", "pool"),
+        ("uvloop", "bare"),
+    }
+    pool = frame[frame["variant"] == "pool"].set_index("loop")
+    bare = frame[frame["variant"] == "bare"].set_index("loop")
+    assert pool.loc["uvloop", "ratio"] == pytest.approx(
+        pool.loc["uvloop", "throughput_jobs_s"] / bare.loc["uvloop", "throughput_jobs_s"]
+    )
+    assert any(line.startswith("uvloop: the pool runs") for line in overhead.notes(frame))
+
+
+def test_simulation_suite_rows_per_engine_and_the_million_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import simulation
+
+    monkeypatch.setattr(simulation, "QUICK_MILLION", 2_000)  # the fresh-process run, small
+    frame = simulation.run(quick=True, repeat=1, jobs=300, progress=False)
+    mmc_rows = frame[frame["case"] == "mmc"]
+    assert set(zip(mmc_rows["engine"], mmc_rows["backend"], strict=True)) == {
+        ("pool", "asyncio"),
+        ("pool", "trio"),
+        ("recursion", "-"),
+    }
+    # Same draws, same records: every engine's mean wait is SimPy's to rounding.
+    assert (mmc_rows["max_wait_diff_s"] < 1e-9).all()
+    million = frame[frame["case"] == "million"].iloc[0]
+    assert million["jobs"] == 2_000 and million["memory_ratio"] >= 0
+    assert million["process_memory_ratio"] > million["memory_ratio"]
+    notes = "\n".join(simulation.notes(frame))
+    assert "recursion, 2,000 jobs in a fresh process" in notes and "target <= 0.25" in notes

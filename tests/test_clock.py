@@ -150,3 +150,16 @@ def test_uvloop_refuses_trio_and_virtual_time_naming_why() -> None:
         clocks.check_loop("uvloop", "asyncio", "virtual")
     with pytest.raises(ValueError, match="loop must be one of asyncio, uvloop; got 'tokio'"):
         clocks.check_loop("tokio")
+
+
+def test_simulate_real_clock_on_uvloop() -> None:
+    from jobsim import Batch, Constant, Workload, simulate
+
+    workload = Workload(20, Batch(), Constant(0.01))
+    result = simulate(workload, workers=10, clock="real", loop="uvloop")
+    assert result.settings["loop"] == "uvloop" and result.summary["completed"] == 20
+    assert simulate(workload, workers=10, clock="real").settings["loop"] == "asyncio"
+    with pytest.raises(VirtualTimeError, match="uvloop"):
+        simulate(workload, loop="uvloop")  # virtual time
+    with pytest.raises(ValueError, match="asyncio backend only"):
+        simulate(workload, clock="real", backend="trio", loop="uvloop")

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from jobsim import Config, InMemoryJobStore, JobStatus, WorkerPool
+from jobsim import Config, InMemoryJobStore, Job, JobStatus, WorkerPool
 from jobsim.http import Instruments, Service, create_app, serve
+from jobsim.http.retention import keep_finished
 from jobsim.http.server import builtin_handler
 from jobsim.stores.base import JobStore
 
@@ -290,3 +291,30 @@ async def test_openapi_and_docs(anyio_backend: str) -> None:
         assert {"201", "400", "413", "415", "422", "503"} <= set(post["responses"])
         assert "JobCreate" in spec["components"]["schemas"]
         assert (await api.client.get("/docs")).status_code == 200
+
+
+async def test_the_retention_task_purges_by_count_and_by_age(anyio_backend: str) -> None:
+    store = InMemoryJobStore()
+    jobs = [Job(type="done") for _ in range(5)]
+    for job in jobs:
+        await store.add(job)
+        assert await store.claim(job.id, "w")
+        await store.complete(job.id, at=time.time() - 100)  # finished 100 s ago
+    pending = await store.add(Job(type="waiting"))
+
+    async def left() -> int:
+        return len(store)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(keep_finished, store, 3, None, 0.01)  # by count: keep 3
+        with anyio.fail_after(10):
+            while await left() > 4:
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(keep_finished, store, None, 50.0, 0.01)  # by age: older than 50 s
+        with anyio.fail_after(10):
+            while await left() > 1:
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert [job.id for job in await store.list()] == [pending.id]

@@ -128,7 +128,7 @@ async def batch_run(
     or virtual); ``makespan_s`` runs from the first submit to the last completion; wait is
     ``started - created`` and latency ``finished - created`` per job, from the store.
     ``capacity`` defaults to ``max(100, jobs)``: the whole batch fits in the channel, as in
-    the seed (100 jobs, capacity 100), so nobody waits on backpressure.
+    the original Go service (100 jobs, capacity 100), so nobody waits on backpressure.
     """
     store = InMemoryJobStore()
     batch = [Job(type=job_type) for _ in range(jobs)]

@@ -27,6 +27,8 @@ class Options:
         clock: ``"real"``, ``"virtual"`` or None (the suite's default: both where it can).
         duration: seconds per job (None: the suite's default).
         progress: show tqdm progress bars.
+        loop: ``"uvloop"``: suites that measure asyncio in real time add runs on uvloop next
+            to asyncio's own loop (``"asyncio"`` or None: its own loop only).
     """
 
     quick: bool = False
@@ -37,6 +39,7 @@ class Options:
     clock: str | None = None
     duration: float | None = None
     progress: bool = True
+    loop: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.repeat, int) or self.repeat < 1:
@@ -54,6 +57,8 @@ class Options:
             raise ValueError(f"jobs must be an integer >= 1, got {self.jobs!r}")
         if self.backend not in (None, *BACKENDS):
             raise ValueError(f"backend must be 'asyncio', 'trio' or None, got {self.backend!r}")
+        if self.loop not in (None, "asyncio", "uvloop"):
+            raise ValueError(f"loop must be 'asyncio', 'uvloop' or None, got {self.loop!r}")
         if self.clock not in (None, *CLOCKS):
             raise ValueError(f"clock must be 'real', 'virtual' or None, got {self.clock!r}")
         if self.duration is not None and not 0 < self.duration < float("inf"):

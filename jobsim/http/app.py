@@ -2,7 +2,8 @@
 
 ``create_app(pool, store, config)`` builds the app from its parts: the bodies
 (:mod:`.models`), JSON errors (:mod:`.errors`), the body limit (:mod:`.limits`), backpressure
-(:mod:`.admission`), metrics (:mod:`.metrics`) and the endpoints (:mod:`.routes`).
+(:mod:`.admission`), metrics (:mod:`.metrics`), the endpoints (:mod:`.routes`) and the live
+dashboard (:mod:`.dashboard`).
 :mod:`jobsim.http.server` runs it with uvicorn in the same task group as the pool. The app
 never starts or stops the pool: whoever owns the pool decides the shutdown order.
 """
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 
 from jobsim.config import Config
 from jobsim.http.admission import Admission
+from jobsim.http.dashboard import dashboard_routes
 from jobsim.http.errors import install_error_handlers
 from jobsim.http.limits import BodyLimit
 from jobsim.http.metrics import Instruments, PoolCollector
@@ -82,6 +84,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=max_body)
     install_error_handlers(app)
     app.include_router(api_routes(pool, store, admission, instruments, collector))
+    app.include_router(dashboard_routes(pool, store, instruments.throughput))
     app.state.pool, app.state.store, app.state.config = pool, store, config
     app.state.instruments, app.state.admission = instruments, admission
     return app

@@ -17,6 +17,7 @@ from jobsim.handlers import MAX_DURATION
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_DURATION",
+    "TYPE_PATTERN",
     "ErrorBody",
     "Health",
     "JobCreate",
@@ -28,6 +29,9 @@ __all__ = [
 
 #: Largest request body accepted (bytes); larger ones get 413.
 MAX_BODY_BYTES = 64 * 1024
+#: What ``POST /jobs`` accepts as a job type: a name (Unicode letters and digits, ``_``,
+#: spaces and ``. : / @ + -``), so no type can carry markup or control characters.
+TYPE_PATTERN = r"^[\w .:/@+-]+$"
 
 
 def _find(value: Any, bad: Callable[[str], bool], path: str) -> str | None:
@@ -112,7 +116,9 @@ class JobCreate(BaseModel):
     type: str = Field(
         min_length=1,
         max_length=200,
-        description="What kind of work this is: printable text (no control characters).",
+        pattern=TYPE_PATTERN,
+        description="What kind of work this is: a name of letters, digits, spaces and "
+        "`_ . : / @ + -`.",
     )
     payload: JobPayload = Field(default_factory=JobPayload, description="A JSON object.")
     priority: int = Field(
@@ -130,12 +136,6 @@ class JobCreate(BaseModel):
         description="Seconds the job may wait for its first start; a job not started by then "
         "never runs and ends `expired`.",
     )
-
-    @field_validator("type")
-    @classmethod
-    def _plain_text(cls, value: str) -> str:
-        check_plain_json(value, "type")
-        return value
 
     @field_validator("priority", mode="before")
     @classmethod

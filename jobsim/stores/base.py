@@ -24,7 +24,6 @@ from jobsim.domain import (
 )
 
 __all__ = [
-    "FINISHED",
     "JobStore",
     "LeasingJobStore",
     "NonBlockingJobStore",
@@ -32,9 +31,6 @@ __all__ = [
     "refusal",
     "status_or_none",
 ]
-
-#: The statuses a job never leaves; :meth:`JobStore.purge_finished` removes only these.
-FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED)
 
 
 @runtime_checkable

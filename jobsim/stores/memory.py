@@ -7,7 +7,6 @@ from typing import Any
 
 from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
 from jobsim.stores.base import (
-    FINISHED,
     NonBlockingJobStore,
     purge_cutoff,
     refusal,
@@ -65,7 +64,10 @@ class MemoryTable:
         if job.created is None:
             job.created = time.time() if at is None else at
         jobs[job_id] = job
-        self._tally[_SLOT[job.status]] += 1
+        if job.status is _PENDING:  # the usual case, without hashing an Enum member
+            self._tally[0] += 1
+        else:
+            self._tally[_SLOT[job.status]] += 1
         return job
 
     def _claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> Job | None:
@@ -189,7 +191,7 @@ class MemoryTable:
         cutoff = purge_cutoff(keep, older_than, at)
         if keep is None and cutoff is None:
             return 0
-        finished = [job for job in self._jobs.values() if job.status in FINISHED]
+        finished = [job for job in self._jobs.values() if job.is_final]
         finished.sort(key=lambda job: job.finished or 0.0)  # stable: creation order breaks ties
         stale = len(finished) - keep if keep is not None else 0
         doomed = finished[: max(stale, 0)]

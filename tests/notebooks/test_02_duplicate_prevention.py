@@ -35,6 +35,15 @@ def test_one_rule_for_the_duplicate_in_picture_events_and_counts(
     assert picture == events == counted > 0, text
 
 
+def test_the_race_is_also_shown_in_motion(executed: Callable[[str], Any]) -> None:
+    cell = tagged(executed(STEM), "animation")
+    text = printed(cell)
+    (at,) = numbers(r"first duplicate: worker-\d+ starts job-\d+ at t = (\d+\.\d+) s", text)
+    assert at >= 0.0 and "while worker-" in text, text
+    html = "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
+    assert "<img" in html and "anim" in html.lower(), "the animation plays inline (jshtml)"
+
+
 def test_the_conclusion_is_computed_and_says_what_the_runs_showed(
     executed: Callable[[str], Any],
 ) -> None:
