@@ -16,6 +16,7 @@ SUITES: dict[str, str] = {
     "simulation": "benchmarks.simulation",
     "stores": "benchmarks.stores",
     "http": "benchmarks.http",
+    "experiments": "benchmarks.experiments",
 }
 
 #: Suite run when none is named on the command line.

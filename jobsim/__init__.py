@@ -52,6 +52,7 @@ from jobsim import analysis  # isort: skip
 from jobsim.analysis import Interval, batch_means, t_interval  # isort: skip
 from jobsim.simulate import simulate, simulate_async  # isort: skip
 from jobsim.experiments import Replications, replicate, sweep  # isort: skip
+from jobsim.views import compare  # isort: skip
 from jobsim.workload import (  # isort: skip
     Batch,
     Bursts,
@@ -127,6 +128,7 @@ __all__ = [
     "__version__",
     "analysis",
     "batch_means",
+    "compare",
     "erlang_c",
     "explore",
     "mmc",

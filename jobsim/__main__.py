@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS = {
-    "serve": ("jobsim.http.server", "run the HTTP job service (FastAPI + uvicorn) with a pool"),
+    "serve": ("jobsim.http.cli", "run the HTTP job service (FastAPI + uvicorn) with a pool"),
     "worker": ("jobsim.worker", "run a worker pool that pulls jobs from a shared store"),
     "simulate": ("jobsim.simulate", "run a workload on a pool in virtual or real time"),
     "demo": ("jobsim.demos", "narrate a teaching demo (races, shutdown orders, closures)"),

@@ -10,6 +10,7 @@ when there is more than one series. The inputs are the lab's pandas frames:
 * ``queue_depth(series)``: ``RunResult.queue_depth`` (``time``, ``depth``).
 * ``shutdown_sequence(events)``: a shutdown demo's event log (``time``, ``actor``, ``event``).
 * ``animate(result)``: a run as a matplotlib animation (``jobsim.animation``).
+* ``capacity(result, window)``: load, workers and p95 latency on one time axis.
 
 The library never picks a matplotlib backend; scripts and tests choose one (e.g. Agg).
 """
@@ -31,12 +32,15 @@ from matplotlib.patches import Patch
 __all__ = [
     "RunAnimation",
     "animate",
+    "capacity",
     "latency_cdf",
     "queue_depth",
     "scaling",
     "shutdown_sequence",
     "timeline",
 ]
+
+from jobsim.capacity_plot import capacity
 
 log = logging.getLogger("jobsim.plot")
 

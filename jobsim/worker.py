@@ -34,7 +34,7 @@ import anyio
 from jobsim.config import Config, ConfigError
 from jobsim.domain import JobsimError
 from jobsim.handlers import sleep_handler
-from jobsim.pool import Handler, ShutdownReport, WorkerPool
+from jobsim.pool import Autoscaler, Handler, Scaler, ShutdownReport, WorkerPool
 from jobsim.retry import RetryPolicy
 from jobsim.stores import LeasingJobStore, StoreUnavailable, mask_url, open_store
 
@@ -70,6 +70,7 @@ async def run_worker(
     retry: RetryPolicy | None = None,
     outage_limit: float | None = None,
     ready: Any = None,
+    scaler: Scaler | None = None,
 ) -> ShutdownReport:
     """Run a pull-mode pool on the store at ``url`` until SIGTERM/SIGINT; returns its report.
 
@@ -91,6 +92,7 @@ async def run_worker(
             poll_interval=poll_interval,
             retry=retry,
             clock=time.time,  # wall-clock timestamps: comparable across processes and hosts
+            scaler=scaler,
         )
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with pool:
@@ -229,6 +231,12 @@ def _parser(config: Config) -> argparse.ArgumentParser:
         action="store_true",
         help="wait exactly the backoff before a retry (default: a uniform draw up to it)",
     )
+    parser.add_argument(
+        "--autoscale",
+        metavar="MIN:MAX",
+        help="let an autoscaler keep between MIN and MAX workers in this process, one per "
+        "running job (starts from --workers; default: a fixed pool)",
+    )
     return parser
 
 
@@ -267,6 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry = RetryPolicy(base=args.retry_base, jitter=not args.no_jitter)
     except ValueError as exc:
         parser.error(f"--retry-base: {exc}")
+    scaler = None
+    if args.autoscale is not None:
+        try:
+            scaler = Autoscaler.parse(args.autoscale)
+        except ValueError as exc:
+            parser.error(f"argument --autoscale: {exc}")
     try:
         handler = load_handler(args.handler) if args.handler else sleep_handler(config.job_duration)
     except ValueError as exc:
@@ -286,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 poll_interval=args.poll,
                 retry=retry,
                 outage_limit=args.outage_limit,
+                scaler=scaler,
             )
         )
     except (JobsimError, BaseExceptionGroup) as exc:

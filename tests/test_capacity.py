@@ -82,3 +82,23 @@ def test_windows_add_up_to_the_run() -> None:
     assert busiest in (50.0, 100.0, 450.0, 500.0)
     with pytest.raises(ValueError, match="windows seconds must be a finite number > 0"):
         result.windows(0)
+
+
+def test_the_capacity_plot_draws_load_workers_and_latency_on_one_time_axis() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from jobsim import plot
+
+    workload = Workload(600, Sinusoid(2.0, 1.5, 200.0), Exponential(1.0), seed=2)
+    result = simulate(workload, workers=1, capacity=10_000, scaler=Autoscaler(min=1, max=5))
+    ax = plot.capacity(result, window=20.0)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["arrivals/s", "workers (mean)", "busy workers"]
+    twin = next(other for other in ax.figure.axes if other is not ax)
+    assert twin.get_ylabel() == "p95 latency (s)" and ax.get_xlabel() == "time (s)"
+    workers = ax.get_lines()[1].get_ydata()
+    assert max(workers) > 1  # the autoscaler grew the pool for the peak
+    assert "worker-seconds" in ax.get_title()
+    with pytest.raises(ValueError, match="window must be a finite number > 0"):
+        plot.capacity(result, window=-1)

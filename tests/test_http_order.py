@@ -85,7 +85,7 @@ async def test_with_priority_dispatch_the_most_urgent_waiting_job_runs_next(
 def test_a_bad_dispatch_flag_exits_2_naming_it(
     flag: str, words: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from jobsim.http.server import main
+    from jobsim.http.cli import main
 
     assert main(["--dispatch", flag]) == 2
     err = capsys.readouterr().err

@@ -5,6 +5,7 @@ Needs the ``server`` extra: ``pip install -e '.[server]'``.
 """
 
 from jobsim.http.app import Instruments, create_app
-from jobsim.http.server import ServeResult, Service, main, serve
+from jobsim.http.cli import main
+from jobsim.http.server import ServeResult, Service, serve
 
 __all__ = ["Instruments", "ServeResult", "Service", "create_app", "main", "serve"]

@@ -117,7 +117,12 @@ class PoolCollector(Collector):
         yield GaugeMetricFamily(
             "jobsim_queue_capacity", "Slots in the channel.", value=pool.capacity
         )
-        yield GaugeMetricFamily("jobsim_workers", "Workers in the pool.", value=pool.workers)
+        yield GaugeMetricFamily(
+            "jobsim_workers", "Workers the pool aims for (its size).", value=pool.workers
+        )
+        yield GaugeMetricFamily(
+            "jobsim_workers_live", "Worker tasks running now.", value=pool.live_workers
+        )
         yield GaugeMetricFamily("jobsim_workers_busy", "Workers running a job.", value=pool.busy)
         processed = CounterMetricFamily(
             "jobsim_worker_processed", "Jobs each worker has finished.", labels=["worker"]

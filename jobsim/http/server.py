@@ -1,4 +1,6 @@
-"""``python -m jobsim serve``: uvicorn and the worker pool in one task group, our shutdown order.
+"""The job service: uvicorn and the worker pool in one task group, our shutdown order.
+
+(``python -m jobsim serve`` is :mod:`.cli`.)
 
 uvicorn's own signal handlers are switched off (:class:`_Server`); this module listens for
 SIGINT/SIGTERM itself so the original Go service's shutdown order holds:
@@ -21,19 +23,15 @@ than ``JOBSIM_KEEP_FINISHED_FOR`` (:mod:`.retention`), and limits connections
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import ipaddress
 import logging
-import math
-import os
 import resource
 import signal
 import socket
-import sys
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,20 +41,19 @@ import uvicorn
 from fastapi import FastAPI
 
 import jobsim.stores
-from jobsim.clock import backend_options
 from jobsim.config import Config, ConfigError
 from jobsim.domain import JobStatus
 from jobsim.handlers import sleep_handler
 from jobsim.http.app import Instruments, create_app
 from jobsim.http.connections import HARD_LIMIT, guarded_protocol
 from jobsim.http.retention import keep_finished
-from jobsim.pool import Handler, Prefetch, ShutdownReport, WorkerPool
-from jobsim.pool.policies import DispatchSpec, parse_dispatch
+from jobsim.pool import Handler, Scaler, ShutdownReport, WorkerPool
+from jobsim.pool.policies import DispatchSpec
 from jobsim.stores.base import JobStore, LeasingJobStore
 from jobsim.stores.masking import mask_url, scrub
 from jobsim.stores.memory import InMemoryJobStore
 
-__all__ = ["ServeResult", "Service", "builtin_handler", "main", "open_store", "serve"]
+__all__ = ["ServeResult", "Service", "builtin_handler", "open_store", "serve"]
 
 logger = logging.getLogger("jobsim.http")
 
@@ -168,6 +165,7 @@ async def serve(
     lease: float = 30.0,
     handler: Handler | None = None,
     dispatch: DispatchSpec = "fifo",
+    scaler: Scaler | None = None,
 ) -> ServeResult:
     """Run the job service until SIGINT/SIGTERM (or ``Service.stop()``), then shut down in
     the original Go service's order. Returns the pool's report.
@@ -183,6 +181,8 @@ async def serve(
             pull mode, like ``jobsim worker``: it claims with leases of this many seconds, so
             it runs jobs already pending at start and recovers jobs whose holder died.
         handler: what runs a job (default: sleep ``payload.duration``).
+        scaler: resizes the pool while it serves (``--autoscale MIN:MAX``: an
+            :class:`~jobsim.Autoscaler`); ``/health`` and ``/metrics`` show the count.
     """
     if sniffio.current_async_library() != "asyncio":
         raise RuntimeError("jobsim serve runs on asyncio only (uvicorn needs it)")
@@ -211,6 +211,7 @@ async def serve(
         lease=lease if isinstance(store, LeasingJobStore) else None,
         poll_interval=1.0,
         dispatch=dispatch,
+        scaler=scaler,
     )
     app = create_app(pool, store, config, instruments=instruments, admission_wait=admission_wait)
     _check_file_limit(config.max_connections)
@@ -355,150 +356,3 @@ def _log_summary(report: ShutdownReport, forced: bool, dropped: int) -> None:
             "running at exit (raise JOBSIM_SHUTDOWN_GRACE, or use a persistent JOBSIM_STORE)",
             dropped,
         )
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m jobsim serve",
-        description="Run the HTTP job service: FastAPI + uvicorn in front of a worker pool. "
-        "Options override the environment (PORT, WORKER_COUNT, JOB_QUEUE_CAPACITY, HOST, "
-        "JOBSIM_STORE, JOBSIM_SHUTDOWN_GRACE, JOBSIM_JOB_DURATION, and the JOBSIM_ names "
-        "below). Exit codes: 0 stopped cleanly, 1 forced exit, 2 bad configuration, "
-        "3 acknowledged jobs were dropped (memory store).",
-    )
-    p.add_argument("--host", help="interface to bind (HOST, default 127.0.0.1)")
-    p.add_argument("--port", help="TCP port, 0 for a free one (PORT, default 8080)")
-    p.add_argument("--workers", help="workers in the pool (WORKER_COUNT, default 10)")
-    p.add_argument("--capacity", help="channel slots (JOB_QUEUE_CAPACITY, default 100)")
-    p.add_argument("--store", help="store URL (JOBSIM_STORE, default memory://)")
-    p.add_argument(
-        "--keep-finished",
-        help="finished jobs kept, most recent first (JOBSIM_KEEP_FINISHED, default 10000)",
-    )
-    p.add_argument(
-        "--keep-finished-for",
-        help="seconds a finished job is kept (JOBSIM_KEEP_FINISHED_FOR, default 86400)",
-    )
-    p.add_argument(
-        "--max-connections",
-        help="connections served at once, 503 beyond (JOBSIM_MAX_CONNECTIONS, default 1000)",
-    )
-    p.add_argument(
-        "--idle-timeout",
-        help="seconds a connection may wait without a request (JOBSIM_IDLE_TIMEOUT, default 5)",
-    )
-    p.add_argument(
-        "--request-timeout",
-        help="seconds to send a whole request, 408 after (JOBSIM_REQUEST_TIMEOUT, default 30)",
-    )
-    p.add_argument(
-        "--admission-wait",
-        type=float,
-        default=0.5,
-        help="seconds POST /jobs waits for room before answering 503 (default 0.5)",
-    )
-    p.add_argument(
-        "--lease",
-        type=float,
-        default=30.0,
-        help="seconds a claim holds with a persistent store (pull mode, renewed while the job "
-        "runs; default 30)",
-    )
-    p.add_argument(
-        "--handler",
-        help="module:function of an async handler (default: sleep payload.duration seconds)",
-    )
-    p.add_argument(
-        "--loop",
-        choices=["asyncio", "uvloop"],
-        default="asyncio",
-        help="the event loop uvicorn and the pool run on: asyncio's own, or uvloop "
-        "(needs the uvloop extra: pip install 'jobsim[uvloop]'; default asyncio)",
-    )
-    p.add_argument(
-        "--dispatch",
-        default="fifo",
-        help="who runs next: fifo (one shared channel), priority (highest Job.priority "
-        "first), priority:AGING (a waiting job gains 1 priority per AGING seconds) or "
-        "prefetch:K (K jobs buffered per worker; memory store only); default fifo",
-    )
-    p.add_argument("--access-log", action="store_true", help="log every request")
-    p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m jobsim serve [options]``; returns the exit code (2: bad configuration)."""
-    args = _parser().parse_args(argv)
-    env = dict(os.environ)
-    for flag, name in [
-        ("host", "HOST"),
-        ("port", "PORT"),
-        ("workers", "WORKER_COUNT"),
-        ("capacity", "JOB_QUEUE_CAPACITY"),
-        ("store", "JOBSIM_STORE"),
-        ("keep_finished", "JOBSIM_KEEP_FINISHED"),
-        ("keep_finished_for", "JOBSIM_KEEP_FINISHED_FOR"),
-        ("max_connections", "JOBSIM_MAX_CONNECTIONS"),
-        ("idle_timeout", "JOBSIM_IDLE_TIMEOUT"),
-        ("request_timeout", "JOBSIM_REQUEST_TIMEOUT"),
-    ]:
-        value = getattr(args, flag)
-        if value is not None:
-            env[name] = value
-    try:
-        config = Config.from_env(env)
-        if not (args.admission_wait >= 0 and math.isfinite(args.admission_wait)):
-            raise ConfigError("--admission-wait", str(args.admission_wait), "expected >= 0")
-        if not (args.lease > 0 and math.isfinite(args.lease)):
-            raise ConfigError("--lease", str(args.lease), "expected a number of seconds > 0")
-        handler = None
-        if args.handler:
-            from jobsim.worker import load_handler
-
-            try:
-                handler = load_handler(args.handler)
-            except ValueError as exc:
-                raise ConfigError("--handler", args.handler, str(exc)) from None
-        options = backend_options("asyncio", "real", args.loop)
-        try:
-            dispatch = parse_dispatch(args.dispatch)
-        except ValueError as exc:
-            raise ConfigError("--dispatch", args.dispatch, str(exc)) from None
-        if isinstance(dispatch, Prefetch) and not config.store_url.startswith("memory:"):
-            raise ConfigError(
-                "--dispatch",
-                args.dispatch,
-                "prefetch needs the memory store: a shared store is claimed from directly "
-                "(pull mode, already highest priority first)",
-            )
-    except (ConfigError, ValueError) as exc:
-        print(f"jobsim serve: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        result = anyio.run(
-            lambda: serve(
-                config,
-                admission_wait=args.admission_wait,
-                access_log=args.access_log,
-                lease=args.lease,
-                handler=handler,
-                dispatch=dispatch,
-            ),
-            backend="asyncio",
-            backend_options=options,
-        )
-    except ConfigError as exc:
-        print(f"jobsim serve: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"jobsim serve: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return result.exit_code

@@ -114,6 +114,19 @@ class Autoscaler:
         checks.non_negative("Autoscaler.down_cooldown", self.down_cooldown)
         checks.non_negative("Autoscaler.startup", self.startup)
 
+    @classmethod
+    def parse(cls, spec: str) -> Autoscaler:
+        """``"MIN:MAX"`` (the ``--autoscale`` flag) -> an autoscaler looking every second,
+        shrinking at most every 30 s."""
+        low, sep, high = spec.partition(":")
+        try:
+            bounds = int(low), int(high)
+        except ValueError:
+            bounds = None
+        if not sep or bounds is None:
+            raise ValueError(f"expected MIN:MAX worker counts like 2:20, got {spec!r}")
+        return cls(min=bounds[0], max=bounds[1], interval=1.0, down_cooldown=30.0)
+
     def desired(self, busy: int, queued: int) -> int:
         """The worker count for this load, within the bounds."""
         wanted = math.ceil((busy + queued) / self.target)

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sqlite3
 import time
@@ -184,7 +183,8 @@ class SQLiteJobStore:
                     "(jobsim does not create directories)"
                 )
         self.poll_interval = poll_interval
-        self._tickets, self._probed_at = 0, -math.inf  # wait_for_jobs' shared probe
+        self._tickets, self._probing = 0, False  # wait_for_jobs: one prober for all waiters
+        self._news: anyio.Event | None = None
         self._conn = conn = connect(self.path, busy_timeout)
         if self.path != ":memory:":
             self._identity = _file_identity(self.path)
@@ -485,30 +485,40 @@ class SQLiteJobStore:
 
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return once a job is pending or after ``timeout`` seconds (polls every
-        ``poll_interval``: SQLite cannot notify other processes). However many workers
-        wait, the store probes at most once per ``poll_interval`` and wakes about as many
-        as there are pending jobs."""
-        deadline = anyio.current_time() + timeout
-        while True:
-            if await self._pending_exists():
-                return
-            remaining = deadline - anyio.current_time()
-            if remaining <= 0:
-                return
-            await anyio.sleep(min(self.poll_interval, remaining))
+        ``poll_interval``: SQLite cannot notify other processes). However many workers wait,
+        one of them probes for the others, and a probe that finds pending jobs wakes about as
+        many waiters as there are jobs: an idle pool costs one query per ``poll_interval``
+        and no busy event loop."""
+        with anyio.move_on_after(timeout):
+            while not self._take_ticket():
+                if self._probing:
+                    if self._news is None:
+                        self._news = anyio.Event()
+                    await self._news.wait()
+                else:
+                    await self._probe_until_news()
 
-    async def _pending_exists(self) -> bool:
-        """Whether this waiter should go and claim: one probe per ``poll_interval`` counts
-        the pending jobs (up to 256) and hands out that many tickets, so a few new jobs wake
-        a few workers, not every idle one (no thundering herd on the one writer)."""
-        if time.monotonic() - self._probed_at >= self.poll_interval:
-            probe = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE status = 'pending' LIMIT 256)"
-            self._probed_at = time.monotonic()
-            self._tickets = await self._run(lambda conn: conn.execute(probe).fetchone()[0])
+    def _take_ticket(self) -> bool:
         if self._tickets > 0:
             self._tickets -= 1
             return True
         return False
+
+    async def _probe_until_news(self) -> None:
+        probe = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE status = 'pending' LIMIT 256)"
+        self._probing = True
+        try:
+            while True:
+                found = await self._run(lambda conn: conn.execute(probe).fetchone()[0])
+                if found:
+                    self._tickets = found
+                    return
+                await anyio.sleep(self.poll_interval)
+        finally:  # news, or this prober gave up (its timeout): wake the others either way
+            self._probing = False
+            news, self._news = self._news, None
+            if news is not None:
+                news.set()
 
 
 def _file_identity(path: str) -> tuple[int, int]:
