@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
-import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -30,22 +28,19 @@ import anyio.lowlevel
 
 from jobsim import checks
 from jobsim.clock import loop_clock
-from jobsim.domain import ClaimToken, Job, JobStatus
+from jobsim.domain import Job
 from jobsim.events import Tracer
 from jobsim.pool.crew import Crew
-from jobsim.pool.dispatch import Dispatch
 from jobsim.pool.intake import Intake, State
-from jobsim.pool.modes import Mode
-from jobsim.pool.outcomes import Outcomes
-from jobsim.pool.policies import DispatchSpec, make_dispatch, validate
-from jobsim.pool.prefetch import Prefetch
-from jobsim.pool.pull import PullMode
-from jobsim.pool.push import PushMode
-from jobsim.pool.runner import Handler, Runner
+from jobsim.pool.options import check_options
+from jobsim.pool.policies import DispatchSpec
+from jobsim.pool.runner import Handler
+from jobsim.pool.running import Running
 from jobsim.pool.scalers import Scaler
+from jobsim.pool.shutdown import check_timeout, shut_down
 from jobsim.pool.stats import PoolStats, ShutdownReport
 from jobsim.retry import RetryPolicy
-from jobsim.stores.base import JobStore, LeasingJobStore
+from jobsim.stores.base import JobStore
 
 __all__ = ["WorkerPool"]
 
@@ -112,29 +107,18 @@ class WorkerPool:
         limits: Mapping[str, Any] | None = None,
         scaler: Scaler | None = None,
     ) -> None:
-        self._policy, self._limits = validate(dispatch, limits)
-        if lease is not None and (isinstance(self._policy, Prefetch) or self._limits):
-            raise ValueError(
-                "Prefetch(k) and limits= work in push mode only; in pull mode (lease=) each "
-                "worker claims from the store itself (which takes the highest priority first)"
-            )
-        checks.count("workers", workers)
-        checks.count("capacity", capacity)
-        if not callable(handler):
-            raise TypeError(f"handler must be an async callable taking a Job, got {handler!r}")
-        checks.seconds("job_timeout", job_timeout)
-        checks.seconds("lease", lease)
-        checks.seconds("poll_interval", poll_interval)
-        if scaler is not None and not isinstance(scaler, Scaler):
-            raise TypeError(
-                f"scaler must have 'async def run(pool)' (e.g. Schedule or Autoscaler), "
-                f"got {scaler!r}"
-            )
-        if lease is not None and not isinstance(store, LeasingJobStore):
-            raise TypeError(
-                f"lease= (pull mode) needs a store shared between processes with claim_next, "
-                f"renew, requeue_expired and wait_for_jobs; {type(store).__name__} has not"
-            )
+        self._policy, self._limits = check_options(
+            store,
+            handler,
+            workers=workers,
+            capacity=capacity,
+            job_timeout=job_timeout,
+            lease=lease,
+            poll_interval=poll_interval,
+            dispatch=dispatch,
+            limits=limits,
+            scaler=scaler,
+        )
         self.store = store
         self.handler = handler
         self.capacity = capacity
@@ -152,15 +136,7 @@ class WorkerPool:
         self._intake = Intake(store, None, _unstarted, tracer)
         # Submit straight into the intake: no extra coroutine per job.
         self.submit = self._intake.submit  # type: ignore[method-assign]
-        self._mode: Mode | None = None
-        self._dispatch: Dispatch | None = None
-        self._outcomes: Outcomes | None = None
-        self._runner: Runner | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
-        self._workers_scope: anyio.CancelScope | None = None
-        self._timers_scope: anyio.CancelScope | None = None
-        self._report: ShutdownReport | None = None
-        self._shutdown_done: anyio.Event | None = None
+        self._run: Running | None = None
 
     def __repr__(self) -> str:
         mode = f" lease={self.lease}" if self.lease is not None else ""
@@ -199,17 +175,17 @@ class WorkerPool:
     @property
     def queue_depth(self) -> int:
         """Jobs waiting in the dispatch (not yet taken by a worker)."""
-        return 0 if self._mode is None else self._mode.depth
+        return 0 if self._run is None else self._run.mode.depth
 
     @property
     def running(self) -> dict[str, str]:
         """Jobs whose handler is running now: ``{job_id: worker_id}`` (a copy)."""
-        return {} if self._runner is None else dict(self._runner.running)
+        return {} if self._run is None else dict(self._run.runner.running)
 
     @property
     def busy(self) -> int:
         """Workers currently running a handler."""
-        return 0 if self._runner is None else len(self._runner.running)
+        return 0 if self._run is None else len(self._run.runner.running)
 
     def health(self) -> dict[str, Any]:
         """Gauges and totals for a health endpoint: ``status`` (the state), ``workers``,
@@ -240,54 +216,22 @@ class WorkerPool:
     async def __aenter__(self) -> Self:
         if self.state != "new":
             raise RuntimeError("a WorkerPool can be entered only once; create a new one")
-        clock = self._clock if self._clock is not None else loop_clock()
-        self._clock = clock
-        store, tracer, crew, intake = self.store, self._tracer, self._crew, self._intake
-        crew.clock = intake.clock = clock
-        crew.debug = worker_logger.isEnabledFor(logging.DEBUG)
-        if self.lease is None:
-            self._dispatch = make_dispatch(self._policy, self._limits, self.capacity, clock)
-            intake._dispatch = self._dispatch
-        outcomes = Outcomes(
-            store,
-            self.stats,
-            clock,
-            tracer,
-            self.retry,
-            intake,
-            self._retry_later,
-            crew.debug,
+        clock = self._clock = self._clock if self._clock is not None else loop_clock()
+        run = self._run = Running.wire(
+            self,
+            self._crew,
+            self._intake,
+            clock=clock,
+            tracer=self._tracer,
+            policy=self._policy,
+            limits=self._limits,
+            debug=worker_logger.isEnabledFor(logging.DEBUG),
         )
-        self._outcomes = outcomes
-        runner = self._runner = Runner(self.handler, self.job_timeout, outcomes, tracer)
-        if self.lease is None:
-            assert self._dispatch is not None
-            self._mode = PushMode(store, self._dispatch, crew, runner, outcomes, intake)
-        else:
-            assert isinstance(store, LeasingJobStore)
-            self._mode = PullMode(
-                store, self.lease, self.poll_interval, crew, runner, outcomes, intake
-            )
-        self._shutdown_done = anyio.Event()
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._task_group = tg
-        try:
-            await tg.start(self._supervise, name="jobsim pool")
-        except BaseException as exc:
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        intake.state = "running"
+        await run.start()
         if self.scaler is not None:  # once running: its first resize may come at once
-            outcomes.start_timer(functools.partial(self.scaler.run, self), "jobsim scaler")
+            run.outcomes.start_timer(functools.partial(self.scaler.run, self), "jobsim scaler")
         logger.debug("pool started: %d workers, capacity %d", self.workers, self.capacity)
         return self
-
-    async def _retry_later(
-        self, job: Job, worker_id: str, delay: float, error: str, token: ClaimToken | None
-    ) -> None:
-        assert self._mode is not None
-        await self._mode.retry_later(job, worker_id, delay, error, token)
 
     async def __aexit__(
         self,
@@ -295,41 +239,14 @@ class WorkerPool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        tg = self._task_group
-        assert tg is not None
+        run = self._run
+        assert run is not None
         if exc is None:
             await self.shutdown(drain=True)
         elif self.state != "closed":
-            # The block raised (or was cancelled): stop at once; running jobs go back to pending.
-            self._intake.close()
-            self._stop_taking()
-            for scope in (self._timers_scope, self._workers_scope):
-                if scope is not None:
-                    scope.cancel()
-            self._intake.state = "closed"
-        # Join the workers. The block's own exception (if any) is not handed to the task
-        # group, so it propagates as it is instead of wrapped in an ExceptionGroup.
-        await tg.__aexit__(None, None, None)
+            run.abort()  # the block raised (or was cancelled): running jobs to pending
+        await run.join()
         return None
-
-    async def _supervise(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        """Run workers (and retry timers, lease keepers) in task groups of their own, so a
-        deadline can cancel them without cancelling the code in the user's ``async with``."""
-        mode, outcomes = self._mode, self._outcomes
-        assert mode is not None and outcomes is not None
-        async with anyio.create_task_group() as workers:
-            self._workers_scope = workers.cancel_scope
-            self._crew.start(workers, mode.loop, mode.wake_idle)
-            mode.start(workers)  # beside the workers: leases are kept through the drain
-            async with anyio.create_task_group() as timers:
-                self._timers_scope = timers.cancel_scope
-                outcomes.start_timers(timers)
-                task_status.started()
-                await anyio.sleep_forever()  # until shutdown cancels the timers
-
-    def _stop_taking(self) -> None:
-        self._crew.stop()
-        self._intake.discarding = True
 
     def now(self) -> float:
         """The pool's clock (virtual in the lab): the time its job timestamps use."""
@@ -383,19 +300,9 @@ class WorkerPool:
         ``failed``; this waits until the worker has recorded that. Unknown id: ``JobNotFound``.
         """
         job = await self.store.get(job_id)
-        outcomes, runner = self._outcomes, self._runner
-        worker_id = None if runner is None else runner.running.get(job_id)
-        if worker_id is None or outcomes is None:
-            if job.is_final:
-                return False
-            if outcomes is None:
-                return await self.store.cancel(job_id, at=self._now())
-            return await outcomes.cancel_pending(job_id)
-        request, new = outcomes.request_cancel(job_id)
-        if new:
-            self._crew.live[worker_id].scope.cancel()
-        await request.done.wait()
-        return request.cancelled
+        if self._run is None:
+            return False if job.is_final else await self.store.cancel(job_id, at=self._now())
+        return await self._run.cancel(job)
 
     # -- shutdown ----------------------------------------------------------------------------
 
@@ -416,59 +323,13 @@ class WorkerPool:
         In pull mode there is no channel to drain: workers finish their current job and stop.
         Calling it again (or concurrently) waits for the first call and returns its report.
         """
-        if timeout is not None and not (timeout >= 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be None or a finite number >= 0, got {timeout!r}")
+        check_timeout(timeout)
         if self.state == "new":
             raise RuntimeError("shutdown() called on a pool that never started")
-        assert self._shutdown_done is not None and self._mode is not None
+        run = self._run
+        assert run is not None
         if self.state != "running":
-            await self._shutdown_done.wait()
-            assert self._report is not None
-            return self._report
-        mode, intake, crew = self._mode, self._intake, self._crew
-        start = self._now()
-        wall_start = time.perf_counter()
-        timed_out = False
-        intake.close()  # 1. intake closed
-        assert self._timers_scope is not None
-        self._timers_scope.cancel()  # retry timers: their jobs stay pending
-        logger.info("shutdown: intake closed (drain=%s, timeout=%s)", drain, timeout)
-        with anyio.move_on_after(timeout) as deadline:
-            if not drain or self.lease is not None:
-                self._stop_taking()
-                mode.wake_idle(len(crew.live))  # pull mode: wake idle workers
-            await intake.wait_idle(discard=not drain)  # 2. in-flight submits done
-            mode.close()  # 3. channel closed: nobody can be sending any more
-            logger.info("shutdown: channel closed with %d job(s) queued", self.queue_depth)
-            await crew.wait_done()  # 4. workers finished
-        if deadline.cancelled_caught:
-            timed_out = True
-            self._stop_taking()
-            logger.warning(
-                "shutdown: deadline of %ss passed; cancelling %d running job(s)",
-                timeout,
-                self.busy,
-            )
-            assert self._workers_scope is not None
-            self._workers_scope.cancel()
-            await intake.wait_idle(discard=True)
-            mode.close()
-            await crew.wait_done()
-        counts = await self.store.counts()
-        self._report = self.stats.report(
-            pending=counts[JobStatus.PENDING],
-            drained=drain and not timed_out and self.lease is None,
-            timed_out=timed_out,
-            elapsed=self._now() - start,
-        )
-        intake.state = "closed"  # 5. joined: every worker task has returned
-        self._shutdown_done.set()
-        logger.info(
-            "shutdown complete in %.3fs: %d completed, %d failed, %d pending, %d interrupted",
-            time.perf_counter() - wall_start,
-            self._report.completed,
-            self._report.failed,
-            self._report.pending,
-            self._report.interrupted,
-        )
-        return self._report
+            await run.done.wait()
+            assert run.report is not None
+            return run.report
+        return await shut_down(run, drain, timeout)

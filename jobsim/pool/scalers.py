@@ -16,25 +16,37 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import anyio
 
 from jobsim import checks
 
-if TYPE_CHECKING:
-    from jobsim.pool.core import WorkerPool
-
-__all__ = ["Autoscaler", "Scaler", "Schedule"]
+__all__ = ["Autoscaler", "ScaledPool", "Scaler", "Schedule"]
 
 logger = logging.getLogger("jobsim.pool")
+
+
+class ScaledPool(Protocol):
+    """What a scaler sees of a pool (a :class:`~jobsim.pool.core.WorkerPool` is one)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def workers(self) -> int: ...
+    @property
+    def busy(self) -> int: ...
+    @property
+    def queue_depth(self) -> int: ...
+    def now(self) -> float: ...
+    async def resize(self, workers: int) -> None: ...
 
 
 @runtime_checkable
 class Scaler(Protocol):
     """A scaling policy: ``await scaler.run(pool)`` resizes ``pool`` until cancelled."""
 
-    async def run(self, pool: WorkerPool) -> None: ...
+    async def run(self, pool: ScaledPool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,7 @@ class Schedule:
             count = n
         return count
 
-    async def run(self, pool: WorkerPool) -> None:
+    async def run(self, pool: ScaledPool) -> None:
         start = pool.now()
         for at, n in self.steps:
             delay = start + at - pool.now()
@@ -132,11 +144,11 @@ class Autoscaler:
         wanted = math.ceil((busy + queued) / self.target)
         return max(self.min, min(self.max, wanted))
 
-    async def _resize(self, pool: WorkerPool, n: int) -> None:
+    async def _resize(self, pool: ScaledPool, n: int) -> None:
         await pool.resize(n)
         self.history.append((pool.now(), n))
 
-    async def run(self, pool: WorkerPool) -> None:
+    async def run(self, pool: ScaledPool) -> None:
         if not self.min <= pool.workers <= self.max:
             await self._resize(pool, max(self.min, min(self.max, pool.workers)))
         last_change = -math.inf
