@@ -16,7 +16,8 @@ from typing import TypeVar
 
 import anyio
 
-from jobsim.stores.url import StoreUnavailable, scrub
+from jobsim.stores.errors import StoreUnavailable
+from jobsim.stores.masking import scrub
 
 __all__ = ["OutageGuard"]
 

@@ -225,7 +225,7 @@ class SQLiteJobStore:
         except FileNotFoundError:
             now = None
         if now != self._identity:
-            from jobsim.stores.url import StoreUnavailable
+            from jobsim.stores.errors import StoreUnavailable
 
             what = "removed" if now is None else "replaced by another file"
             raise StoreUnavailable(

@@ -8,22 +8,14 @@ never imports psycopg.
 
 from __future__ import annotations
 
-from jobsim.domain import JobsimError
 from jobsim.stores.base import JobStore
+from jobsim.stores.errors import StoreUnavailable, StoreURLError
 from jobsim.stores.masking import mask_url, scrub, split_credentials
 
 __all__ = ["SCHEMES", "StoreURLError", "StoreUnavailable", "mask_url", "open_store", "scrub"]
 
 #: The URL forms :func:`open_store` accepts, for error messages and docs.
 SCHEMES = "memory://, sqlite:///path/to/jobs.db, postgresql://user:password@host:port/dbname"
-
-
-class StoreURLError(JobsimError, ValueError):
-    """A store URL jobsim cannot interpret."""
-
-
-class StoreUnavailable(JobsimError, ConnectionError):
-    """The store's database could not be opened or reached."""
 
 
 def _check_postgres_url(url: str, shown: str) -> None:
