@@ -1,6 +1,8 @@
 """The worker pool, as small parts with one job each.
 
-``WorkerPool`` (:mod:`jobsim.pool.core`) puts them together:
+``WorkerPool`` (:mod:`jobsim.pool.core`) puts them together (checked by
+:mod:`~jobsim.pool.options`, wired and run by :mod:`~jobsim.pool.running`, stopped in order by
+:mod:`~jobsim.pool.shutdown`):
 
 * :mod:`~jobsim.pool.intake`: submit, deliver, backpressure, the closing gate;
 * :mod:`~jobsim.pool.dispatch`: where delivered jobs wait and who runs next (the one bounded
