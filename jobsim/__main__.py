@@ -13,7 +13,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "serve": ("jobsim.http.cli", "run the HTTP job service (FastAPI + uvicorn) with a pool"),
     "worker": ("jobsim.worker", "run a worker pool that pulls jobs from a shared store"),
-    "simulate": ("jobsim.simulate", "run a workload on a pool in virtual or real time"),
+    "simulate": ("jobsim.lab_cli", "run a workload on a pool in virtual or real time"),
     "demo": ("jobsim.demos", "narrate a teaching demo (races, shutdown orders, closures)"),
 }
 

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.animation import FuncAnimation
 
+from jobsim._plotting import STATUS_COLOURS, _natural_key
+
 __all__ = ["RunAnimation", "animate"]
 
 #: Bar colours by a run's status; a run still going at the frame's time is "running".
@@ -138,7 +140,6 @@ def animate(
         raise ValueError(f"frames must be an integer >= 2, got {frames!r}")
     if not isinstance(interval, int) or interval < 1:
         raise ValueError(f"interval must be a positive number of milliseconds, got {interval!r}")
-    from jobsim.plot import STATUS_COLOURS, _natural_key
 
     movie = _movie(source)
     workers = sorted(set(movie.workers) | set(movie.runs["worker_id"].dropna()), key=_natural_key)

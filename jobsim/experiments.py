@@ -216,7 +216,7 @@ def sweep(
     """
     import pandas as pd
 
-    from jobsim.simulate import _closed
+    from jobsim.lab_prep import _closed
 
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")

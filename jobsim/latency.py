@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 
-from jobsim import theory
-from jobsim.theory import QueueMetrics
+from jobsim import queueing
+from jobsim.queueing import QueueMetrics
 
 __all__ = [
     "kingman",
@@ -37,13 +37,13 @@ __all__ = [
 
 def _mmc_tail(arrival_rate: float, mean_service: float, servers: int) -> tuple[float, float]:
     """(C, θ): P(Wq > t) = C·exp(−θ·t) for M/M/c, θ = cμ − λ."""
-    m = theory.mmc(arrival_rate, mean_service, servers)
+    m = queueing.mmc(arrival_rate, mean_service, servers)
     return m.p_wait, servers / m.mean_service - m.arrival_rate
 
 
 def wait_cdf(t: float, arrival_rate: float, mean_service: float, servers: int) -> float:
     """P(Wq <= t) for M/M/c: 1 − C·exp(−(cμ − λ)·t). Exact; at t = 0 it is 1 − C."""
-    t = theory._non_negative("t", t)
+    t = queueing._non_negative("t", t)
     p_wait, decay = _mmc_tail(arrival_rate, mean_service, servers)
     return 1.0 - p_wait * math.exp(-decay * t)
 
@@ -56,7 +56,7 @@ def latency_cdf(t: float, arrival_rate: float, mean_service: float, servers: int
     P(T > t) = (1 − C)·e^(−μt) + C·(θ·e^(−μt) − μ·e^(−θt)) / (θ − μ)  (θ ≠ μ),
     and C·(1 + μt)·e^(−μt) for that term when θ = μ.
     """
-    t = theory._non_negative("t", t)
+    t = queueing._non_negative("t", t)
     p_wait, theta = _mmc_tail(arrival_rate, mean_service, servers)
     mu = 1.0 / mean_service
     if math.isclose(theta, mu, rel_tol=1e-9):
@@ -69,7 +69,7 @@ def latency_cdf(t: float, arrival_rate: float, mean_service: float, servers: int
 def latency_quantile(q: float, arrival_rate: float, mean_service: float, servers: int) -> float:
     """The q-quantile of the time in system (wait + service) of M/M/c (exact, by bisection
     on :func:`latency_cdf` to 1e-12 relative)."""
-    q = theory._probability("q", q)
+    q = queueing._probability("q", q)
     low, high = 0.0, mean_service
     while latency_cdf(high, arrival_rate, mean_service, servers) < q:
         low, high = high, 2.0 * high
@@ -85,7 +85,7 @@ def latency_quantile(q: float, arrival_rate: float, mean_service: float, servers
 
 
 def _scv(name: str, value: float) -> float:
-    return theory._non_negative(name, value)
+    return queueing._non_negative(name, value)
 
 
 def mgc(
@@ -107,9 +107,9 @@ def mgc(
     """
     service_scv = _scv("service_scv", service_scv)
     arrival_scv = _scv("arrival_scv", arrival_scv)
-    m = theory.mmc(arrival_rate, mean_service, servers)
+    m = queueing.mmc(arrival_rate, mean_service, servers)
     wq = m.wq * (arrival_scv + service_scv) / 2.0
-    return theory._metrics(m.arrival_rate, m.mean_service, m.servers, m.utilisation, m.p_wait, wq)
+    return queueing._metrics(m.arrival_rate, m.mean_service, m.servers, m.utilisation, m.p_wait, wq)
 
 
 def kingman(
@@ -123,13 +123,13 @@ def kingman(
     1.69·E[S] (+18 %); errors of 10-20 % at moderate load are usual. ``p_wait`` is reported
     as ρ, which only holds for Poisson arrivals.
     """
-    arrival_rate = theory._positive("arrival_rate", arrival_rate)
-    mean_service = theory._positive("mean_service", mean_service)
+    arrival_rate = queueing._positive("arrival_rate", arrival_rate)
+    mean_service = queueing._positive("mean_service", mean_service)
     arrival_scv = _scv("arrival_scv", arrival_scv)
     service_scv = _scv("service_scv", service_scv)
-    rho = theory._check_stable(arrival_rate, mean_service, 1)
+    rho = queueing._check_stable(arrival_rate, mean_service, 1)
     wq = rho / (1.0 - rho) * (arrival_scv + service_scv) / 2.0 * mean_service
-    return theory._metrics(arrival_rate, mean_service, 1, rho, rho, wq)
+    return queueing._metrics(arrival_rate, mean_service, 1, rho, rho, wq)
 
 
 def mgc_wait_quantile(
@@ -144,7 +144,7 @@ def mgc_wait_quantile(
     P(Wq > t) ≈ C·exp(−(cμ − λ)·t / k) with k = (ca² + cs²)/2, which keeps the
     Allen–Cunneen mean. Exact for M/M/c; for other service a rough guide (tails of
     constant service are shorter than this, of heavy-tailed service longer)."""
-    q = theory._probability("q", q)
+    q = queueing._probability("q", q)
     k = (_scv("arrival_scv", arrival_scv) + _scv("service_scv", service_scv)) / 2.0
     p_wait, decay = _mmc_tail(arrival_rate, mean_service, servers)
     tail = 1.0 - q

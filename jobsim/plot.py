@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -40,50 +40,16 @@ __all__ = [
     "timeline",
 ]
 
+from jobsim._plotting import STATUS_COLOURS, _axes, _natural_key, _require, _status_name
 from jobsim.capacity_plot import capacity
+
+if TYPE_CHECKING:
+    from jobsim.animation import RunAnimation, animate
 
 log = logging.getLogger("jobsim.plot")
 
-#: Colours for job statuses, so every timeline uses the same legend.
-STATUS_COLOURS: dict[str, str] = {
-    "completed": "tab:green",
-    "failed": "tab:red",
-    "processing": "tab:orange",
-    "pending": "tab:blue",
-    "cancelled": "tab:gray",
-}
-
 #: Event texts a shutdown log marks as problems unless it has a boolean ``problem`` column.
 PROBLEM_PATTERN = re.compile(r"error|lost|stuck|panic|exception|leak|closedresource", re.I)
-
-
-def _axes(ax: Axes | None) -> Axes:
-    """The Axes to draw into: the caller's, or a fresh figure's."""
-    if ax is not None:
-        return ax
-    _, new_ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    return new_ax
-
-
-def _require(frame: pd.DataFrame, name: str, columns: Iterable[str]) -> None:
-    """Raise ValueError naming the frame, the missing columns and the columns it has."""
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{name} is missing column(s) {missing}; it needs {list(columns)} "
-            f"(it has {list(frame.columns)})"
-        )
-
-
-def _natural_key(value: object) -> list[Any]:
-    """Sort "worker-2" before "worker-10"."""
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(value))]
-
-
-def _status_name(value: object) -> str:
-    return str(getattr(value, "value", value))
 
 
 # --- scaling ----------------------------------------------------------------------------------
@@ -416,6 +382,13 @@ def shutdown_sequence(events: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
-# --- animation (its own room: jobsim.animation) ------------------------------------------------
+# --- animation (its own room: jobsim.animation, imported on first use) -------------------------
 
-from jobsim.animation import RunAnimation, animate  # noqa: E402
+
+def __getattr__(name: str) -> Any:
+    """``animate`` and ``RunAnimation`` live in :mod:`jobsim.animation`; loaded on first use."""
+    if name in ("animate", "RunAnimation"):
+        from jobsim import animation
+
+        return getattr(animation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,12 +25,10 @@ it then runs on a fresh loop in a helper thread. ``simulate_async`` is the ``awa
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
-import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -38,85 +36,34 @@ import anyio.to_process
 import anyio.to_thread
 import sniffio
 
-from jobsim import checks
 from jobsim import clock as clocks
 from jobsim.domain import Job
 from jobsim.events import FINAL_EVENTS, TraceEvent
+from jobsim.lab_prep import (
+    _PRIME,
+    ENGINES,
+    Sleep,
+    _closed,
+    _make_handler,
+    _plain_sleep,
+    _policies,
+    _prepare,
+    _recursion,
+    choose_engine,
+)
 from jobsim.mix import Mix
 from jobsim.pool import Scaler, WorkerPool
-from jobsim.pool.policies import DispatchSpec, Policy
-from jobsim.records import RunSettings
+from jobsim.pool.policies import DispatchSpec
 from jobsim.retry import RetryPolicy
+from jobsim.run_settings import RunSettings
 from jobsim.stores.base import JobStore
 from jobsim.stores.memory import InMemoryJobStore
-from jobsim.workload import Plan, SimulatedFailure, Workload, spin, spins_for
+from jobsim.workload import Plan, Workload, spin, spins_for
 
 if TYPE_CHECKING:
     from jobsim.records import RunResult
 
-__all__ = ["main", "simulate", "simulate_async", "sweep"]
-
-_PRIME = "jobsim.warm-up"
-Sleep = Callable[[float, Any], Awaitable[None]]
-
-
-def _plain_sleep() -> Sleep:
-    """Real time: no ties to break; the backend's own sleep, keyed call signature."""
-    native = clocks.native_sleep()
-
-    async def sleep(delay: float, key: Any) -> None:
-        await native(delay)
-
-    return sleep
-
-
-def _make_handler(
-    workload: Workload | Mix,
-    plan: Plan,
-    runs: dict[tuple[int, int], int],
-    sleep: Sleep,
-    warm_up: Callable[[Job], Awaitable[None]],
-) -> Callable[[Job], Awaitable[None]]:
-    """The pool's handler: one job of the plan per call (``warm_up`` for warm-up jobs).
-    It sits on the hot path, so it is one flat coroutine."""
-    service, failures = plan.service, plan.failures
-    rate = workload.failure_rate
-
-    def fail(index: int, attempt: int) -> None:
-        raise SimulatedFailure(
-            f"injected failure (failure_rate={rate:g}): job {index}, attempt {attempt}"
-        )
-
-    if workload.kind == "sleep":
-
-        async def handler(job: Job) -> None:
-            if job.type == _PRIME:
-                await warm_up(job)
-                return
-            index: int = job.payload["i"]
-            attempt = job.attempts
-            key = (index, attempt)
-            runs[key] = runs.get(key, 0) + 1
-            await sleep(service[index], (0, index))
-            row = failures[index]
-            if attempt <= len(row) and row[attempt - 1]:
-                fail(index, attempt)
-
-    else:
-        spins = [spins_for(s) for s in service]
-        offload: Any = anyio.to_thread if workload.kind == "cpu-thread" else anyio.to_process
-
-        async def handler(job: Job) -> None:
-            index: int = job.payload["i"]
-            attempt = job.attempts
-            key = (index, attempt)
-            runs[key] = runs.get(key, 0) + 1
-            await offload.run_sync(spin, spins[index])
-            row = failures[index]
-            if attempt <= len(row) and row[attempt - 1]:
-                fail(index, attempt)
-
-    return handler
+__all__ = ["ENGINES", "choose_engine", "simulate", "simulate_async"]
 
 
 async def _run(
@@ -266,84 +213,6 @@ async def _run(
     )
 
 
-ENGINES = ("auto", "pool", "recursion")
-
-
-def choose_engine(
-    engine: str,
-    workload: Workload | Mix,
-    *,
-    clock: str,
-    store: JobStore | None,
-    dispatch: object = "fifo",
-    limits: object = None,
-    scaler: Scaler | None = None,
-) -> str:
-    """``"pool"`` or ``"recursion"``: which engine runs ``engine`` (``"auto"``, ``"pool"`` or
-    ``"recursion"``) for this run. ``"recursion"`` on a run the recursion cannot describe is
-    a ``ValueError`` listing why (see :func:`jobsim.recursion.unsupported`)."""
-    from jobsim import recursion
-
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    if engine == "pool":
-        return "pool"
-    reasons = recursion.unsupported(
-        workload, clock=clock, store=store, dispatch=dispatch, limits=limits, scaler=scaler
-    )
-    if not reasons:
-        return "recursion"
-    if engine == "recursion":
-        raise ValueError(
-            "engine='recursion' cannot run this: " + "; ".join(reasons) + " (use engine='pool')"
-        )
-    return "pool"
-
-
-def _recursion(
-    workload: Workload | Mix, plan: Plan, *, workers: int, capacity: int, settings: RunSettings
-) -> RunResult:
-    from jobsim import recursion
-
-    settings.engine = "recursion"
-    wall = time.perf_counter()
-    result = recursion.run(workload, plan, workers=workers, capacity=capacity, settings=settings)
-    settings.wall_time = time.perf_counter() - wall
-    return result
-
-
-def _prepare(
-    workload: Workload | Mix,
-    clock: str,
-    backend: str,
-    workers: int,
-    capacity: int,
-    seed: int | None,
-) -> tuple[Plan, RunSettings]:
-    if not isinstance(workload, Workload | Mix):
-        raise TypeError(f"simulate() needs a Workload or a Mix, got {type(workload).__name__}")
-    clocks.check_backend(backend)
-    clocks.check_clock(clock)
-    if clock == "virtual" and workload.is_cpu_bound:
-        raise clocks.VirtualTimeError(
-            f"kind={workload.kind!r} does real CPU work in threads or processes, which takes "
-            "real time that the virtual clock cannot skip; use clock='real' "
-            "(or kind='sleep' to model the work as waiting)"
-        )
-    checks.count("workers", workers)
-    checks.count("capacity", capacity)
-    run_seed = workload.seed if seed is None else seed
-    settings = RunSettings(
-        clock=clock,
-        backend=backend,
-        workers=workers,
-        capacity=capacity,
-        seed=run_seed,
-        kind=workload.kind,
-    )
-    return workload.plan(run_seed), settings
-
-
 def simulate(
     workload: Workload | Mix,
     workers: int = 10,
@@ -437,23 +306,6 @@ def _warn_if_blocked(result: RunResult, workload: Workload | Mix) -> None:
     records.warn_if_blocked(result, closed=_closed(workload), stacklevel=4)  # the caller's line
 
 
-def _closed(workload: Workload | Mix) -> bool:
-    """Every job there at t = 0 (``Batch()`` arrivals, in every class of a mix)."""
-    from jobsim.workload import Batch
-
-    parts = workload.classes.values() if isinstance(workload, Mix) else [workload]
-    return all(isinstance(part.arrivals, Batch) for part in parts)
-
-
-def _policies(settings: RunSettings, dispatch: object, limits: object) -> Policy:
-    """Check ``dispatch=``/``limits=`` before anything runs; note them in the settings."""
-    from jobsim.pool.policies import describe, validate
-
-    policy, checked = validate(dispatch, limits)
-    settings.dispatch = describe(policy) + ("+limits" if checked else "")
-    return policy
-
-
 async def simulate_async(
     workload: Workload | Mix,
     workers: int = 10,
@@ -521,111 +373,15 @@ async def simulate_async(
     )
 
 
-# sweep moved to jobsim.experiments; still importable from here.
-from jobsim.experiments import sweep  # noqa: E402
+def __getattr__(name: str) -> Any:
+    """Old homes kept working: ``sweep`` (now in :mod:`jobsim.experiments`) and the
+    command line's ``main`` (now in :mod:`jobsim.lab_cli`), imported on first use."""
+    if name == "sweep":
+        from jobsim.experiments import sweep
 
-# -- command line -------------------------------------------------------------------------------
+        return sweep
+    if name == "main":
+        from jobsim.lab_cli import main
 
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers like 1,2,10; got {text!r}"
-        ) from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"worker counts must be integers >= 1; got {text!r}")
-    return values
-
-
-def _spec(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__
-    return convert
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m jobsim simulate``: run a workload for some worker counts, print summaries."""
-    from jobsim.workload import parse_arrivals, parse_service
-
-    parser = argparse.ArgumentParser(
-        prog="python -m jobsim simulate",
-        description="Run a workload on the real worker pool, in virtual or real time.",
-    )
-    parser.add_argument("--jobs", type=int, default=100, help="number of jobs (default 100)")
-    parser.add_argument(
-        "--arrivals",
-        type=_spec(parse_arrivals),
-        default="batch",
-        help="batch | poisson:RATE | periodic:SECONDS | bursts:SIZE:EVERY (default batch)",
-    )
-    parser.add_argument(
-        "--service",
-        type=_spec(parse_service),
-        default="constant:1.0",
-        help="constant:S | uniform:LOW:HIGH | exponential:MEAN | lognormal:MEAN[:SIGMA] "
-        "(default constant:1.0)",
-    )
-    parser.add_argument("--kind", choices=["sleep", "cpu-thread", "cpu-process"], default="sleep")
-    parser.add_argument("--failure-rate", type=float, default=0.0, help="per attempt, 0..1")
-    parser.add_argument("--max-attempts", type=int, default=1, help="attempts per job")
-    parser.add_argument(
-        "--workers",
-        type=_int_list,
-        default=[1, 10],
-        help="comma-separated worker counts (default 1,10)",
-    )
-    parser.add_argument("--capacity", type=int, default=100, help="channel slots (default 100)")
-    parser.add_argument("--clock", choices=list(clocks.CLOCKS), default="virtual")
-    parser.add_argument("--backend", choices=list(clocks.BACKENDS), default="asyncio")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    try:
-        workload = Workload(
-            args.jobs,
-            args.arrivals,
-            args.service,
-            kind=args.kind,
-            failure_rate=args.failure_rate,
-            max_attempts=args.max_attempts,
-            seed=args.seed,
-        )
-    except ValueError as exc:
-        flag = {"jobs": "--jobs", "failure_rate": "--failure-rate"}
-        named = next((f for key, f in flag.items() if f"Workload.{key}" in str(exc)), None)
-        named = named or ("--max-attempts" if "max_attempts" in str(exc) else "--kind")
-        parser.error(f"argument {named}: {exc}")
-    if args.capacity < 1:
-        parser.error(f"argument --capacity: must be an integer >= 1, got {args.capacity}")
-    if args.clock == "virtual" and workload.is_cpu_bound:
-        parser.error(
-            f"argument --clock: --kind {args.kind} does real CPU work, which the virtual "
-            "clock cannot skip; use --clock real"
-        )
-    columns = ["workers", "makespan", "throughput", "wait_p95", "latency_p95", "utilisation"]
-    print(
-        f"{args.jobs} jobs, arrivals {args.arrivals}, service {args.service}, kind {args.kind}, "
-        f"{args.clock} clock on {args.backend}"
-    )
-    print("".join(f"{c:>14}" for c in columns))
-    for count in args.workers:
-        result = simulate(
-            workload,
-            workers=count,
-            capacity=args.capacity,
-            clock=args.clock,
-            backend=args.backend,
-        )
-        s = result.summary
-        print("".join(f"{s[c]:>14.6g}" for c in columns))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+        return main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

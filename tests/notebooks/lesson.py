@@ -63,3 +63,20 @@ def checker(notebook: Any) -> Any:
     namespace: dict[str, Any] = {}
     exec(tagged(notebook, "checker").source, namespace)  # our own notebook
     return namespace["check"]
+
+
+def assert_exercise(notebook: Any, solved: str, right: Any, wrong: dict[Any, str]) -> None:
+    """The lesson's "your turn" cell asks (no answer yet), its hidden solution prints ``solved``,
+    and its checker accepts ``right`` while refusing each ``wrong`` answer with a hint matching
+    the given pattern: the exercise really asks back and really checks."""
+    import pytest
+
+    assert "No answer yet" in printed(tagged(notebook, "exercise"))
+    solution = tagged(notebook, "solution")
+    assert solved in printed(solution)
+    assert solution.metadata["jupyter"]["source_hidden"] is True
+    check = checker(notebook)
+    for answer, hint in wrong.items():
+        with pytest.raises(AssertionError, match=hint):
+            check(answer)
+    check(right)

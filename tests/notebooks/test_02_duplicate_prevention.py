@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from lesson import checker, numbers, printed, result, tagged
+from lesson import assert_exercise, numbers, printed, result, tagged
 
 STEM = "02-duplicate-prevention"
 
@@ -69,12 +69,4 @@ def test_the_conclusion_is_computed_and_says_what_the_runs_showed(
 def test_the_exercise_asks_and_its_solution_passes_the_check(
     executed: Callable[[str], Any],
 ) -> None:
-    nb = executed(STEM)
-    assert "No answer yet" in printed(tagged(nb, "exercise"))
-    solution = tagged(nb, "solution")
-    assert "Right: 0." in printed(solution)
-    assert solution.metadata["jupyter"]["source_hidden"] is True
-    check = checker(nb)
-    with pytest.raises(AssertionError, match="With one worker, who else could claim"):
-        check(17)
-    check(0)
+    assert_exercise(executed(STEM), "Right: 0.", 0, {17: "With one worker, who else could claim"})

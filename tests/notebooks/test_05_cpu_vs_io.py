@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from lesson import checker, numbers, printed, result, tagged
+from lesson import assert_exercise, numbers, printed, result, tagged
 
 STEM = "05-cpu-vs-io"
 KINDS = ["io (sleep)", "inline", "thread", "process"]
@@ -68,14 +68,9 @@ def test_each_verdict_follows_from_its_numbers(executed: Callable[[str], Any]) -
 def test_the_exercise_asks_and_its_solution_passes_the_check(
     executed: Callable[[str], Any],
 ) -> None:
-    nb = executed(STEM)
-    assert "No answer yet" in printed(tagged(nb, "exercise"))
-    solution = tagged(nb, "solution")
-    assert "Right: about 0.6 s." in printed(solution)
-    assert solution.metadata["jupyter"]["source_hidden"] is True
-    check = checker(nb)
-    with pytest.raises(AssertionError, match="compute side by side"):
-        check(0.2)
-    with pytest.raises(AssertionError, match="too far off"):
-        check(3.0)
-    check(0.6)
+    assert_exercise(
+        executed(STEM),
+        "Right: about 0.6 s.",
+        0.6,
+        {0.2: "compute side by side", 3.0: "too far off"},
+    )
