@@ -47,8 +47,16 @@ def trio_rng() -> Iterator[object]:
     trio_run._r.setstate(state)
 
 
+@pytest.mark.parametrize("shuffle", [False, True], ids=["reverse", "shuffle"])
 @pytest.mark.parametrize("name", sorted(WORKLOADS))
-def test_trio_scheduling_choices_do_not_change_the_records(name: str, trio_rng: object) -> None:
+def test_trio_scheduling_choices_do_not_change_the_records(
+    name: str, shuffle: bool, trio_rng: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trio reverses each batch at random, or shuffles it fully once Hypothesis is imported
+    (its "deterministic" mode, as in a test session that has Hypothesis tests)."""
+    import trio._core._run as trio_run
+
+    monkeypatch.setattr(trio_run, "_ALLOW_DETERMINISTIC_SCHEDULING", shuffle)
     workload = WORKLOADS[name]
     expected = _jobs(workload, "asyncio")
     for seed in range(12):
