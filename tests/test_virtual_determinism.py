@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import sniffio
 
-from jobsim import Bursts, Exponential, Poisson, Uniform, Workload, simulate
+from jobsim import Bursts, Constant, Exponential, Poisson, RetryPolicy, Uniform, Workload, simulate
 from jobsim.sequencer import Sequencer
 
 # Ties everywhere (bursts of 7 arrivals, 4 workers) and a queue that builds up and drains.
@@ -62,6 +62,31 @@ def test_trio_scheduling_choices_do_not_change_the_records(
     for seed in range(12):
         trio_rng.seed(seed)  # type: ignore[attr-defined]
         pd.testing.assert_frame_equal(_jobs(workload, "trio"), expected, check_exact=True)
+
+
+def test_retry_backoffs_ending_together_redeliver_in_the_same_order_on_both_backends(
+    trio_rng: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Un-jittered backoffs of failures at the same instant end at the same instant too."""
+    import trio._core._run as trio_run
+
+    workload = Workload(
+        300, Bursts(7, 1.0), Constant(1.0), failure_rate=0.3, max_attempts=3, seed=6
+    )
+
+    def jobs(backend: str) -> pd.DataFrame:
+        retry = RetryPolicy(base=0.5, jitter=False)
+        return simulate(
+            workload, workers=4, capacity=300, backend=backend, engine="pool", retry=retry
+        ).jobs
+
+    expected = jobs("asyncio")
+    assert (expected["attempts"] > 1).sum() > 50 and expected["retry_wait"].max() > 0
+    for shuffle in (False, True):
+        monkeypatch.setattr(trio_run, "_ALLOW_DETERMINISTIC_SCHEDULING", shuffle)
+        for seed in range(4):
+            trio_rng.seed(seed)  # type: ignore[attr-defined]
+            pd.testing.assert_frame_equal(jobs("trio"), expected, check_exact=True)
 
 
 def test_garbage_collection_at_arbitrary_points_does_not_change_the_records() -> None:
