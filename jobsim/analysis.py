@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobsim.events import ATTEMPT_ENDS, TraceEvent
+from jobsim.summary import summarise
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,8 +221,6 @@ def steady(
     """
     import pandas as pd
 
-    from jobsim.records import RunResult, summarise
-
     frame = result.jobs.sort_values(["submitted", "index"], kind="stable")
     given = [name for name, v in (("seconds", seconds), ("jobs", jobs)) if v is not None]
     if given:
@@ -266,7 +265,7 @@ def steady(
     summary |= occupancy_means(levels, start, end, workers)
     current: Any = result.settings  # a RunSettings dataclass (typed as a Mapping)
     settings = dataclasses.replace(current, warmup_time=start, warmup_jobs=cut)
-    return RunResult(kept, summary, events, queue_depth, result.report, settings)
+    return type(result)(kept, summary, events, queue_depth, result.report, settings)
 
 
 # --- time-weighted averages from the trace ----------------------------------------------------

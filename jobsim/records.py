@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jobsim import analysis
+from jobsim import analysis, capacity
+from jobsim import summary as summaries
 from jobsim.domain import Job, JobStatus
 from jobsim.events import ATTEMPT_ENDS, WORKER_EVENTS, TraceEvent
 from jobsim.pool.stats import ShutdownReport
 from jobsim.run_settings import RunSettings
+from jobsim.summary import SUMMARY_KEYS, summarise
 from jobsim.workload import Plan
 
 if TYPE_CHECKING:
@@ -56,36 +58,6 @@ JOB_COLUMNS = [
     "service",
     "latency",
     "retry_wait",
-]
-
-#: Keys of :attr:`RunResult.summary`.
-SUMMARY_KEYS = [
-    "workers",
-    "jobs",
-    "makespan",
-    "throughput",
-    "goodput",
-    "wait_mean",
-    "wait_p50",
-    "wait_p95",
-    "wait_p99",
-    "latency_mean",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "utilisation",
-    "worker_seconds",
-    "cost_per_job",
-    "lq",
-    "l",
-    "completed",
-    "failed",
-    "cancelled",
-    "expired",
-    "pending",
-    "retried",
-    "duplicates",
-    "lost",
 ]
 
 
@@ -135,8 +107,6 @@ class RunResult:
     def workers(self) -> pd.DataFrame:
         """``time, workers, busy`` after every change: workers alive, jobs running."""
         if self._timeline is None:
-            from jobsim import capacity
-
             initial = self.initial_workers
             initial = self.summary["workers"] if initial is None else initial
             self._timeline = capacity.timeline(self.events, self.worker_changes, initial)
@@ -145,8 +115,6 @@ class RunResult:
     def windows(self, seconds: float) -> pd.DataFrame:
         """Throughput, p95 latency, mean workers and utilisation per window of ``seconds``
         (see :func:`jobsim.capacity.windows`)."""
-        from jobsim import capacity
-
         return capacity.windows(self, seconds)
 
     def __repr__(self) -> str:
@@ -181,40 +149,7 @@ class RunResult:
         """The summary per job class, one row each (highest priority first): ``priority``,
         ``jobs``, ``completed``, ``failed``, ``expired``, ``wait_mean/p50/p95/p99`` (of the
         jobs that started) and ``latency_mean/p50/p95/p99`` (of those that finished)."""
-        import pandas as pd
-
-        rows = []
-        for name, group in self.jobs.groupby("job_class", sort=False):
-            status = group["status"]
-            done = group[status.isin([JobStatus.COMPLETED.value, JobStatus.FAILED.value])]
-            rows.append(
-                {
-                    "job_class": name,
-                    "priority": int(group["priority"].iloc[0]),
-                    "jobs": len(group),
-                    "completed": int((status == JobStatus.COMPLETED.value).sum()),
-                    "failed": int((status == JobStatus.FAILED.value).sum()),
-                    "expired": int(group["expired"].sum()),
-                }
-                | _percentiles(group["wait"].dropna().to_numpy(), "wait")
-                | _percentiles(done["latency"].dropna().to_numpy(), "latency")
-            )
-        frame = pd.DataFrame(rows)
-        if frame.empty:
-            return frame
-        return frame.sort_values("priority", ascending=False, kind="stable").set_index("job_class")
-
-
-def _percentiles(values: np.ndarray, prefix: str) -> dict[str, float]:
-    if values.size == 0:
-        return {f"{prefix}_{k}": float("nan") for k in ("mean", "p50", "p95", "p99")}
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {
-        f"{prefix}_mean": float(values.mean()),
-        f"{prefix}_p50": float(p50),
-        f"{prefix}_p95": float(p95),
-        f"{prefix}_p99": float(p99),
-    }
+        return summaries.by_class(self.jobs)
 
 
 def build(
@@ -399,8 +334,6 @@ def assemble(
     finished = frame["finished"].dropna()
     end = float(finished.max()) if len(finished) else 0.0
     if any(t < end for t, _ in worker_changes) or initial_workers not in (None, workers):
-        from jobsim import capacity
-
         result.summary["workers"] = workers  # read by the timeline for its start
         worker_seconds = capacity.integral(result.workers, "workers", 0.0, end)
     summary = summarise(
@@ -410,54 +343,6 @@ def assemble(
     summary["lq"], summary["l"] = means["lq"], means["l"]
     result.summary = summary
     return result
-
-
-def summarise(
-    jobs: pd.DataFrame,
-    *,
-    workers: int,
-    busy: float,
-    duplicates: int = 0,
-    worker_seconds: float | None = None,
-) -> dict[str, Any]:
-    """The run's headline numbers from its per-job frame (see :data:`SUMMARY_KEYS`);
-    ``worker_seconds`` defaults to ``workers x makespan`` (a pool of fixed size)."""
-    status = jobs["status"]
-    counts = status.value_counts().to_dict()  # one pass over the strings, not one per status
-    completed = int(counts.get(JobStatus.COMPLETED.value, 0))
-    failed = int(counts.get(JobStatus.FAILED.value, 0))
-    finished = jobs["finished"].dropna()
-    makespan = float(finished.max()) if len(finished) else 0.0
-    if completed + failed == len(jobs):
-        done = jobs
-    else:
-        done = jobs[status.isin([JobStatus.COMPLETED.value, JobStatus.FAILED.value])]
-    summary: dict[str, Any] = {
-        "workers": workers,
-        "jobs": len(jobs),
-        "makespan": makespan,
-        "throughput": len(done) / makespan if makespan > 0 else float("nan"),
-        "goodput": completed / makespan if makespan > 0 else float("nan"),
-    }
-    summary |= _percentiles(jobs["wait"].dropna().to_numpy(), "wait")
-    summary |= _percentiles(done["latency"].dropna().to_numpy(), "latency")
-    if worker_seconds is None:
-        worker_seconds = workers * makespan
-    summary["utilisation"] = busy / worker_seconds if worker_seconds > 0 else float("nan")
-    summary["worker_seconds"] = worker_seconds
-    summary["cost_per_job"] = worker_seconds / completed if completed else float("nan")
-    summary["lq"] = summary["l"] = float("nan")  # from the trace: see analysis.occupancy_means
-    summary |= {
-        "completed": completed,
-        "failed": failed,
-        "cancelled": int(counts.get(JobStatus.CANCELLED.value, 0)),
-        "expired": int(counts.get(JobStatus.EXPIRED.value, 0)),
-        "pending": int(counts.get(JobStatus.PENDING.value, 0)),
-        "retried": int((jobs["attempts"] > 1).sum()),
-        "duplicates": duplicates,
-        "lost": int(counts.get(JobStatus.PROCESSING.value, 0)),
-    }
-    return summary
 
 
 def _class_names(jobs: Sequence[Job], plan: Plan | None) -> list[str]:
