@@ -17,14 +17,20 @@ Any other move raises :class:`InvalidTransition`.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from jobsim.payload import MAX_NAME_LENGTH, check_name, check_payload
+from jobsim.payload import (
+    MAX_NAME_LENGTH,
+    PRIORITY_RANGE,
+    check_name,
+    check_payload,
+    check_priority,
+    check_ttl,
+)
 
 __all__ = [
     "PRIORITY_RANGE",
@@ -91,9 +97,6 @@ _INTO_R, _INTO_C, _INTO_F, _INTO_P, _INTO_X = (SOURCES[s] for s in (_R, _C, _F, 
 
 #: Statuses a job never leaves.
 TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({_C, _F, _X, _E})
-
-#: Allowed priorities (a 32-bit integer, what every store's column holds); higher runs first.
-PRIORITY_RANGE = range(-(2**31), 2**31)
 
 
 class JobsimError(Exception):
@@ -383,29 +386,3 @@ class Job:
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
         """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError`` naming them."""
         return cls(**data)
-
-
-def check_priority(value: object) -> int:
-    """``value`` as a job priority, or a ``TypeError``/``ValueError`` saying what is allowed."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"Job.priority must be an integer (higher runs first), got {value!r} "
-            f"({type(value).__name__})"
-        )
-    if value not in PRIORITY_RANGE:
-        raise ValueError(
-            f"Job.priority must be between {PRIORITY_RANGE.start} and "
-            f"{PRIORITY_RANGE.stop - 1}, got {value!r}"
-        )
-    return int(value)
-
-
-def check_ttl(value: object) -> float:
-    """``value`` as a ttl in seconds, or an error saying what is allowed."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(
-            f"Job.ttl must be a number of seconds or None, got {value!r} ({type(value).__name__})"
-        )
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"Job.ttl must be a positive, finite number of seconds, got {value!r}")
-    return float(value)

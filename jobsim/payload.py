@@ -9,7 +9,8 @@ JSON as every store can hold it:
 * **no NaN or Infinity** (not JSON; PostgreSQL's ``jsonb`` rejects them);
 * text is valid Unicode (**no lone surrogates**) and **contains no NUL** (``\\x00``): PostgreSQL
   cannot store NUL in ``text`` or ``jsonb``, so no store accepts it;
-* ids and types are non-empty, printable and at most :data:`MAX_NAME_LENGTH` characters.
+* ids and types are non-empty, printable and at most :data:`MAX_NAME_LENGTH` characters;
+* a priority is an integer in :data:`PRIORITY_RANGE`, a ttl a positive, finite number of seconds.
 
 One difference remains, PostgreSQL's own: ``jsonb`` keeps numbers as decimals, so a float with
 no fractional part written in exponent form (``1e16`` and up) comes back as an ``int`` of the
@@ -20,13 +21,24 @@ The common case (a flat dict of plain values) costs one loop of type checks.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
-__all__ = ["MAX_NAME_LENGTH", "check_name", "check_payload"]
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "PRIORITY_RANGE",
+    "check_name",
+    "check_payload",
+    "check_priority",
+    "check_ttl",
+]
 
 #: Longest id or type accepted, in characters.
 MAX_NAME_LENGTH = 200
+
+#: Allowed priorities (a 32-bit integer, what every store's column holds); higher runs first.
+PRIORITY_RANGE = range(-(2**31), 2**31)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ALLOWED = "dict (string keys), list, str, int, float, bool or None"
@@ -123,3 +135,29 @@ def _check_value(value: object, where: str) -> None:
             f"{where} holds {_article(type(value).__name__)} ({value!r:.60}), which is not "
             f"JSON; allowed: {_ALLOWED}"
         )
+
+
+def check_priority(value: object) -> int:
+    """``value`` as a job priority, or a ``TypeError``/``ValueError`` saying what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"Job.priority must be an integer (higher runs first), got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if value not in PRIORITY_RANGE:
+        raise ValueError(
+            f"Job.priority must be between {PRIORITY_RANGE.start} and "
+            f"{PRIORITY_RANGE.stop - 1}, got {value!r}"
+        )
+    return int(value)
+
+
+def check_ttl(value: object) -> float:
+    """``value`` as a ttl in seconds, or an error saying what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"Job.ttl must be a number of seconds or None, got {value!r} ({type(value).__name__})"
+        )
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"Job.ttl must be a positive, finite number of seconds, got {value!r}")
+    return float(value)
