@@ -20,7 +20,7 @@ import sniffio
 
 from jobsim.virtual_loop import VirtualEventLoop, VirtualTimeError, is_virtual
 
-__all__ = ["Sequencer", "trio_arbiter"]
+__all__ = ["Sequencer", "tie_sleep", "trio_arbiter"]
 
 
 @functools.cache
@@ -29,6 +29,20 @@ def trio_arbiter() -> Any:
     import trio
 
     return trio.lowlevel.RunVar("jobsim_sequencer")
+
+
+def tie_sleep() -> Callable[[float, Any], Awaitable[None]] | None:
+    """The running loop's sequenced sleep, if something arbitrates ties in virtual time (the
+    :class:`VirtualEventLoop`, or a running trio :class:`Sequencer`); else None.
+
+    For the pool's own timers (retry backoffs): a plain sleep on trio wakes timers due at the
+    same instant in an order that depends on memory addresses and its scheduler's RNG.
+    """
+    if sniffio.current_async_library() == "trio":
+        arbiter = trio_arbiter().get(None)
+        return None if arbiter is None else arbiter.bind()
+    loop = asyncio.get_running_loop()
+    return loop.sleep_sequenced if isinstance(loop, VirtualEventLoop) else None
 
 
 class _Turn:

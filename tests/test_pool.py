@@ -203,12 +203,14 @@ async def test_drain_false_unblocks_producers_waiting_on_a_full_channel() -> Non
         async with anyio.create_task_group() as tg:
             for _ in range(5):  # 1 running, 1 queued, 3 blocked in submit
                 tg.start_soon(pool.submit, Job())
-            await anyio.sleep(0.01)
+            # Settled, not "10 ms later": on a loaded machine a real sleep can end before
+            # the worker has claimed its job (trio then runs both in one batch, any order).
+            await anyio.wait_all_tasks_blocked()
             assert pool.queue_depth == 1 and pool.busy == 1
             with anyio.fail_after(5):
                 async with anyio.create_task_group() as stopper:
                     stopper.start_soon(pool.shutdown, False)
-                    await anyio.sleep(0.01)
+                    await anyio.wait_all_tasks_blocked()
                     gate.set()
     counts = await store.counts()
     assert counts[JobStatus.PROCESSING] == 0
