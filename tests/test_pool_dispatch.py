@@ -177,6 +177,37 @@ def test_a_concurrency_cap_holds_and_no_worker_idles_while_others_wait() -> None
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("dispatch", ["fifo", "priority"])
+def test_a_drain_under_a_concurrency_cap_ends_when_the_last_capped_job_is_taken(
+    backend: str, dispatch: str
+) -> None:
+    # More workers than the cap: the surplus park while the closed queue still holds jobs they
+    # may not start. When the last one is taken they must see the end of the stream, or the
+    # shutdown that joins them waits for ever (the guard below turns that into a failure).
+    async def handler(job: Job) -> None:
+        await anyio.sleep(1.0)
+
+    async def main() -> tuple[int, float]:
+        async with WorkerPool(
+            InMemoryJobStore(),
+            handler,
+            workers=3,
+            capacity=3,
+            dispatch=dispatch,
+            limits={"job": Concurrency(1)},
+        ) as pool:
+            for n in range(12):
+                await pool.submit(Job(priority=n % 3))
+            with anyio.fail_after(1_000):  # virtual seconds: only a stuck shutdown gets here
+                report = await pool.shutdown(drain=True)
+            return report.completed, anyio.current_time()
+
+    completed, ended = virtual(main, backend)
+    assert completed == 12
+    assert ended == pytest.approx(12.0, abs=1e-6)  # one at a time under the cap, no stall
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @pytest.mark.parametrize("dispatch", DISPATCHES, ids=str)
 def test_ttl_expires_waiting_jobs_and_never_interrupts_a_running_one(
     backend: str, dispatch: object

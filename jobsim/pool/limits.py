@@ -174,6 +174,10 @@ class LimitedDispatch(Bounded):
         if self._idle:
             self._idle.pop(0).event.set()
 
+    def _wake_all(self) -> None:
+        while self._idle:
+            self._idle.pop().event.set()
+
     # -- intake ------------------------------------------------------------------------------
 
     def put_nowait(self, job: Job) -> None:
@@ -239,6 +243,10 @@ class LimitedDispatch(Bounded):
         gate = self._gates.get(key[1])
         if gate is not None:
             gate.take(now)
+        if self._closed and not self._depth:
+            # Workers parked while a closed queue still held jobs they could not start must now
+            # see the end of the stream, or they (and the shutdown joining them) wait for ever.
+            self._wake_all()
         if self._producers:
             self._producers.admit(self._has_room, self._push)
         return job
@@ -286,12 +294,13 @@ class LimitedDispatch(Bounded):
 
     def close(self) -> None:
         self._closed = True
-        while self._idle:
-            self._idle.pop().event.set()
+        self._wake_all()
         self._producers.refuse_all()
 
     def discard_queued(self) -> int:
         dropped = self._depth
         self._queues.clear()
         self._depth = 0
+        if self._closed:
+            self._wake_all()
         return dropped + self._producers.drop_all()  # theirs stay pending in the store too
