@@ -20,17 +20,7 @@ def postgres_url() -> Iterator[str]:
     user when we are root (see jobsim/stores/pgtemp.py). Without binaries the PostgreSQL
     tests skip locally but FAIL in CI (CI=true): no PostgreSQL test may be skipped there.
     """
-    import os
+    from servers import own_postgres
 
-    from jobsim.stores.pgtemp import PostgresUnavailable, TemporaryPostgres
-
-    try:
-        server = TemporaryPostgres().start()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI needs a PostgreSQL server for the store tests: {exc}")
-        pytest.skip(f"no PostgreSQL server binaries: {exc}")
-    try:
+    with own_postgres() as server:
         yield server.url
-    finally:
-        server.stop()

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from faults import Cluster, audit
+from servers import own_postgres as start_postgres
+from servers import with_store
 
 from jobsim import Job, JobStatus
-from jobsim.stores import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -45,23 +45,12 @@ def _jobs(rng: random.Random, n: int) -> tuple[list[Job], dict[str, int]]:
     return jobs, fail_until
 
 
-def _store(url: str, fn: Any) -> Any:
-    async def run() -> Any:
-        store = await open_store(url)
-        try:
-            return await fn(store)
-        finally:
-            await store.close()
-
-    return anyio.run(run)
-
-
 def _chaos(url: str, tmp_path: Path, seed: int, outages: Any = None) -> None:
     rng = random.Random(seed)
     results = tmp_path / "results"
     results.mkdir()
     jobs, fail_until = _jobs(rng, 100)
-    _store(url, lambda s: s.add_many(jobs))
+    with_store(url, lambda s: s.add_many(jobs))
     cluster = Cluster(url, results, lease=LEASE, grace=GRACE)
     try:
         for _ in range(3):
@@ -84,20 +73,20 @@ def _chaos(url: str, tmp_path: Path, seed: int, outages: Any = None) -> None:
                 what()  # an outage: a callable
                 cluster.figures.outages.append(what.__name__)
         deadline = time.monotonic() + 120
-        while _store(url, lambda s: s.counts())[JobStatus.COMPLETED] < len(jobs):
+        while with_store(url, lambda s: s.counts())[JobStatus.COMPLETED] < len(jobs):
             cluster.check_alive()
             cluster.reap()
             assert time.monotonic() < deadline, "the jobs never all completed"
             time.sleep(0.2)
         cluster.stop_all()
-        final = _store(url, lambda s: s.list())
+        final = with_store(url, lambda s: s.list())
         figures = audit(cluster, fail_until, final)
     finally:
         cluster.kill_everything()
     print(f"\nfaults [{url.split(':')[0]}]: {figures.summary()}")
     assert not figures.problems, "\n".join(figures.problems[:20])
     assert figures.duplicates_unexplained == 0 and figures.overlaps == 0
-    counts = _store(url, lambda s: s.counts())
+    counts = with_store(url, lambda s: s.counts())
     assert counts[JobStatus.PROCESSING] == 0 and counts[JobStatus.COMPLETED] == len(jobs)
 
 
@@ -108,20 +97,8 @@ def test_sqlite_survives_kills_and_drains(tmp_path: Path) -> None:
 @pytest.fixture
 def own_postgres() -> Iterator[Any]:
     """A PostgreSQL server of this test's own, which it may stop and restart."""
-    import os
-
-    from jobsim.stores.pgtemp import PostgresUnavailable, TemporaryPostgres
-
-    try:
-        server = TemporaryPostgres(dbname=f"faults_{uuid.uuid4().hex[:8]}").start()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI needs a PostgreSQL server for the fault tests: {exc}")
-        pytest.skip(f"no PostgreSQL server binaries: {exc}")
-    try:
+    with start_postgres(dbname=f"faults_{uuid.uuid4().hex[:8]}") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_postgresql_survives_kills_drains_a_restart_and_an_outage(
@@ -144,7 +121,7 @@ def test_a_worker_gives_up_after_the_outage_limit_in_one_line(
     import subprocess
     import sys
 
-    _store(own_postgres.url, lambda s: s.add(Job(payload={"duration": 0.1})))
+    with_store(own_postgres.url, lambda s: s.add(Job(payload={"duration": 0.1})))
     proc = subprocess.Popen(
         [sys.executable, "-m", "jobsim", "worker", "--store", own_postgres.url,
          "--outage-limit", "2", "--poll", "0.2", "--name", "idle"],

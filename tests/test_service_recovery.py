@@ -10,24 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
+from servers import own_postgres as start_postgres
+from servers import with_store
 from test_http_server import SUMMARY, server
 
 from jobsim import Job, JobStatus
-from jobsim.stores import open_store
-
-
-def _store(url: str, fn: Any) -> Any:
-    async def run() -> Any:
-        store = await open_store(url)
-        try:
-            return await fn(store)
-        finally:
-            await store.close()
-
-    return anyio.run(run)
 
 
 def _wait(check: Any, what: str, timeout: float = 60) -> None:
@@ -47,16 +36,16 @@ def test_the_service_runs_pending_jobs_and_recovers_a_dead_holders(tmp_path: Pat
             await store.claim_next(holder, 0.5)
         return [j.id for j in jobs]
 
-    ids = _store(url, seed)
+    ids = with_store(url, seed)
     with server({"JOBSIM_STORE": url}, "--lease", "1", "--workers", "4") as child:
         child.url()
-        _wait(lambda: _store(url, lambda s: s.counts())[JobStatus.COMPLETED] == 8, "8 jobs")
+        _wait(lambda: with_store(url, lambda s: s.counts())[JobStatus.COMPLETED] == 8, "8 jobs")
         child.proc.send_signal(signal.SIGTERM)
         assert child.stop() == 0, child.log
     summary = SUMMARY.search(child.log)
     assert summary is not None, child.log
     assert (summary["how"], summary["completed"], summary["pending"]) == ("drained", "8", "0")
-    jobs = _store(url, lambda s: s.list())
+    jobs = with_store(url, lambda s: s.list())
     assert {j.id for j in jobs} == set(ids)
     assert sorted(j.attempts for j in jobs) == [1] * 6 + [2, 2]  # the dead holder's ran again
 
@@ -69,33 +58,21 @@ def test_the_shutdown_line_never_says_drained_with_jobs_pending(tmp_path: Path) 
         for _ in range(5):
             response = httpx.post(f"{base}/jobs", json={"type": "t", "payload": {"duration": 2}})
             assert response.status_code == 201, response.text
-        _wait(lambda: _store(url, lambda s: s.counts())[JobStatus.PROCESSING] == 1, "a start")
+        _wait(lambda: with_store(url, lambda s: s.counts())[JobStatus.PROCESSING] == 1, "a start")
         child.proc.send_signal(signal.SIGTERM)
         assert child.stop() == 0, child.log
     summary = SUMMARY.search(child.log)
     assert summary is not None, child.log
     assert summary["how"] != "drained" and int(summary["pending"]) >= 4, child.log
-    counts = _store(url, lambda s: s.counts())
+    counts = with_store(url, lambda s: s.counts())
     assert counts[JobStatus.PENDING] == int(summary["pending"])  # kept for the next start
     assert counts[JobStatus.PROCESSING] == 0
 
 
 @pytest.fixture
 def own_postgres() -> Iterator[Any]:
-    import os
-
-    from jobsim.stores.pgtemp import PostgresUnavailable, TemporaryPostgres
-
-    try:
-        pg = TemporaryPostgres().start()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI needs a PostgreSQL server: {exc}")
-        pytest.skip(f"no PostgreSQL server binaries: {exc}")
-    try:
+    with start_postgres() as pg:
         yield pg
-    finally:
-        pg.stop()
 
 
 def test_health_and_posts_answer_503_while_the_store_is_unreachable(own_postgres: Any) -> None:

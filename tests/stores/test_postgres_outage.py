@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
+from servers import own_postgres as start_postgres
 
 from jobsim import Job, JobStatus
 from jobsim.stores import StoreUnavailable
@@ -31,20 +32,8 @@ def table() -> str:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Any]:
-    import os
-
-    from jobsim.stores.pgtemp import PostgresUnavailable, TemporaryPostgres
-
-    try:
-        pg = TemporaryPostgres().start()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI needs a PostgreSQL server: {exc}")
-        pytest.skip(f"no PostgreSQL server binaries: {exc}")
-    try:
+    with start_postgres() as pg:
         yield pg
-    finally:
-        pg.stop()
 
 
 def _warnings(caplog: pytest.LogCaptureFixture, text: str) -> int:
