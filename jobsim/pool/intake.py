@@ -74,21 +74,32 @@ class Intake:
         """Store ``job`` as pending and deliver it; waits while the dispatch is full."""
         if self.state != "running":
             self.refuse("submit")
+        add_nowait = self._add_nowait
+        dispatch = self._dispatch
+        if add_nowait is not None and dispatch is not None:
+            # The hot path: nothing awaited, so no shutdown can start in between and the
+            # call need not be counted in flight unless it has to wait for room.
+            add_nowait(job, at=self.clock())
+            try:
+                dispatch.put_nowait(job)
+            except WouldBlock:
+                self._in_flight += 1
+                try:
+                    await self.put_waiting(job)
+                finally:
+                    self._leave()
+                return job
+            if self.tracer is not None:
+                self.tracer(_QUEUED, self.clock(), job.id, None)
+            return job
         self._in_flight += 1
         try:
-            add_nowait = self._add_nowait
             if add_nowait is not None:
                 add_nowait(job, at=self.clock())
             else:
                 await self.store.add(job, at=self.clock())
-            dispatch = self._dispatch
             if dispatch is not None:
-                try:
-                    dispatch.put_nowait(job)  # fast path: no checkpoint if there is room
-                    if self.tracer is not None:
-                        self.tracer(_QUEUED, self.clock(), job.id, None)
-                except WouldBlock:
-                    await self.put_waiting(job)
+                await self.redeliver(job)
         finally:
             self._leave()
         return job

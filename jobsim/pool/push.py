@@ -119,7 +119,7 @@ class PushMode:
         skipped = self.outcomes.skipped
         done = self._done
         worker_id = worker.id
-        scope = worker.scope
+        first_claim = ClaimToken(worker_id, 1)  # every first attempt's token: no allocation
         back_to_back = 0
         while not crew.hold:
             try:
@@ -162,13 +162,15 @@ class PushMode:
                 if done is not None:
                     done(job)
                 continue
+            attempts = claimed.attempts
+            token = first_claim if attempts == 1 else ClaimToken(worker_id, attempts)
             if done is None:
-                await run(claimed, worker_id, now)
+                await run(claimed, worker_id, now, token)
             else:
                 try:
-                    await run(claimed, worker_id, now)
+                    await run(claimed, worker_id, now, token)
                 finally:
                     done(job)
-            if scope.cancel_called:
+            if worker.cancelled:
                 return False  # a cancel request hit this scope: continue in a fresh one
         return crew.stopping

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import anyio
 
-from jobsim.domain import Job
+from jobsim.domain import ClaimToken, Job
 from jobsim.events import TraceEvent, Tracer
 from jobsim.pool.outcomes import Outcomes
 
@@ -43,13 +43,13 @@ class Runner:
         #: job id -> worker id, while its handler runs
         self.running: dict[str, str] = {}
 
-    async def run(self, job: Job, worker_id: str, started: float) -> None:
-        """Run the handler on a claimed job and record how the attempt ended."""
+    async def run(self, job: Job, worker_id: str, started: float, token: ClaimToken | None) -> None:
+        """Run the handler on a claimed job and record how the attempt ended. ``token`` is
+        this claim, captured when it was won (a live job object may be claimed again)."""
         job_id = job.id
         if self.tracer is not None:
             self.tracer(_STARTED, started, job_id, worker_id)
         timeout = job.timeout if job.timeout is not None else self.job_timeout
-        token = job.token  # this claim, captured now: a live job object may be claimed again
         running = self.running
         running[job_id] = worker_id
         try:

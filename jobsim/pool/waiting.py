@@ -1,5 +1,6 @@
-"""What the bounded dispatches share: tasks parked until a job or a wake-up comes, and the
-producers blocked in ``put`` while the dispatch is full (backpressure)."""
+"""What the bounded dispatches share: tasks parked until a job or a wake-up comes (the
+workers in ``get``), and the producers blocked in ``put`` while the dispatch is full
+(backpressure)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from collections import deque
 from collections.abc import Callable
 
 import anyio
-from anyio import ClosedResourceError, WouldBlock
+from anyio import ClosedResourceError, EndOfStream, WouldBlock
 
 from jobsim.domain import Job
 
-__all__ = ["Bounded", "Producers", "Waiter"]
+__all__ = ["Bounded", "Getters", "Producers", "Waiter"]
 
 
 class Waiter:
@@ -40,22 +41,59 @@ class Waiter:
         return True
 
 
-class Producers:
-    """Producers blocked in ``put``, first come first served."""
+class Getters(deque[Waiter]):
+    """Workers parked in ``get``, first come first served (a deque, so ``if getters`` costs
+    no Python call on the hot path). A getter is parked only while nothing is queued."""
 
-    __slots__ = ("_queue",)
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self._queue: deque[Waiter] = deque()
+    def hand(self, job: Job) -> bool:
+        """Give ``job`` straight to the longest-waiting worker; False if none waits."""
+        while self:
+            if self.popleft().release(job):
+                return True
+        return False
 
-    def __bool__(self) -> bool:
-        return bool(self._queue)
+    async def wait(self, requeue: Callable[[Job], None]) -> Job | None:
+        """Park until handed a job (returned), woken (None) or ended (``EndOfStream``). A job
+        handed over just as the task was cancelled goes back through ``requeue`` (first in
+        line), so nothing handed out is lost."""
+        waiter = Waiter()
+        self.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if waiter.done and waiter.job is not None:
+                requeue(waiter.job)
+            waiter.done = True
+            raise
+        if waiter.end:
+            raise EndOfStream
+        return waiter.job
+
+    def wake(self, n: int) -> int:
+        """Wake up to ``n`` parked workers without a job; how many."""
+        woken = 0
+        while woken < n and self:
+            woken += self.popleft().release()
+        return woken
+
+    def end_all(self) -> None:
+        """The dispatch closed while they wait (so it is empty): each sees the end."""
+        while self:
+            self.popleft().release(end=True)
+
+
+class Producers(deque[Waiter]):
+    """Producers blocked in ``put``, first come first served (a deque, like :class:`Getters`)."""
+
+    __slots__ = ()
 
     async def wait(self, job: Job) -> None:
         """Park until :meth:`admit` moved ``job`` in (or dropped it); ``ClosedResourceError``
         if the dispatch closed first."""
         waiter = Waiter(job)
-        self._queue.append(waiter)
+        self.append(waiter)
         try:
             await waiter.event.wait()
         except BaseException:
@@ -66,9 +104,8 @@ class Producers:
 
     def admit(self, has_room: Callable[[], bool], push: Callable[[Job], None]) -> None:
         """Move waiting producers' jobs in while there is room."""
-        queue = self._queue
-        while queue and has_room():
-            waiter = queue.popleft()
+        while self and has_room():
+            waiter = self.popleft()
             if not waiter.done:
                 assert waiter.job is not None
                 push(waiter.job)
@@ -76,15 +113,15 @@ class Producers:
 
     def refuse_all(self) -> None:
         """The dispatch closed: every waiting ``put`` raises ``ClosedResourceError``."""
-        while self._queue:
-            self._queue.popleft().release(end=True)
+        while self:
+            self.popleft().release(end=True)
 
     def drop_all(self) -> int:
         """Let every waiting ``put`` return without queuing its job (it stays pending in the
         store); how many."""
         dropped = 0
-        while self._queue:
-            dropped += self._queue.popleft().release()
+        while self:
+            dropped += self.popleft().release()
         return dropped
 
 
