@@ -29,6 +29,21 @@ class Waiter:
         self.done = False
         self.end = False
 
+    async def handed(self, requeue: Callable[[Job], None]) -> Job | None:
+        """As a getter: wait until handed a job (returned), woken (None) or ended
+        (``EndOfStream``). A job handed over just as the task was cancelled goes back through
+        ``requeue`` (first in line), so nothing handed out is lost."""
+        try:
+            await self.event.wait()
+        except BaseException:
+            if self.done and self.job is not None:
+                requeue(self.job)
+            self.done = True
+            raise
+        if self.end:
+            raise EndOfStream
+        return self.job
+
     def release(self, job: Job | None = None, *, end: bool = False) -> bool:
         """Wake the task (with ``job`` for a getter); False if it was no longer waiting."""
         if self.done:
@@ -55,21 +70,10 @@ class Getters(deque[Waiter]):
         return False
 
     async def wait(self, requeue: Callable[[Job], None]) -> Job | None:
-        """Park until handed a job (returned), woken (None) or ended (``EndOfStream``). A job
-        handed over just as the task was cancelled goes back through ``requeue`` (first in
-        line), so nothing handed out is lost."""
+        """Park at the end of the line (see :meth:`Waiter.handed`)."""
         waiter = Waiter()
         self.append(waiter)
-        try:
-            await waiter.event.wait()
-        except BaseException:
-            if waiter.done and waiter.job is not None:
-                requeue(waiter.job)
-            waiter.done = True
-            raise
-        if waiter.end:
-            raise EndOfStream
-        return waiter.job
+        return await waiter.handed(requeue)
 
     def wake(self, n: int) -> int:
         """Wake up to ``n`` parked workers without a job; how many."""
