@@ -17,6 +17,11 @@ in the same process, interleaved repeat by repeat:
   in the same backend, loop and repeat (target <= 1.3). Every job carries one of four
   priorities, on both sides.
 
+* ``job``: building the same ``Job`` objects (``Job(type="noop", priority=i % 4)`` into a
+  list, as every run above does before its timer starts), no event loop (backend and loop
+  ``none``). Its ``ratio`` is Jobs built per second / the asyncio.Queue baseline's jobs per
+  second in the same repeat: how many bare-queue passes one ``Job()`` costs is its inverse.
+
 ``ratio`` = pool jobs/s / bare jobs/s on the same backend, loop and repeat (target >= 0.5,
 moonshot 0.75). ``ratio_vs_asyncio_bare`` additionally compares every pool run with the
 asyncio.Queue baseline on asyncio's own loop (measured in the same process) so trio's and
@@ -141,8 +146,17 @@ async def _priority_pool(jobs: list[Job], workers: int) -> float:
 Runner = Callable[[list[Job], int], Awaitable[float]]
 
 
+def _build(n: int) -> float:
+    """Seconds to build the benchmark's ``n`` jobs (the ``job`` row)."""
+    start = time.perf_counter()
+    _jobs(n)
+    return time.perf_counter() - start
+
+
 def _measure(backend: str, loop: str, variant: str, n: int, workers: int) -> float:
     """One timed run on a fresh event loop; the Job objects are built before the timer."""
+    if variant == "job":
+        return _build(n)
     runner: Runner
     if variant == "pool":
         runner = _pool
@@ -179,6 +193,7 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     plan = [(b, lp, v) for b in backends for lp in loops.get(b, [b]) for v in variants]
     if ("asyncio", "asyncio", "bare") not in plan:
         plan.append(("asyncio", "asyncio", "bare"))
+    plan.append(("none", "none", "job"))
     warm = max(1_000, n // 10)
     rows: list[dict[str, Any]] = []
     with tqdm(
@@ -202,7 +217,7 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
                         "backend": b,
                         "loop": lp,
                         "clock": "real",
-                        "store": "none" if v == "bare" else "memory",
+                        "store": "memory" if v in _BASELINES and v != "job" else "none",
                         "workers": w,
                         "repeat": r,
                         "jobs": n,
@@ -223,8 +238,9 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     frame.loc[prio, "per_job_vs_fifo"] = (
         frame.loc[prio, "makespan_s"].to_numpy() / fifo.loc[prio_keys].to_numpy()
     )
-    pool = frame["variant"].isin(["pool", "priority"])
+    pool = frame["variant"].isin(["pool", "priority", "job"])
     keys = list(frame.loc[pool, by].itertuples(index=False, name=None))
+    keys = [("asyncio", "asyncio", r) if b == "none" else (b, lp, r) for b, lp, r in keys]
     frame.loc[pool, "ratio"] = (
         frame.loc[pool, "throughput_jobs_s"].to_numpy() / bare.loc[keys].to_numpy()
     )
@@ -236,7 +252,11 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     return order_columns(frame)
 
 
-_BASELINES = {"pool": "WorkerPool", "priority": "WorkerPool, priority dispatch"}
+_BASELINES = {
+    "pool": "WorkerPool",
+    "priority": "WorkerPool, priority dispatch",
+    "job": "Job() construction",
+}
 
 
 def _loop(label: str) -> str:
@@ -266,6 +286,13 @@ def notes(frame: pd.DataFrame) -> list[str]:
         lines.append(
             f"{backend}{on}: priority dispatch takes {group['per_job_vs_fifo'].median():.2f}x "
             "the FIFO pool's time per job (target <= 1.3)"
+        )
+    built = frame[frame["variant"] == "job"]
+    if not built.empty:
+        ratio = built["ratio"].median()
+        lines.append(
+            f"Job(): {1e9 / built['throughput_jobs_s'].median():,.0f} ns each, "
+            f"{1 / ratio:.2f}x a bare asyncio.Queue job's time (ratio {ratio:.2f})"
         )
     uv = pools[pools["loop"] == "uvloop"]
     plain = pools[(pools["backend"] == "asyncio") & (pools["loop"] == "asyncio")]

@@ -128,6 +128,7 @@ def test_overhead_quick_compares_pool_and_bare_on_both_backends(tmp_path: Path) 
         ("trio", "pool"),
         ("trio", "priority"),
         ("trio", "bare"),
+        ("none", "job"),
     }
     assert (frame["workers"] == 3).all() and (frame["jobs"] == 300).all()
     pool = frame[frame["variant"] == "pool"].set_index("backend")
@@ -140,6 +141,12 @@ def test_overhead_quick_compares_pool_and_bare_on_both_backends(tmp_path: Path) 
             prio.loc[backend, "makespan_s"] / pool.loc[backend, "makespan_s"]
         )
     assert any("priority dispatch takes" in line for line in overhead.notes(frame))
+    built = frame[frame["variant"] == "job"].iloc[0]
+    assert built["baseline"] == "Job() construction" and built["store"] == "none"
+    assert built["ratio"] == pytest.approx(
+        built["throughput_jobs_s"] / bare.loc["asyncio", "throughput_jobs_s"]
+    )
+    assert any(line.startswith("Job(): ") for line in overhead.notes(frame))
     assert pool.loc["trio", "ratio_vs_asyncio_bare"] == pytest.approx(
         pool.loc["trio", "throughput_jobs_s"] / bare.loc["asyncio", "throughput_jobs_s"]
     )
@@ -326,6 +333,7 @@ def test_overhead_adds_uvloop_rows_next_to_asyncio() -> None:
         ("uvloop", "pool"),
         ("uvloop", "priority"),
         ("uvloop", "bare"),
+        ("none", "job"),
     }
     pool = frame[frame["variant"] == "pool"].set_index("loop")
     bare = frame[frame["variant"] == "bare"].set_index("loop")

@@ -89,10 +89,11 @@ class PullMode:
         retrying.add(job_id)
         if token is not None:
             held[job_id] = token
+        sleep = outcomes.backoff()
 
         async def later() -> None:
             try:
-                await anyio.sleep(delay)
+                await sleep(delay)
             finally:
                 with anyio.CancelScope(shield=True):
                     try:

@@ -22,7 +22,6 @@ from jobsim.domain import ClaimToken, Job, JobStatus
 from jobsim.events import TraceEvent
 from jobsim.pool.crew import Crew, Worker
 from jobsim.pool.dispatch import Dispatch
-from jobsim.sequencer import tie_sleep
 from jobsim.stores.base import JobStore, NonBlockingJobStore
 
 if TYPE_CHECKING:
@@ -59,7 +58,6 @@ class PushMode:
         self._claim_nowait = store.claim_nowait if isinstance(store, NonBlockingJobStore) else None
         #: a limited dispatch wants every job it handed out back once it has run
         self._done = getattr(dispatch, "done", None)
-        self._retries = 0  # backoffs begun: their tie-break order in virtual time
 
     @property
     def depth(self) -> int:
@@ -83,17 +81,10 @@ class PushMode:
         outcomes = self.outcomes
         await outcomes.release(job.id, worker_id, error, token)
         intake = self.intake
-        # In virtual time, backoffs ending at the same instant redeliver in the order they
-        # began (and before the lab's other sleepers due then), on every backend.
-        sequenced = tie_sleep()
-        self._retries += 1
-        key = (-2, self._retries)
+        sleep = outcomes.backoff()
 
         async def later() -> None:
-            if sequenced is None:
-                await anyio.sleep(delay)
-            else:
-                await sequenced(delay, key)
+            await sleep(delay)
             if intake.is_open:
                 await intake.redeliver(job)
 
