@@ -278,23 +278,8 @@ def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan
     table = np.column_stack([s.queued, s.started, s.started, s.finished]).ravel()
     times = table[code]
     del table
-    # The occupancy levels (queued, busy) after each instant, from the stage codes: the trace
-    # is in time order, so the last row of each instant holds the levels after it.
-    queued = _QUEUED_STEP[stage]
-    np.cumsum(queued, out=queued)
-    busy_now = _BUSY_STEP[stage]
-    np.cumsum(busy_now, out=busy_now)
-    last = np.ones(len(times), dtype=bool)
-    last[:-1] = times[1:] != times[:-1]
-    levels = pd.DataFrame(
-        {
-            "time": times[last],
-            "queued": queued[last].astype(np.int64),
-            "busy": busy_now[last].astype(np.int64),
-        }
-    )
-    levels["in_system"] = levels["queued"] + levels["busy"]
-    del queued, busy_now, last
+    # The occupancy levels (queued, busy) after each instant, from the stage codes.
+    levels = records.occupancy_levels(times, _QUEUED_STEP[stage], _BUSY_STEP[stage])
     code >>= 2  # now the job of each row
     worker_ids = names[s.worker][code]
     worker_ids[stage == 0] = None
