@@ -7,7 +7,7 @@ when a run is recorded, so ``import jobsim`` stays light.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -266,25 +266,23 @@ _REDONE = np.isin(_MEMBER, [TraceEvent.RETRYING, TraceEvent.RELEASED, TraceEvent
 
 
 def occupancy_levels(times: Any, queued_steps: Any, busy_steps: Any) -> pd.DataFrame:
-    """The occupancy frame (``time, queued, busy, in_system``, as
-    :func:`~jobsim.analysis.occupancy`) from a trace in time order, given what each row does
-    to the ids queued and the attempts running: the levels after the last row of each
-    instant. The step arrays are summed in place."""
+    """``time, queued, in_system`` after the last row of each instant (as
+    :func:`~jobsim.analysis.occupancy`, without ``busy``), from a trace in time order and
+    what each of its rows does to the ids queued and to the attempts running. The step
+    arrays are summed in place."""
     import pandas as pd
 
     np.cumsum(queued_steps, out=queued_steps)
     np.cumsum(busy_steps, out=busy_steps)
+    busy_steps += queued_steps  # now the jobs in the system
     last = np.ones(len(times), dtype=bool)
     last[:-1] = times[1:] != times[:-1]
-    levels = pd.DataFrame(
-        {
-            "time": times[last],
-            "queued": queued_steps[last].astype(np.int64),
-            "busy": busy_steps[last].astype(np.int64),
-        }
-    )
-    levels["in_system"] = levels["queued"] + levels["busy"]
-    return levels
+    columns = {
+        "time": times[last],
+        "queued": queued_steps[last].astype(np.int64),
+        "in_system": busy_steps[last].astype(np.int64),
+    }
+    return pd.DataFrame(columns, copy=False)  # queue_depth keeps two of these columns alone
 
 
 def job_frame(
@@ -320,7 +318,8 @@ def job_frame(
             "submitted": np.asarray(submitted, dtype=float),
             "last_start": np.asarray(last_start, dtype=float),
             "finished": np.asarray(finished, dtype=float),
-        }
+        },
+        copy=False,  # one block per column: no copy of the arrays into 2-D blocks
     )
 
 
@@ -335,36 +334,39 @@ def one_attempt_each(frame: pd.DataFrame) -> float:
 
 def assemble(
     frame: pd.DataFrame,
-    events: pd.DataFrame,
+    events: pd.DataFrame | Callable[[], pd.DataFrame],
     report: ShutdownReport,
     busy: float,
     duplicates: int,
     workers: int,
     settings: Mapping[str, Any],
-    queue_depth: pd.DataFrame | None = None,
     *,
     worker_changes: Sequence[tuple[float, int]] = (),
     initial_workers: int | None = None,
     levels: pd.DataFrame | None = None,
 ) -> RunResult:
-    """Finish the per-job frame, derive the queue depth (unless given) and the summary
-    (``levels``: :func:`~jobsim.analysis.occupancy_from_events` of ``events``, if the caller
-    has it more cheaply than from the frame's strings)."""
+    """Finish the per-job frame, derive the queue depth and the summary. ``levels``:
+    :func:`occupancy_levels` of ``events``, if the caller has it more cheaply than from the
+    frame's strings. ``events`` may be a function that makes the trace frame: it is then
+    called once the summary is done, so that the two peaks of memory do not add up."""
+    import pandas as pd
+
     frame["wait"] = frame["started"] - frame["submitted"]
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
+    scaled = bool(worker_changes) or initial_workers not in (None, workers)
+    if callable(events) and (levels is None or scaled):
+        events = events()  # needed now: for the levels, or for the timeline of workers
     if levels is None:
+        assert not callable(events)
         levels = analysis.occupancy_from_events(events)
     # One sample per instant (the depth after everything that happened then): a job queued
     # and taken at the same instant was never waiting, and must not show as a spike.
-    if queue_depth is None:
-        queue_depth = levels[["time", "queued"]].rename(columns={"queued": "depth"})
-    else:
-        queue_depth = queue_depth.drop_duplicates("time", keep="last").reset_index(drop=True)
+    queue_depth = levels[["time", "queued"]].rename(columns={"queued": "depth"})
     result = RunResult(
         frame,
         {},
-        events.reset_index(drop=True),
+        pd.DataFrame() if callable(events) else events.reset_index(drop=True),
         queue_depth,
         report,
         settings,
@@ -383,6 +385,8 @@ def assemble(
     means = analysis.occupancy_means(levels, 0.0, summary["makespan"], workers)
     summary["lq"], summary["l"] = means["lq"], means["l"]
     result.summary = summary
+    if callable(events):
+        result.events = events()
     return result
 
 
