@@ -315,6 +315,11 @@ def time_average(
     ``levels[i]`` holds from ``times[i]`` until ``times[i + 1]`` (the last one until ``end``);
     before ``times[0]`` the level is 0. Each level counts for as long as it lasted, so a
     change and its undoing at one instant weigh nothing.
+
+    The area is numpy's own pairwise sum of the products, one thread in an order set by the
+    length alone, not ``np.dot``: BLAS splits a long dot product (over 10,000 steps) across
+    its threads, so its last bits depended on the process's BLAS thread count, which is one
+    in a Dask worker, and ``lq`` and ``l`` of long runs differed by executor.
     """
     if not end > start:
         raise ValueError(f"end must be after start, got start={start!r}, end={end!r}")
@@ -323,7 +328,7 @@ def time_average(
     if t.shape != y.shape:
         raise ValueError(f"times and levels differ in length: {t.size} vs {y.size}")
     widths = np.diff(np.clip(np.append(t, end), start, end))
-    return float(np.dot(y, widths) / (end - start))
+    return float(np.add.reduce(y * widths) / (end - start))
 
 
 def occupancy_means(
