@@ -84,7 +84,11 @@ def test_long_runs_give_the_same_lq_and_l_whatever_blas_threads_the_workers_have
     _same([r.runs for r in results])
 
 
-def test_replicate_stops_when_the_interval_is_narrow_enough_and_covers_theory() -> None:
+# warmup: 50 s is over well before the empty start's transient; "mser5" is steady()'s rule.
+@pytest.mark.parametrize("warmup", [50.0, "mser5"])
+def test_replicate_stops_when_the_interval_is_narrow_enough_and_covers_theory(
+    warmup: float | str,
+) -> None:
     target = 0.08
     result = replicate(
         MM,
@@ -92,7 +96,7 @@ def test_replicate_stops_when_the_interval_is_narrow_enough_and_covers_theory() 
         until={"wait_mean": target},
         workers=4,
         capacity=1500,
-        warmup=50.0,  # seconds: the empty start's transient is over well before
+        warmup=warmup,
         executor="serial",
         progress=False,
     )
