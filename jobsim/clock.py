@@ -3,7 +3,8 @@
 The lab runs the *same* :class:`~jobsim.pool.WorkerPool` code in virtual time: ``anyio.sleep``
 returns at once, and the clock jumps to the next timer whenever every task is blocked.
 
-* **trio**: :class:`trio.testing.MockClock` with ``autojump_threshold=0``.
+* **trio**: :class:`trio.testing.MockClock` with ``autojump_threshold=0``
+  (:func:`~jobsim.sequencer.virtual_trio_clock`: one whose jumps a :class:`Sequencer` decides).
 * **asyncio**: :class:`~jobsim.virtual_loop.VirtualEventLoop`, a selector event loop whose
   ``time()`` is virtual and which jumps with MockClock's own float arithmetic, so both
   backends see bit-identical times.
@@ -24,7 +25,7 @@ from typing import Any, Literal, TypeVar
 import anyio
 import sniffio
 
-from jobsim.sequencer import Sequencer, trio_arbiter
+from jobsim.sequencer import Sequencer, trio_arbiter, virtual_trio_clock
 from jobsim.virtual_loop import VirtualEventLoop, VirtualTimeError, is_virtual
 
 __all__ = [
@@ -104,9 +105,7 @@ def backend_options(backend: str, clock: str, loop: str = "asyncio") -> dict[str
     options: dict[str, Any] = {}
     if clock == "virtual":
         if backend == "trio":
-            import trio.testing
-
-            options["clock"] = trio.testing.MockClock(autojump_threshold=0)
+            options["clock"] = virtual_trio_clock()
         else:
             options["loop_factory"] = VirtualEventLoop
     elif loop == "uvloop":

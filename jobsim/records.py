@@ -173,10 +173,8 @@ def build(
     are the shutdown's, not the run's capacity)."""
     import pandas as pd
 
-    if trace:
-        kinds, times, ids, workers_ = zip(*trace, strict=True)
-    else:
-        kinds = times = ids = workers_ = ()
+    # One column at a time (zip(*trace) would make a tracked iterator per row).
+    kinds, times, ids, workers_ = ([row[k] for row in trace] for k in range(4))
     events = pd.DataFrame(
         {
             "time": np.asarray(times, dtype=float) - t0,

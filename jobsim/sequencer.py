@@ -20,7 +20,7 @@ import sniffio
 
 from jobsim.virtual_loop import VirtualEventLoop, VirtualTimeError, is_virtual
 
-__all__ = ["Sequencer", "tie_sleep", "trio_arbiter"]
+__all__ = ["Sequencer", "tie_sleep", "trio_arbiter", "virtual_trio_clock"]
 
 
 @functools.cache
@@ -64,20 +64,22 @@ class Sequencer:
     trio produce the same records. Keys must be mutually comparable (e.g. tuples of ints).
 
     On the :class:`VirtualEventLoop` the loop does this itself (:meth:`~VirtualEventLoop.
-    sleep_sequenced`). On trio an arbiter task does it, with the same rule and the same clock
-    arithmetic: it parks sequenced sleepers in a heap of its own, and when every task is
-    blocked it releases the next one, first moving trio's ``MockClock`` to its deadline unless
-    one of trio's own timers comes first (then it lets trio jump). Start :meth:`run` in a task
-    group (``tg.start_soon(seq.run)``) and cancel it at the end. Virtual time only.
+    sleep_sequenced`). On trio the virtual clock does it (:func:`virtual_trio_clock`, which
+    ``jobsim.clock.run(..., clock="virtual")`` uses), with the same rule and the same
+    clock arithmetic: sequenced sleepers park in a heap of the sequencer's own, and whenever
+    trio finds every task blocked the clock releases the next one, first jumping to its
+    deadline unless one of trio's own timers comes first (then trio's timer fires first). No
+    task switches to an arbiter: one decision per idle moment, inside trio's run loop. Start
+    :meth:`run` in a task group (``tg.start_soon(seq.run)``) and cancel it at the end.
+    Virtual time only.
     """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, Any, int, _Turn]] = []
         self._idlers: list[_Turn] = []  # trio: wait_idle() callers, woken before a jump
         self._count = 0
-        self._wake: Any = None  # trio.Event while the arbiter waits for a first sleeper
-        self._timer: Any = None  # trio.CancelScope while the arbiter waits for trio's timers
         self._trio = False
+        self._clock: Any = None  # trio: the run's virtual clock, while run() arbitrates
         self._sleep: Callable[[float, Any], Awaitable[None]] | None = None
 
     def bind(self) -> Callable[[float, Any], Awaitable[None]]:
@@ -103,61 +105,65 @@ class Sequencer:
         await self.bind()(delay, key)
 
     async def run(self) -> None:
-        """The arbiter (trio): releases sequenced sleepers in order. Runs until cancelled."""
+        """Arbitrate ties until cancelled (on trio: hands this sequencer to the run's
+        :class:`SequencedClock`; on asyncio the loop arbitrates by itself)."""
         self.bind()
         if not self._trio:
-            await anyio.sleep_forever()  # the VirtualEventLoop arbitrates by itself
+            await anyio.sleep_forever()
         import trio
-        import trio.testing
 
         clock = trio.lowlevel.current_clock()
-        assert isinstance(clock, trio.testing.MockClock)
-        now_ = trio.current_time
-        idle = trio.testing.wait_all_tasks_blocked
-        reschedule = trio.lowlevel.reschedule
-        statistics = trio.lowlevel.current_statistics
+        seat = getattr(clock, "_jobsim_seat", None)
+        if seat is None:
+            raise VirtualTimeError(
+                "Sequencer on trio needs jobsim's virtual trio clock (virtual_trio_clock(), "
+                "which jobsim.clock.run(..., clock='virtual') sets up); the run's clock is "
+                f"a {type(clock).__name__}"
+            )
+        if seat.sequencer is not None:
+            raise RuntimeError("another Sequencer already arbitrates this trio run")
         token = trio_arbiter().set(self)
+        seat.sequencer = self
+        self._clock = clock
         try:
-            while True:
-                await idle()
-                await self._arbitrate(clock, now_, reschedule, statistics)
+            await trio.sleep_forever()
         finally:
+            seat.sequencer = None
             trio_arbiter().reset(token)
 
-    async def _arbitrate(self, clock: Any, now_: Any, reschedule: Any, statistics: Any) -> None:
-        """One idle moment on trio: release the next sleeper due now, else wake the
-        ``wait_idle`` callers, else move the clock (or let trio move it to its own timer)."""
+    def _on_idle(self) -> bool:
+        """Every trio task is blocked and none of trio's timers is due: release the next
+        sleeper due now, else wake the ``wait_idle`` callers, else jump the clock to the next
+        sleeper's deadline and release it. False: nothing for the sequencer to do before
+        trio's own next timer (the clock then jumps to that as MockClock does)."""
         import trio
 
+        clock = self._clock
         heap = self._heap
         heappop = heapq.heappop
         while heap and heap[0][3].task is None:
             heappop(heap)  # cancelled while it slept
-        now = now_()
+        now = clock.current_time()
         if not (heap and heap[0][0] <= now) and self._idlers:
             idlers, self._idlers = self._idlers, []
             for turn in idlers:
                 if turn.task is not None:
-                    reschedule(turn.task)
-            return
+                    trio.lowlevel.reschedule(turn.task)
+            return True
         if not heap:
-            self._wake = trio.Event()
-            await self._wake.wait()
-            self._wake = None
-            return
+            return False
         deadline = heap[0][0]
-        if deadline > now and deadline - now < statistics().seconds_to_next_deadline:
+        if deadline > now:
+            if deadline - now >= trio.lowlevel.current_statistics().seconds_to_next_deadline:
+                return False  # one of trio's own timers comes first (or at the same instant)
             while now < deadline:  # MockClock's own autojump arithmetic
                 clock.jump(deadline - now)
-                now = now_()
+                now = clock.current_time()
             if now != deadline:
-                return  # overshot: trio's timers up to now fire first
-        if deadline <= now:
-            reschedule(heappop(heap)[3].task)  # it runs until everything blocks again
-        else:  # one of trio's own timers comes first (or at the same instant)
-            with trio.CancelScope(deadline=deadline) as self._timer:
-                await trio.sleep_forever()
-            self._timer = None
+                return True  # overshot: trio's timers up to now fire first
+        turn = heappop(heap)[3]
+        trio.lowlevel.reschedule(turn.task)  # it runs until everything blocks again
+        return True
 
     async def _trio_sleep(self, delay: float, key: Any) -> None:
         import trio
@@ -166,12 +172,10 @@ class Sequencer:
         turn = _Turn(trio.lowlevel.current_task())
         self._count += 1
         heapq.heappush(self._heap, (deadline, key, self._count, turn))
-        if self._timer is not None and deadline < self._timer.deadline:
-            self._timer.deadline = deadline  # the arbiter must wake up earlier
         await self._park(None, turn)
 
     async def _park(self, into: list[_Turn] | None, turn: _Turn | None = None) -> None:
-        """Block the current trio task until the arbiter reschedules it (``into``: a list
+        """Block the current trio task until the clock reschedules it (``into``: a list
         to wait in, else ``turn`` is already in the heap)."""
         import trio
 
@@ -179,11 +183,38 @@ class Sequencer:
             turn = _Turn(trio.lowlevel.current_task())
         if into is not None:
             into.append(turn)
-        if self._wake is not None:
-            self._wake.set()
 
         def abort(_: Any) -> Any:
             turn.task = None
             return trio.lowlevel.Abort.SUCCEEDED
 
         await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+class _Seat:
+    """Where a virtual trio clock keeps the :class:`Sequencer` that decides its jumps."""
+
+    __slots__ = ("autojump", "sequencer")
+
+    def __init__(self, autojump: Callable[[], None]) -> None:
+        self.autojump = autojump  # MockClock's own: jump to trio's next timer
+        self.sequencer: Sequencer | None = None
+
+    def __call__(self) -> None:
+        # trio's run loop calls the clock's _autojump when every task is blocked and no
+        # timer is due (MockClock is final, so the instance carries this instead).
+        sequencer = self.sequencer
+        if sequencer is None or not sequencer._on_idle():
+            self.autojump()
+
+
+def virtual_trio_clock() -> Any:
+    """A fresh virtual clock for ``trio.run(..., clock=...)``: trio's
+    ``MockClock(autojump_threshold=0)``, whose jumps a running :class:`Sequencer` decides."""
+    import trio.testing
+
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    seat = _Seat(clock._autojump)
+    clock._autojump = seat  # type: ignore[method-assign]
+    clock._jobsim_seat = seat  # type: ignore[attr-defined]
+    return clock

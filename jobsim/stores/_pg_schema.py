@@ -1,6 +1,6 @@
-"""The PostgreSQL store's schema (table, indexes, the notify trigger) and its claim statement,
-per table name (kept apart from :class:`~jobsim.stores.postgres.PostgresJobStore`, which
-re-exports them)."""
+"""The PostgreSQL store's schema (table, indexes, the notify trigger), its claim statement and
+its dialect of the statements shared with SQLite, per table name (kept apart from
+:class:`~jobsim.stores.postgres.PostgresJobStore`, which re-exports the first two)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from jobsim.stores._sql import (
     due,
     not_due,
 )
+from jobsim.stores._statements import Statements, statements
 
-__all__ = ["claim_next_sql", "schema_sql"]
+__all__ = ["claim_next_sql", "pg_statements", "schema_sql"]
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 _NOW = "extract(epoch from clock_timestamp())"
-_FENCE = " AND worker_id = %s AND attempts = %s"  # appended to an outcome's WHERE: the token
 
 
 def schema_sql(table: str) -> str:
@@ -62,6 +62,18 @@ CREATE OR REPLACE TRIGGER {table}_pending_notify
     AFTER INSERT OR UPDATE OF status ON {table}
     FOR EACH ROW WHEN (NEW.status = 'pending') EXECUTE FUNCTION {table}_notify();
 """
+
+
+def pg_statements(table: str) -> Statements:
+    """The statements shared with SQLite, for ``table`` in PostgreSQL's dialect: leases on the
+    server's clock (a renewal sends the lease's length), and no lapsed lease requeued until
+    the server has been up ``settle`` seconds (the requeue's one parameter)."""
+    return statements(
+        table,
+        "%s",
+        lease_until=f"{_NOW} + %s::double precision",
+        lapsed=f"{_NOW} AND {_NOW} - extract(epoch from pg_postmaster_start_time()) > %s",
+    )
 
 
 def claim_next_sql(table: str) -> str:

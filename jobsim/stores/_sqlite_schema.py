@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from jobsim.stores._sql import ADDED_COLUMNS, COLUMN_LIST, COLUMNS, due, not_due
+from jobsim.stores._sql import ADDED_COLUMNS, COLUMN_LIST, not_due
+from jobsim.stores._statements import statements
 
 __all__ = [
     "CLAIM_NEXT_SQL",
     "CLAIM_SQL",
     "EXPIRE_DUE_SQL",
     "EXPIRE_ONE_SQL",
+    "PENDING_SQL",
+    "STATEMENTS",
     "connect",
     "upgrade",
 ]
@@ -50,29 +53,27 @@ CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (created + ttl)
     WHERE status = 'pending' AND ttl IS NOT NULL;
 """
 
-_INSERT = f"INSERT INTO jobs ({COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
+#: The statements the store shares with PostgreSQL, in SQLite's dialect (leases and their
+#: lapse on the host's wall clock, given as a parameter).
+STATEMENTS = statements(
+    "jobs", "?", lease_until="?", lapsed="?", expiry_index=" INDEXED BY jobs_expiry"
+)
+_INSERT = STATEMENTS.insert
 
 #: The claim, exactly as :mod:`benchmarks.stores` runs it raw (params: worker_id, started,
 #: job_id, started). A job past its ttl is not claimed (see :data:`EXPIRE_ONE_SQL`).
-CLAIM_SQL = (
-    "UPDATE jobs SET status = 'processing', worker_id = ?, attempts = attempts + 1, "
-    "started = ?, finished = NULL WHERE id = ? AND status = 'pending' "
-    f"AND {not_due('?')} RETURNING id"
-)
+CLAIM_SQL = STATEMENTS.claim
 
 #: A claim that found its job past its ttl marks it expired (same transaction).
-EXPIRE_ONE_SQL = (
-    "UPDATE jobs SET status = 'expired', finished = ?, lease_expires = NULL "
-    f"WHERE id = ? AND status = 'pending' AND {due('?')}"
-)
+EXPIRE_ONE_SQL = STATEMENTS.expire_one
 
 #: Before ``claim_next`` picks a job (same transaction): every pending job past its ttl
 #: ends expired (params: finished, now). Served by the ``jobs_expiry`` index: free when no
 #: pending job has a ttl.
-EXPIRE_DUE_SQL = (
-    "UPDATE jobs INDEXED BY jobs_expiry SET status = 'expired', finished = ?, "
-    f"lease_expires = NULL WHERE status = 'pending' AND {due('?')}"
-)
+EXPIRE_DUE_SQL = STATEMENTS.expire_due
+
+#: How many jobs are pending (up to 256: enough to wake that many idle workers).
+PENDING_SQL = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE status = 'pending' LIMIT 256)"
 
 #: Claim the next pending job, highest priority first, then the oldest (params: worker_id,
 #: started, lease_expires, started), as :mod:`benchmarks.stores` runs it raw. The store runs

@@ -27,56 +27,32 @@ hop). Both backends pass the same contract suite.
 
 from __future__ import annotations
 
-import logging
 import re
-import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import anyio
-import anyio.to_thread
 import psycopg
 import psycopg.errors
 
-from jobsim.domain import ClaimToken, DuplicateJob, Job, JobNotFound, JobStatus
+from jobsim.domain import DuplicateJob, Job
 from jobsim.stores._listen import Listener
-from jobsim.stores._outage import OutageGuard
+from jobsim.stores._pg_conn import PostgresConnections
 from jobsim.stores._pg_schema import (
-    _FENCE,
     _IDENTIFIER,
-    _NOW,
     claim_next_sql,
+    pg_statements,
     schema_sql,
 )
-from jobsim.stores._sql import (
-    ADDED_COLUMNS,
-    COLUMN_LIST,
-    COLUMNS,
-    check_page,
-    due,
-    encode_result,
-    job_to_row,
-    not_due,
-    purge_sql,
-    row_to_job,
-    rows_for_insert,
-)
-from jobsim.stores._threads import ConnectionThreads
-from jobsim.stores.base import purge_cutoff, refusal, status_or_none
+from jobsim.stores._sql import rows_for_insert
+from jobsim.stores._sql_store import SQLJobStore
 from jobsim.stores.masking import mask_url
 
 __all__ = ["PostgresJobStore", "claim_next_sql", "schema_sql"]
 
-logger = logging.getLogger("jobsim.stores.postgres")
-
-Fetch = Literal["one", "all", "rowcount"]
 T = TypeVar("T")
 
-#: Errors that mean "the server cannot be reached" (not "the statement is wrong").
-_UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 
-
-class PostgresJobStore:
+class PostgresJobStore(SQLJobStore):
     """A :class:`~jobsim.stores.LeasingJobStore` in a PostgreSQL table.
 
     Create it with ``await PostgresJobStore.connect("postgresql://user@host/db")`` (or
@@ -93,6 +69,8 @@ class PostgresJobStore:
             that long.
     """
 
+    _JSON_DECODED: ClassVar[bool] = True
+
     def __init__(
         self,
         conninfo: str,
@@ -106,49 +84,23 @@ class PostgresJobStore:
             raise ValueError(
                 f"table must be a lower-case SQL identifier ([a-z_][a-z0-9_]*), got {table!r}"
             )
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        self._db = PostgresConnections(
+            conninfo,
+            name=table,
+            max_connections=max_connections,
+            connect_timeout=connect_timeout,
+            outage_limit=outage_limit,
+        )
         self.conninfo = conninfo
         self.table = table
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
-        self.outage = OutageGuard(mask_url(conninfo), conninfo, outage_limit, _UNREACHABLE)
-        self._workers: ConnectionThreads[psycopg.Connection[Any]] | None = None
+        self.outage = self._db.outage
         self._closed = False
         self._listener: Listener | None = None
         self._empty_at: int | None = None  # listener generation when claim_next found none
-        t = table
-        self._sql = {
-            "insert": f"INSERT INTO {t} ({COLUMN_LIST}) VALUES "
-            f"({', '.join(['%s'] * len(COLUMNS))})",
-            "get": f"SELECT {COLUMN_LIST} FROM {t} WHERE id = %s",
-            "status": f"SELECT status FROM {t} WHERE id = %s",
-            "holder": f"SELECT status, worker_id, attempts FROM {t} WHERE id = %s",
-            "claim": f"UPDATE {t} SET status = 'processing', worker_id = %s, "
-            "attempts = attempts + 1, started = %s, finished = NULL "
-            f"WHERE id = %s AND status = 'pending' AND {not_due('%s')} RETURNING id",
-            "expire_one": f"UPDATE {t} SET status = 'expired', finished = %s, "
-            f"lease_expires = NULL WHERE id = %s AND status = 'pending' AND {due('%s')}",
-            "expire_due": f"UPDATE {t} SET status = 'expired', finished = %s, "
-            f"lease_expires = NULL WHERE status = 'pending' AND {due('%s')}",
-            "claim_next": claim_next_sql(t),
-            "complete": f"UPDATE {t} SET status = 'completed', result = %s, error = NULL, "
-            "finished = %s, lease_expires = NULL WHERE id = %s AND status = 'processing'",
-            "fail": f"UPDATE {t} SET status = 'failed', error = %s, finished = %s, "
-            "lease_expires = NULL WHERE id = %s AND status = 'processing'",
-            "release": f"UPDATE {t} SET status = 'pending', error = COALESCE(%s, error), "
-            "lease_expires = NULL WHERE id = %s AND status = 'processing'",
-            "cancel": f"UPDATE {t} SET status = 'cancelled', finished = %s, lease_expires = NULL "
-            "WHERE id = %s AND status IN ('pending', 'processing')",
-            "counts": f"SELECT status, count(*) FROM {t} GROUP BY status",
-            "renew": f"UPDATE {t} SET lease_expires = {_NOW} + %s::double precision "
-            "WHERE id = %s AND worker_id = %s AND status = 'processing'",
-            "requeue": f"UPDATE {t} SET status = 'pending', lease_expires = NULL, "
-            "error = 'lease expired (worker ' || COALESCE(worker_id, '?') || "
-            "' stopped renewing)' WHERE status = 'processing' AND lease_expires IS NOT NULL "
-            f"AND lease_expires < {_NOW} "
-            f"AND {_NOW} - extract(epoch from pg_postmaster_start_time()) > %s",
-        }
+        self._sql = pg_statements(table)
+        self._claim_next = claim_next_sql(table)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -162,87 +114,32 @@ class PostgresJobStore:
         return store
 
     async def create_schema(self) -> None:
-        """Create table, indexes and trigger unless present (safe to run concurrently).
+        """Create table, indexes and trigger unless present (safe to run concurrently); a
+        table made by an older jobsim gets the columns it lacks and keeps its jobs."""
+        await self._db.create_schema(self.table)
 
-        The DDL runs only when the table is missing or was made by an older jobsim (then it
-        adds the missing columns and keeps the jobs): ``CREATE OR REPLACE TRIGGER`` locks the
-        table against writes, which running workers must not feel when another one starts.
-        """
-        columns = (
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = %s"
-        )
-
-        def create() -> None:
-            with self._connect() as conn:
-                have = {row[0] for row in conn.execute(columns, (self.table,)).fetchall()}
-                if have and have.issuperset(ADDED_COLUMNS):
-                    return
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
-                    conn.execute(schema_sql(self.table))
-
-        await anyio.to_thread.run_sync(create)
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self.conninfo, autocommit=True, connect_timeout=max(1, int(self.connect_timeout))
-        )
-
-    # -- plumbing: blocking psycopg calls on database threads ----------------------------------
-
-    def _threads(self) -> ConnectionThreads[psycopg.Connection[Any]]:
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed; open a new store")
-        if self._workers is None:
-            # Each database thread holds one connection for its life (so the threads are the
-            # pool); a connection found broken is closed and the next call makes a new one.
-            self._workers = ConnectionThreads(
-                self._connect,
-                _close,
-                max_threads=self.max_connections,
-                name=f"jobsim-pg-{self.table}",
-                broken_errors=_UNREACHABLE,
-            )
-        return self._workers
-
-    async def _call(
+    async def _run(
         self, fn: Callable[[psycopg.Connection[Any]], T], retried: list[int] | None = None
     ) -> T:
-        """Run ``fn(connection)`` on a database thread, riding out an outage (see
-        :class:`~jobsim.stores._outage.OutageGuard`)."""
-        return await self.outage.run(lambda: self._threads().call(fn), retried)
+        """Run ``fn(connection)`` on a database thread (autocommit), riding out an outage."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; open a new store")
+        return await self._db.call(fn, retried)
 
-    async def _q(
-        self,
-        sql: str,
-        params: Any = (),
-        fetch: Fetch = "rowcount",
-        retried: list[int] | None = None,
-    ) -> Any:
-        """Run one statement on a database thread's connection (autocommit)."""
-
-        def run(conn: psycopg.Connection[Any]) -> Any:
-            cur = conn.execute(sql, params)
-            if fetch == "one":
-                return cur.fetchone()
-            if fetch == "all":
-                return cur.fetchall()
-            return cur.rowcount
-
-        return await self._call(run, retried)
-
-    async def _status(self, job_id: str) -> str | None:
-        row = await self._q(self._sql["status"], (job_id,), "one")
-        return None if row is None else str(row[0])
+    def _requeue_params(self, settle: float) -> tuple[Any, ...]:
+        return (settle,)
 
     # -- JobStore ------------------------------------------------------------------------------
 
     async def add(self, job: Job, *, at: float | None = None) -> Job:
-        if job.created is None:
-            job.created = time.time() if at is None else at
+        _, (row,) = rows_for_insert([job], at)
+        sql = self._sql.insert
+
+        def insert(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(sql, row)
+
         try:
-            await self._q(self._sql["insert"], job_to_row(job))
+            await self._run(insert)
         except psycopg.errors.UniqueViolation:
             raise DuplicateJob(job.id) from None
         return job
@@ -250,114 +147,17 @@ class PostgresJobStore:
     async def add_many(self, jobs: Iterable[Job], *, at: float | None = None) -> list[Job]:
         """Store many jobs in one transaction (all or none); much faster than one by one."""
         jobs, rows = rows_for_insert(jobs, at)
-        sql = self._sql["insert"]
+        sql = self._sql.insert
 
         def insert(conn: psycopg.Connection[Any]) -> None:
             with conn.transaction():
                 conn.cursor().executemany(sql, rows)
 
         try:
-            await self._call(insert)
+            await self._run(insert)
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateJob(_duplicate_id(exc, jobs)) from None
         return jobs
-
-    async def get(self, job_id: str) -> Job:
-        row = await self._q(self._sql["get"], (job_id,), "one")
-        if row is None:
-            raise JobNotFound(job_id)
-        return row_to_job(row, json_decoded=True)
-
-    async def list(
-        self, status: JobStatus | str | None = None, limit: int | None = None, offset: int = 0
-    ) -> list[Job]:
-        wanted = status_or_none(status)
-        check_page(limit, offset)
-        where = "" if wanted is None else "WHERE status = %s"
-        params: tuple[Any, ...] = () if wanted is None else (wanted.value,)
-        sql = f"SELECT {COLUMN_LIST} FROM {self.table} {where} ORDER BY seq LIMIT %s OFFSET %s"
-        rows = await self._q(sql, (*params, limit, offset), "all")
-        return [row_to_job(r, json_decoded=True) for r in rows]
-
-    async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
-        started = time.time() if at is None else at
-        params = (worker_id, started, job_id, started)
-        if await self._q(self._sql["claim"], params, "one") is not None:
-            return True
-        if await self._q(self._sql["expire_one"], (started, job_id, started)):
-            return False  # its ttl passed before it started: now expired, never run
-        if await self._status(job_id) is None:
-            raise JobNotFound(job_id)
-        return False
-
-    async def _finish(
-        self, key: str, new: JobStatus, params: tuple[Any, ...], token: ClaimToken | None
-    ) -> None:
-        """End a claim: one conditional UPDATE, fenced by ``token`` when given."""
-        job_id = params[-1]
-        sql = self._sql[key]
-        if token is not None:
-            sql += _FENCE
-            params += (token[0], token[1])
-        retried: list[int] = []
-        if await self._q(sql, params, retried=retried) == 0:
-            row = await self._q(self._sql["holder"], (job_id,), "one")
-            current = None if row is None else tuple(row)
-            if retried and token is not None and current == (new.value, *token):
-                return  # the first try was written before the connection dropped
-            raise refusal(job_id, new, token, current)
-
-    async def complete(
-        self,
-        job_id: str,
-        result: Any = None,
-        *,
-        at: float | None = None,
-        token: ClaimToken | None = None,
-    ) -> None:
-        when = time.time() if at is None else at
-        params = (encode_result(job_id, result), when, job_id)
-        await self._finish("complete", JobStatus.COMPLETED, params, token)
-
-    async def fail(
-        self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
-    ) -> None:
-        when = time.time() if at is None else at
-        await self._finish("fail", JobStatus.FAILED, (error, when, job_id), token)
-
-    async def release(
-        self, job_id: str, error: str | None = None, *, token: ClaimToken | None = None
-    ) -> None:
-        await self._finish("release", JobStatus.PENDING, (error, job_id), token)
-
-    async def cancel(self, job_id: str, *, at: float | None = None) -> bool:
-        when = time.time() if at is None else at
-        if await self._q(self._sql["cancel"], (when, job_id)):
-            return True
-        if await self._status(job_id) is None:
-            raise JobNotFound(job_id)
-        return False
-
-    async def expire_due(self, *, at: float | None = None) -> int:
-        """Move every pending job whose ttl passed (never started) to ``expired``; how many
-        moved. ``at``: now on the clock the jobs' ``created`` times use (default: wall clock)."""
-        now = time.time() if at is None else at
-        return int(await self._q(self._sql["expire_due"], (now, now)))
-
-    async def counts(self) -> dict[JobStatus, int]:
-        counts = dict.fromkeys(JobStatus, 0)
-        for status, n in await self._q(self._sql["counts"], (), "all"):
-            counts[JobStatus(status)] = n
-        return counts
-
-    async def purge_finished(
-        self, *, keep: int | None = None, older_than: float | None = None, at: float | None = None
-    ) -> int:
-        statement = purge_sql(self.table, "%s", keep, purge_cutoff(keep, older_than, at))
-        if statement is None:
-            return 0
-        deleted: int = await self._q(*statement)
-        return deleted
 
     async def close(self) -> None:
         if self._closed:
@@ -366,10 +166,7 @@ class PostgresJobStore:
         if self._listener is not None:
             self._listener.stop()
             self._listener = None
-        workers, self._workers = self._workers, None
-        if workers is not None:
-            for thread in workers.close():  # each closes its connection after queued work
-                await anyio.to_thread.run_sync(thread.join)
+        await self._db.close()
 
     # -- LeasingJobStore -----------------------------------------------------------------------
 
@@ -380,29 +177,12 @@ class PostgresJobStore:
             raise ValueError(f"lease must be > 0 seconds, got {lease!r}")
         listener = self._listener
         seen = None if listener is None else listener.generation
-        row = await self._q(self._sql["claim_next"], (worker_id, at, lease), "one")
+        sql, params = self._claim_next, (worker_id, at, lease)
+        row = await self._run(lambda conn: conn.execute(sql, params).fetchone())
         if row is None:
             self._empty_at = seen  # wait_for_jobs returns at once if a NOTIFY came since
             return None
-        return row_to_job(row, json_decoded=True)
-
-    async def renew(self, job_id: str, holder: ClaimToken | str, lease: float) -> bool:
-        if not lease > 0:
-            raise ValueError(f"lease must be > 0 seconds, got {lease!r}")
-        if isinstance(holder, str):
-            return bool(await self._q(self._sql["renew"], (lease, job_id, holder)))
-        sql = self._sql["renew"] + " AND attempts = %s"
-        return bool(await self._q(sql, (lease, job_id, holder[0], holder[1])))
-
-    async def requeue_expired(self, *, at: float | None = None, settle: float = 0.0) -> int:
-        """Put jobs whose lease lapsed back to pending; how many moved.
-
-        Leases are on the server's clock (shared by every host), so ``at`` (the caller's
-        clock, perhaps a per-process loop clock) is ignored. ``settle``: requeue nothing until
-        the server has been up that long: leases that lapsed while it was down lapsed because
-        nobody *could* renew them, and their holders get that long to renew first.
-        """
-        return int(await self._q(self._sql["requeue"], (settle,)))
+        return self._job(row)
 
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return on a NOTIFY that a job became pending, or after ``timeout`` seconds.
@@ -413,12 +193,8 @@ class PostgresJobStore:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed; open a new store")
         if self._listener is None:
-            self._listener = Listener(self._connect, self.table)
+            self._listener = Listener(self._db.connect, self.table)
         await self._listener.wait(timeout, self._empty_at)
-
-
-def _close(conn: psycopg.Connection[Any]) -> None:
-    conn.close()
 
 
 def _duplicate_id(exc: psycopg.errors.UniqueViolation, jobs: list[Job]) -> str:

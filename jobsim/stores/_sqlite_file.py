@@ -1,0 +1,110 @@
+"""The SQLite store's one connection to its file: one database thread with group commit, and
+a check before every statement that the file at the path is still the file it opened."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from jobsim.stores._sqlite_schema import connect
+from jobsim.stores._threads import ConnectionThreads
+from jobsim.stores.errors import StoreUnavailable
+
+__all__ = ["SQLiteFile"]
+
+T = TypeVar("T")
+
+
+class SQLiteFile:
+    """The open database at ``path`` (``":memory:"``: a private one), served by one thread.
+
+    The directory must exist (it is never created silently). If the file is removed or
+    replaced while open, every later call raises :class:`~jobsim.stores.StoreUnavailable`.
+    """
+
+    def __init__(self, path: str, busy_timeout: float) -> None:
+        self.path = path
+        self._identity: tuple[int, int] | None = None
+        if path != ":memory:":
+            parent = Path(path).absolute().parent
+            if not parent.is_dir():
+                raise FileNotFoundError(
+                    f"the directory {str(parent)!r} does not exist; create it first "
+                    "(jobsim does not create directories)"
+                )
+        self._conn = conn = connect(path, busy_timeout)
+        if path != ":memory:":
+            self._identity = _file_identity(path)
+        # One thread owns the one connection: SQLite has one writer anyway.
+        self._threads: ConnectionThreads[sqlite3.Connection] | None = ConnectionThreads(
+            lambda: conn,
+            sqlite3.Connection.close,
+            max_threads=1,
+            name="jobsim-sqlite",
+            group=_transaction,
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._threads is None
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the database thread and wait for it."""
+        threads = self._threads
+        if threads is None:
+            raise RuntimeError(f"the SQLite database {self.path!r} is closed")
+        if self._identity is None:
+            return await threads.call(fn)
+        return await threads.call(lambda conn: fn(self._check(conn)))
+
+    def _check(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """Refuse to go on once the database file was removed or replaced: the connection
+        would keep working on the old, unlinked file while everyone else uses the new one
+        (a split brain). One ``stat`` per statement, on the database thread."""
+        try:
+            now: tuple[int, int] | None = _file_identity(self.path)
+        except FileNotFoundError:
+            now = None
+        if now != self._identity:
+            what = "removed" if now is None else "replaced by another file"
+            raise StoreUnavailable(
+                f"the SQLite database {self.path!r} was {what} while this store had it "
+                "open; stopping rather than working on a file nobody else sees "
+                "(open the store again to use the file now at that path)"
+            )
+        return conn
+
+    async def close(self) -> None:
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            started = threads.close()  # the thread closes the connection after queued work
+            for thread in started:
+                await anyio.to_thread.run_sync(thread.join)
+            if not started:  # never used: no thread owns the connection
+                self._conn.close()
+
+
+def _file_identity(path: str) -> tuple[int, int]:
+    """(device, inode) of the file at ``path``: which file, not just which name."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """Group commit: the calls waiting on the database thread share one write transaction
+    (one lock round and one WAL commit instead of one each)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
