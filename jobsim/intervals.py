@@ -76,7 +76,8 @@ class Interval:
 
     def __str__(self) -> str:
         where = f"[{self.low:.6g}, {self.high:.6g}]" if self.bounds else f"± {self.half_width:.3g}"
-        return f"{self.mean:.6g} {where} ({self.confidence:.0%} {self.method}, n={self.n})"
+        level = f"{100 * self.confidence:.10g}%"  # 95%, 99.9%
+        return f"{self.mean:.6g} {where} ({level} {self.method}, n={self.n})"
 
 
 # --- arguments --------------------------------------------------------------------------------
