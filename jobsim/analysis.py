@@ -329,7 +329,8 @@ def time_average(
 def occupancy_means(
     levels: pd.DataFrame, start: float, end: float, workers: int
 ) -> dict[str, float]:
-    """``lq``, ``l`` and ``utilisation``: time-weighted means of an :func:`occupancy` frame."""
+    """``lq``, ``l`` and ``utilisation``: time-weighted means of an :func:`occupancy` frame
+    (``utilisation`` NaN without its ``busy`` column)."""
     if not end > start:
         nan = float("nan")
         return {"lq": nan, "l": nan, "utilisation": nan}
@@ -337,5 +338,7 @@ def occupancy_means(
     return {
         "lq": time_average(t, levels["queued"].to_numpy(float), start, end),
         "l": time_average(t, levels["in_system"].to_numpy(float), start, end),
-        "utilisation": time_average(t, levels["busy"].to_numpy(float), start, end) / workers,
+        "utilisation": time_average(t, levels["busy"].to_numpy(float), start, end) / workers
+        if "busy" in levels
+        else float("nan"),
     }
