@@ -144,26 +144,11 @@ def loop_clock() -> Callable[[], float]:
     if sniffio.current_async_library() == "trio":
         import trio
 
-        clock = trio.lowlevel.current_clock()
-        if type(clock) is _trio_system_clock():  # what trio.current_time returns, in one call
-            offset: float = clock.offset  # type: ignore[attr-defined]
-            perf_counter = time.perf_counter
-            return lambda: offset + perf_counter()
-        return trio.current_time
+        return trio.lowlevel.current_clock().current_time  # what trio.current_time calls
     loop = asyncio.get_running_loop()
     if type(loop).time is asyncio.BaseEventLoop.time:
         return time.monotonic  # what BaseEventLoop.time returns, minus a Python-level call
     return loop.time
-
-
-@functools.cache
-def _trio_system_clock() -> type | None:
-    """trio's default clock class (offset + perf_counter), or None if it moved."""
-    try:
-        from trio._core._run import SystemClock
-    except ImportError:  # pragma: no cover - a later trio: fall back to trio.current_time
-        return None
-    return SystemClock
 
 
 def native_sleep() -> Callable[[float], Awaitable[None]]:

@@ -8,6 +8,7 @@ itself is checked on both backends.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -298,6 +299,19 @@ async def test_openapi_and_docs(anyio_backend: str) -> None:
         assert {"201", "400", "413", "415", "422", "503"} <= set(post["responses"])
         assert "JobCreate" in spec["components"]["schemas"]
         assert (await api.client.get("/docs")).status_code == 200
+
+
+async def test_openapi_has_one_operation_per_route_and_no_warning(anyio_backend: str) -> None:
+    async with running_api(anyio_backend) as api:
+        api.app.openapi_schema = None  # build it again, here, with warnings as errors
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # FastAPI warns "Duplicate Operation ID"
+            spec = api.app.openapi()
+        ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+        assert len(ids) == len(set(ids)), ids
+        assert "head" not in spec["paths"]["/health"]
+        head = await api.client.head("/health")
+        assert head.status_code == 200 and head.content == b""
 
 
 async def test_the_retention_task_purges_by_count_and_by_age(anyio_backend: str) -> None:

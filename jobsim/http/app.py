@@ -83,8 +83,9 @@ def create_app(
     )
     app.add_middleware(BodyLimit, limit=max_body)
     install_error_handlers(app)
-    app.include_router(api_routes(pool, store, admission, instruments, collector))
-    app.include_router(dashboard_routes(pool, store, instruments.throughput))
+    # On the app's own router: an included one is matched through one more layer per request.
+    api_routes(pool, store, admission, instruments, collector, app.router)
+    dashboard_routes(pool, store, instruments.throughput, app.router)
     app.state.pool, app.state.store, app.state.config = pool, store, config
     app.state.instruments, app.state.admission = instruments, admission
     return app

@@ -27,6 +27,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from jobsim.http.coalesce import CoalescingTransport
 from jobsim.http.errors import error_response
 
 __all__ = ["HARD_LIMIT", "GuardedProtocol", "guarded_protocol"]
@@ -92,6 +93,8 @@ class GuardedProtocol(HttpToolsProtocol):
         if open_now > HARD_LIMIT * self.max_connections:
             transport.close()
             return
+        # Headers and body in one send (uvicorn writes them separately): see .coalesce.
+        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
         cls = type(self)
         if cls._overloaded and open_now <= self.max_connections // 2:
             cls._overloaded = False

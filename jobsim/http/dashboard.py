@@ -73,9 +73,15 @@ def _preview(payload: Any) -> str:
     return text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
 
 
-def dashboard_routes(pool: WorkerPool, store: JobStore, throughput: Throughput) -> APIRouter:
-    """``/dashboard`` (the page), ``/dashboard/app.js`` (its script), ``/dashboard/data``."""
-    router = APIRouter()
+def dashboard_routes(
+    pool: WorkerPool,
+    store: JobStore,
+    throughput: Throughput,
+    router: APIRouter | None = None,
+) -> APIRouter:
+    """``/dashboard`` (the page), ``/dashboard/app.js`` (its script), ``/dashboard/data``,
+    added to ``router`` (default: a new one)."""
+    router = APIRouter() if router is None else router
     page, script = _static("dashboard.html"), _static("dashboard.js")
     headers = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff"}
     bins = 30

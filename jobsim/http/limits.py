@@ -27,10 +27,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = error_response(
-            413, f"request body is larger than the limit of {self.limit} bytes (64 KiB)"
-        )
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+                break
         if declared is not None:
             try:
                 size = int(declared)
@@ -38,7 +39,7 @@ class BodyLimit:
                 await error_response(400, "Content-Length must be an integer")(scope, receive, send)
                 return
             if size > self.limit:
-                await too_big(scope, receive, send)
+                await self._too_big()(scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -51,7 +52,7 @@ class BodyLimit:
                 break
             total += len(message.get("body", b""))
             if total > self.limit:
-                await too_big(scope, receive, send)
+                await self._too_big()(scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
@@ -61,3 +62,10 @@ class BodyLimit:
             return next(replay, None) or await receive()
 
         await self.app(scope, replaying, send)
+
+    def _too_big(self) -> ASGIApp:
+        # Built only when needed: a JSON response per request would cost more than the check.
+        kib = self.limit / 1024
+        return error_response(
+            413, f"request body is larger than the limit of {self.limit} bytes ({kib:g} KiB)"
+        )

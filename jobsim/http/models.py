@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jobsim.domain import PRIORITY_RANGE, JobStatus
 from jobsim.handlers import MAX_DURATION
+from jobsim.payload import check_payload
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -100,8 +101,14 @@ class JobPayload(BaseModel):
     @model_validator(mode="after")
     def _plain_json(self) -> JobPayload:
         # json.loads accepts NaN, Infinity, lone surrogates and NUL, which a response (and
-        # some stores) cannot carry back: refuse them before anything is stored.
-        check_plain_json(self.model_dump(), "payload")
+        # some stores) cannot carry back: refuse them before anything is stored. ``duration``
+        # is a finite float already; the other fields are the extras.
+        if extra := self.model_extra:
+            try:
+                check_payload(extra)  # the domain's rule: one loop of type checks when plain
+            except (TypeError, ValueError) as exc:
+                check_plain_json(extra, "payload")  # names the field in the API's terms
+                raise ValueError(str(exc)) from None
         return self
 
 

@@ -63,9 +63,11 @@ def api_routes(
     admission: Admission,
     instruments: Instruments,
     collector: PoolCollector,
+    router: APIRouter | None = None,
 ) -> APIRouter:
-    """The service's routes over this pool and store."""
-    router = APIRouter()
+    """The service's routes over this pool and store, added to ``router`` (default: a new
+    one). The app passes its own router: an included router costs a lookup per request."""
+    router = APIRouter() if router is None else router
     retry_after = {"Retry-After": str(RETRY_AFTER_S)}
     job_id_param = Path(description="The job's id, as returned by POST /jobs.")
 
