@@ -17,6 +17,8 @@ in the same process, interleaved repeat by repeat:
   in the same backend, loop and repeat (target <= 1.3). Every job carries one of four
   priorities, on both sides.
 
+* ``batch``: the FIFO ``WorkerPool`` fed by one ``submit_many(jobs)`` instead of a
+  ``submit`` per job; ``per_job_vs_fifo`` as for ``priority``.
 * ``job``: building the same ``Job`` objects (``Job(type="noop", priority=i % 4)`` into a
   list, as every run above does before its timer starts), no event loop (backend and loop
   ``none``). Its ``ratio`` is Jobs built per second / the asyncio.Queue baseline's jobs per
@@ -143,6 +145,18 @@ async def _priority_pool(jobs: list[Job], workers: int) -> float:
     return await _pool(jobs, workers, dispatch="priority")
 
 
+async def _batch_pool(jobs: list[Job], workers: int) -> float:
+    store = InMemoryJobStore()
+    async with WorkerPool(store, _noop, workers=workers, capacity=CAPACITY) as pool:
+        start = time.perf_counter()
+        await pool.submit_many(jobs)
+        report = await pool.shutdown()
+        elapsed = time.perf_counter() - start
+    if report.completed != len(jobs):
+        raise RuntimeError(f"pool lost jobs: {report}")
+    return elapsed
+
+
 Runner = Callable[[list[Job], int], Awaitable[float]]
 
 
@@ -162,6 +176,8 @@ def _measure(backend: str, loop: str, variant: str, n: int, workers: int) -> flo
         runner = _pool
     elif variant == "priority":
         runner = _priority_pool
+    elif variant == "batch":
+        runner = _batch_pool
     elif backend == "asyncio":
         runner = _bare_asyncio
     else:
@@ -189,7 +205,7 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     backends = ["asyncio", "trio"] if o.backend is None else [o.backend]
     repeat, progress, loop = o.repeat, o.progress, o.loop
     loops = {"asyncio": ["asyncio", *([loop] if loop not in (None, "asyncio") else [])]}
-    variants = ("pool", "priority", "bare")
+    variants = ("pool", "priority", "batch", "bare")
     plan = [(b, lp, v) for b in backends for lp in loops.get(b, [b]) for v in variants]
     if ("asyncio", "asyncio", "bare") not in plan:
         plan.append(("asyncio", "asyncio", "bare"))
@@ -233,12 +249,12 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     by = ["backend", "loop", "repeat"]
     bare = frame[frame["variant"] == "bare"].set_index(by)["throughput_jobs_s"]
     fifo = frame[frame["variant"] == "pool"].set_index(by)["makespan_s"]
-    prio = frame["variant"] == "priority"
+    prio = frame["variant"].isin(["priority", "batch"])
     prio_keys = list(frame.loc[prio, by].itertuples(index=False, name=None))
     frame.loc[prio, "per_job_vs_fifo"] = (
         frame.loc[prio, "makespan_s"].to_numpy() / fifo.loc[prio_keys].to_numpy()
     )
-    pool = frame["variant"].isin(["pool", "priority", "job"])
+    pool = frame["variant"].isin(["pool", "priority", "batch", "job"])
     keys = list(frame.loc[pool, by].itertuples(index=False, name=None))
     keys = [("asyncio", "asyncio", r) if b == "none" else (b, lp, r) for b, lp, r in keys]
     frame.loc[pool, "ratio"] = (
@@ -255,6 +271,7 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
 _BASELINES = {
     "pool": "WorkerPool",
     "priority": "WorkerPool, priority dispatch",
+    "batch": "WorkerPool, submit_many",
     "job": "Job() construction",
 }
 
@@ -286,6 +303,14 @@ def notes(frame: pd.DataFrame) -> list[str]:
         lines.append(
             f"{backend}{on}: priority dispatch takes {group['per_job_vs_fifo'].median():.2f}x "
             "the FIFO pool's time per job (target <= 1.3)"
+        )
+    for (backend, loop), group in frame[frame["variant"] == "batch"].groupby(
+        ["backend", "loop"], sort=False
+    ):
+        on = f" on {loop}" if loop != backend else ""
+        lines.append(
+            f"{backend}{on}: submit_many takes {group['per_job_vs_fifo'].median():.2f}x the "
+            f"time per job of a submit per job ({group['ratio'].median():.2f}x bare)"
         )
     built = frame[frame["variant"] == "job"]
     if not built.empty:
