@@ -58,20 +58,40 @@ class Runner:
             else:
                 with anyio.fail_after(timeout):
                     result = await self.handler(job)
-        except Exception as exc:  # the attempt failed: record it, keep the worker alive
+        except BaseException as exc:
             running.pop(job_id, None)
+            await self.raised(job, worker_id, token, exc, timeout)
+            return
+        running.pop(job_id, None)
+        outcomes = self.outcomes
+        if not outcomes.complete_nowait(job_id, worker_id, result, token):
+            await outcomes.complete(job_id, worker_id, result, token)
+
+    @property
+    def plain(self) -> bool:
+        """Whether a job without its own ``timeout`` runs as just ``await handler(job)``
+        (no pool-wide timeout, nobody tracing): then a mode may await the handler itself and
+        call :meth:`raised` if it raises (one coroutine fewer per job)."""
+        return self.job_timeout is None and self.tracer is None
+
+    async def raised(
+        self,
+        job: Job,
+        worker_id: str,
+        token: ClaimToken | None,
+        exc: BaseException,
+        timeout: float | None,
+    ) -> None:
+        """The handler raised ``exc`` (and ``job`` left :attr:`running`). An exception fails
+        the attempt (retried if attempts are left) and the worker goes on; a cancellation
+        (``cancel()``, a shutdown deadline) is recorded shielded and raised again."""
+        if isinstance(exc, Exception):
             if isinstance(exc, TimeoutError) and timeout is not None:
                 error = f"TimeoutError: attempt {job.attempts} timed out after {timeout:g} s"
             else:
                 error = f"{type(exc).__name__}: {exc}"
             await self.outcomes.attempt_failed(job, worker_id, error, token)
             return
-        except BaseException:  # cancelled: by cancel(), or by a shutdown deadline
-            running.pop(job_id, None)
-            with anyio.CancelScope(shield=True):
-                await self.outcomes.stopped(job_id, worker_id, token)
-            raise
-        running.pop(job_id, None)
-        outcomes = self.outcomes
-        if not outcomes.complete_nowait(job_id, worker_id, result, token):
-            await outcomes.complete(job_id, worker_id, result, token)
+        with anyio.CancelScope(shield=True):
+            await self.outcomes.stopped(job.id, worker_id, token)
+        raise exc
