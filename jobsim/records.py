@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -174,13 +175,13 @@ def build(
     are the shutdown's, not the run's capacity)."""
     import pandas as pd
 
-    # One column at a time (zip(*trace) would make a tracked iterator per row), the events
-    # as small codes: every later test on them is an array lookup, not a string comparison.
-    codes = np.fromiter((_CODE[row[0]] for row in trace), np.int8, len(trace))
-    times, ids, workers_ = ([row[k] for row in trace] for k in range(1, 4))
-    at = np.asarray(times, dtype=float) - t0
-    job_ids = np.asarray(ids, dtype=object)
-    worker_ids = np.asarray(workers_, dtype=object)
+    # One column at a time, iterated in C (zip(*trace) would make a tracked iterator per
+    # row); the events as small codes: every later test on them is an array lookup.
+    rows = len(trace)
+    codes = np.fromiter(map(_CODE.__getitem__, map(itemgetter(0), trace)), np.int8, rows)
+    at = np.fromiter(map(itemgetter(1), trace), float, rows) - t0
+    job_ids = np.fromiter(map(itemgetter(2), trace), object, rows)
+    worker_ids = np.fromiter(map(itemgetter(3), trace), object, rows)
     # Workers starting and stopping are not job events: kept apart (their order at the same
     # instant is the backend's, and the job records must not depend on it).
     is_worker_event = _WORKER_EVENT[codes]
@@ -207,19 +208,26 @@ def build(
     stops = (_ATTEMPT_END[codes] & worked).astype(np.int32)
     levels = occupancy_levels(at, _QUEUED_STEP[codes], _STARTED[codes].astype(np.int32) - stops)
 
+    def column(name: str) -> list[Any]:  # one attribute of every job, read in C
+        return list(map(attrgetter(name), jobs))
+
+    def clock(name: str) -> np.ndarray:  # a time of every job from t0 (None: NaN)
+        return np.array(column(name), dtype=float) - t0
+
+    status = list(map(_STATUS_VALUE.__getitem__, column("status")))
     frame = job_frame(
-        job_id=[j.id for j in jobs],
+        job_id=column("id"),
         index=[j.payload.get("i", n) for n, j in enumerate(jobs)],
         job_class=_class_names(jobs, plan),
-        priority=[j.priority for j in jobs],
-        worker_id=[j.worker_id for j in jobs],
-        status=[j.status.value for j in jobs],
-        expired=[j.status is JobStatus.EXPIRED for j in jobs],
-        attempts=[j.attempts for j in jobs],
+        priority=column("priority"),
+        worker_id=column("worker_id"),
+        status=status,
+        expired=np.array(status, dtype=object) == JobStatus.EXPIRED.value,
+        attempts=column("attempts"),
         arrived=arrived,
-        submitted=[np.nan if j.created is None else j.created - t0 for j in jobs],
-        last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
-        finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
+        submitted=clock("created"),
+        last_start=clock("started"),
+        finished=clock("finished"),
     )
     if not _REDONE[codes].any():
         busy = one_attempt_each(frame)
@@ -253,6 +261,8 @@ def build(
         levels=levels,
     )
 
+
+_STATUS_VALUE = {status: status.value for status in JobStatus}
 
 # Trace events as small codes (their order in TraceEvent), and what each code means.
 _MEMBER = np.array(list(TraceEvent), dtype=object)
@@ -392,8 +402,10 @@ def assemble(
 
 def _class_names(jobs: Sequence[Job], plan: Plan | None) -> list[str]:
     if plan is None or not plan.classes:
-        return [j.type for j in jobs]
+        return list(map(attrgetter("type"), jobs))
     names = [c.name for c in plan.classes]
+    if len(names) == 1:
+        return names * len(jobs)
     of = plan.job_class
     return [names[of[j.payload["i"]]] for j in jobs]
 
