@@ -144,7 +144,7 @@ def loop_clock() -> Callable[[], float]:
     if sniffio.current_async_library() == "trio":
         import trio
 
-        return trio.current_time
+        return trio.lowlevel.current_clock().current_time  # what trio.current_time calls
     loop = asyncio.get_running_loop()
     if type(loop).time is asyncio.BaseEventLoop.time:
         return time.monotonic  # what BaseEventLoop.time returns, minus a Python-level call

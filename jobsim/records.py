@@ -7,7 +7,7 @@ when a run is recorded, so ``import jobsim`` stays light.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "assemble",
     "build",
     "job_frame",
+    "occupancy_levels",
     "one_attempt_each",
     "summarise",
     "warn_if_blocked",
@@ -173,28 +174,38 @@ def build(
     are the shutdown's, not the run's capacity)."""
     import pandas as pd
 
-    # One column at a time (zip(*trace) would make a tracked iterator per row).
-    kinds, times, ids, workers_ = ([row[k] for row in trace] for k in range(4))
-    events = pd.DataFrame(
-        {
-            "time": np.asarray(times, dtype=float) - t0,
-            "event": pd.Series(kinds, dtype=object),
-            "job_id": pd.Series(ids, dtype=object),
-            "worker_id": pd.Series(workers_, dtype=object),
-        }
-    )
+    # One column at a time (zip(*trace) would make a tracked iterator per row), the events
+    # as small codes: every later test on them is an array lookup, not a string comparison.
+    codes = np.fromiter((_CODE[row[0]] for row in trace), np.int8, len(trace))
+    times, ids, workers_ = ([row[k] for row in trace] for k in range(1, 4))
+    at = np.asarray(times, dtype=float) - t0
+    job_ids = np.asarray(ids, dtype=object)
+    worker_ids = np.asarray(workers_, dtype=object)
     # Workers starting and stopping are not job events: kept apart (their order at the same
     # instant is the backend's, and the job records must not depend on it).
-    is_worker_event = events["event"].isin(WORKER_EVENTS)
+    is_worker_event = _WORKER_EVENT[codes]
     worker_changes: list[tuple[float, int]] = []
     if is_worker_event.any():
-        during = (events["time"] >= 0) & (events["time"] < shutdown_at - t0)
-        moves = events[is_worker_event & during]  # the start is initial_workers
-        worker_changes = [
-            (float(t), 1 if kind == TraceEvent.WORKER_STARTED else -1)
-            for t, kind in zip(moves["time"], moves["event"], strict=True)
+        during = is_worker_event & (at >= 0) & (at < shutdown_at - t0)  # the start is
+        worker_changes = [  # initial_workers
+            (float(t), 1 if code == _CODE[TraceEvent.WORKER_STARTED] else -1)
+            for t, code in zip(at[during], codes[during], strict=True)
         ]
-        events = events[~is_worker_event].reset_index(drop=True)
+        keep = ~is_worker_event
+        codes, at, job_ids, worker_ids = codes[keep], at[keep], job_ids[keep], worker_ids[keep]
+    events = pd.DataFrame(
+        {
+            "time": at,
+            "event": pd.Series(_MEMBER[codes], dtype=object, copy=False),
+            "job_id": pd.Series(job_ids, dtype=object, copy=False),
+            "worker_id": pd.Series(worker_ids, dtype=object, copy=False),
+        },
+        copy=False,
+    )
+    # Ends with a worker only: ``cancelled`` without one is a pending job that never ran.
+    worked = ~pd.isna(worker_ids)
+    stops = (_ATTEMPT_END[codes] & worked).astype(np.int32)
+    levels = occupancy_levels(at, _QUEUED_STEP[codes], _STARTED[codes].astype(np.int32) - stops)
 
     frame = job_frame(
         job_id=[j.id for j in jobs],
@@ -210,9 +221,7 @@ def build(
         last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
         finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
     )
-    if not any(
-        kind in kinds for kind in (TraceEvent.RETRYING, TraceEvent.RELEASED, TraceEvent.CANCELLED)
-    ):
+    if not _REDONE[codes].any():
         busy = one_attempt_each(frame)
     else:
         frame["service"] = frame["finished"] - frame["last_start"]
@@ -241,7 +250,39 @@ def build(
         settings,
         worker_changes=worker_changes,
         initial_workers=initial_workers,
+        levels=levels,
     )
+
+
+# Trace events as small codes (their order in TraceEvent), and what each code means.
+_MEMBER = np.array(list(TraceEvent), dtype=object)
+_CODE = {event: code for code, event in enumerate(TraceEvent)}
+_WORKER_EVENT = np.array([event in WORKER_EVENTS for event in TraceEvent])
+_ATTEMPT_END = np.array([event in ATTEMPT_ENDS for event in TraceEvent])
+_STARTED = _MEMBER == TraceEvent.STARTED
+_QUEUED_STEP = (_MEMBER == TraceEvent.QUEUED).astype(np.int32) - (_MEMBER == TraceEvent.TAKEN)
+#: an attempt ended without completing its job: the job ran (or may run) more than once
+_REDONE = np.isin(_MEMBER, [TraceEvent.RETRYING, TraceEvent.RELEASED, TraceEvent.CANCELLED])
+
+
+def occupancy_levels(times: Any, queued_steps: Any, busy_steps: Any) -> pd.DataFrame:
+    """``time, queued, in_system`` after the last row of each instant (as
+    :func:`~jobsim.analysis.occupancy`, without ``busy``), from a trace in time order and
+    what each of its rows does to the ids queued and to the attempts running. The step
+    arrays are summed in place."""
+    import pandas as pd
+
+    np.cumsum(queued_steps, out=queued_steps)
+    np.cumsum(busy_steps, out=busy_steps)
+    busy_steps += queued_steps  # now the jobs in the system
+    last = np.ones(len(times), dtype=bool)
+    last[:-1] = times[1:] != times[:-1]
+    columns = {
+        "time": times[last],
+        "queued": queued_steps[last].astype(np.int64),
+        "in_system": busy_steps[last].astype(np.int64),
+    }
+    return pd.DataFrame(columns, copy=False)  # queue_depth keeps two of these columns alone
 
 
 def job_frame(
@@ -277,7 +318,8 @@ def job_frame(
             "submitted": np.asarray(submitted, dtype=float),
             "last_start": np.asarray(last_start, dtype=float),
             "finished": np.asarray(finished, dtype=float),
-        }
+        },
+        copy=False,  # one block per column: no copy of the arrays into 2-D blocks
     )
 
 
@@ -292,36 +334,39 @@ def one_attempt_each(frame: pd.DataFrame) -> float:
 
 def assemble(
     frame: pd.DataFrame,
-    events: pd.DataFrame,
+    events: pd.DataFrame | Callable[[], pd.DataFrame],
     report: ShutdownReport,
     busy: float,
     duplicates: int,
     workers: int,
     settings: Mapping[str, Any],
-    queue_depth: pd.DataFrame | None = None,
     *,
     worker_changes: Sequence[tuple[float, int]] = (),
     initial_workers: int | None = None,
     levels: pd.DataFrame | None = None,
 ) -> RunResult:
-    """Finish the per-job frame, derive the queue depth (unless given) and the summary
-    (``levels``: :func:`~jobsim.analysis.occupancy_from_events` of ``events``, if the caller
-    has it more cheaply than from the frame's strings)."""
+    """Finish the per-job frame, derive the queue depth and the summary. ``levels``:
+    :func:`occupancy_levels` of ``events``, if the caller has it more cheaply than from the
+    frame's strings. ``events`` may be a function that makes the trace frame: it is then
+    called once the summary is done, so that the two peaks of memory do not add up."""
+    import pandas as pd
+
     frame["wait"] = frame["started"] - frame["submitted"]
     frame["latency"] = frame["finished"] - frame["submitted"]
     frame = frame[JOB_COLUMNS]
+    scaled = bool(worker_changes) or initial_workers not in (None, workers)
+    if callable(events) and (levels is None or scaled):
+        events = events()  # needed now: for the levels, or for the timeline of workers
     if levels is None:
+        assert not callable(events)
         levels = analysis.occupancy_from_events(events)
     # One sample per instant (the depth after everything that happened then): a job queued
     # and taken at the same instant was never waiting, and must not show as a spike.
-    if queue_depth is None:
-        queue_depth = levels[["time", "queued"]].rename(columns={"queued": "depth"})
-    else:
-        queue_depth = queue_depth.drop_duplicates("time", keep="last").reset_index(drop=True)
+    queue_depth = levels[["time", "queued"]].rename(columns={"queued": "depth"})
     result = RunResult(
         frame,
         {},
-        events.reset_index(drop=True),
+        pd.DataFrame() if callable(events) else events.reset_index(drop=True),
         queue_depth,
         report,
         settings,
@@ -340,6 +385,8 @@ def assemble(
     means = analysis.occupancy_means(levels, 0.0, summary["makespan"], workers)
     summary["lq"], summary["l"] = means["lq"], means["l"]
     result.summary = summary
+    if callable(events):
+        result.events = events()
     return result
 
 

@@ -25,7 +25,7 @@ import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +125,7 @@ def schedule(
     worker = array("q", zeros)
     # The pool's trace, in its order: 4j = job j queued, 4j + 1 taken (and started at once),
     # 4j + 3 completed. Workers handed an id by the producer run only once it yields.
-    trace = array("q")
+    trace = array("i" if 4 * n < 2**31 else "q")  # half the memory when it can
     note = trace.append
     handed: list[int] = []
     idle = deque(range(1, workers + 1))  # workers waiting on the channel, in arrival order
@@ -203,7 +203,7 @@ def schedule(
         started=np.frombuffer(started, dtype=float) if n else np.zeros(0),
         finished=np.frombuffer(finished, dtype=float) if n else np.zeros(0),
         worker=np.frombuffer(worker, dtype=np.int64) if n else np.zeros(0, dtype=np.int64),
-        trace=np.frombuffer(trace, dtype=np.int64) if n else np.zeros(0, dtype=np.int64),
+        trace=np.frombuffer(trace, dtype=np.int32 if trace.itemsize == 4 else np.int64),
         shutdown=end if wait_for_all and n else shutdown,
         end=end,
     )
@@ -218,15 +218,8 @@ def run(
     settings: RunSettings,
 ) -> RunResult:
     """The :class:`~jobsim.RunResult` the pool would give for ``plan``, by the recursion."""
-    s = schedule(
-        plan.arrivals,
-        plan.service,
-        workers,
-        capacity,
-        wait_for_all=workload.max_attempts > 1,
-    )
-    # Producer waits the pool would count: ids that could not enter the channel at once.
-    settings.blocked_submits = int(np.count_nonzero(s.queued > s.submitted))
+    wait_for_all = workload.max_attempts > 1
+    s = schedule(plan.arrivals, plan.service, workers, capacity, wait_for_all=wait_for_all)
     return result(s, workers=workers, settings=settings, plan=plan)
 
 
@@ -238,15 +231,17 @@ _QUEUED_STEP = np.array([1, -1, 0, 0], dtype=np.int32)
 _BUSY_STEP = np.array([0, 0, 1, -1], dtype=np.int32)
 
 
-def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan) -> RunResult:
+def result(s: Schedule, *, workers: int, settings: RunSettings, plan: Plan) -> RunResult:
     """A schedule as the pool's :class:`~jobsim.RunResult`: the same per-job columns (every
     job completed in one attempt; classes from ``plan``), its trace and queue depth, its
-    shutdown report."""
+    shutdown report. Sets ``settings.blocked_submits``."""
     import pandas as pd
 
     from jobsim import records
     from jobsim.pool import ShutdownReport
 
+    # Producer waits the pool would count: ids that could not enter the channel at once.
+    settings.blocked_submits = int(np.count_nonzero(s.queued > s.submitted))
     n = len(s.submitted)
     names = np.array([None, *(f"worker-{i}" for i in range(1, workers + 1))], dtype=object)
     of = np.asarray(plan.job_class, dtype=np.int64)
@@ -267,47 +262,34 @@ def result(s: Schedule, *, workers: int, settings: Mapping[str, Any], plan: Plan
     busy = records.one_attempt_each(frame)
     # The trace: a taken row is followed by its started row (code + 1). Built column by
     # column, without copies: a million jobs make four million rows.
-    small = np.int32 if 4 * n < 2**31 else np.int64  # half the memory of the row indices
-    trace: np.ndarray[Any, np.dtype[np.signedinteger[Any]]] = s.trace.astype(small)
+    trace = s.trace
     code: np.ndarray[Any, np.dtype[np.signedinteger[Any]]] = np.repeat(
         trace, (trace & 3 == 1).astype(np.int8) + 1
     )
-    del trace
     code[1:][code[1:] == code[:-1]] += 1
     stage = (code & 3).astype(np.int8)
     table = np.column_stack([s.queued, s.started, s.started, s.finished]).ravel()
     times = table[code]
     del table
-    # The occupancy levels (queued, busy) after each instant, from the stage codes: the trace
-    # is in time order, so the last row of each instant holds the levels after it.
-    queued = _QUEUED_STEP[stage]
-    np.cumsum(queued, out=queued)
-    busy_now = _BUSY_STEP[stage]
-    np.cumsum(busy_now, out=busy_now)
-    last = np.ones(len(times), dtype=bool)
-    last[:-1] = times[1:] != times[:-1]
-    levels = pd.DataFrame(
-        {
-            "time": times[last],
-            "queued": queued[last].astype(np.int64),
-            "busy": busy_now[last].astype(np.int64),
-        }
-    )
-    levels["in_system"] = levels["queued"] + levels["busy"]
-    del queued, busy_now, last
+    # The occupancy levels (queued, busy) after each instant, from the stage codes.
+    levels = records.occupancy_levels(times, _QUEUED_STEP[stage], _BUSY_STEP[stage])
     code >>= 2  # now the job of each row
-    worker_ids = names[s.worker][code]
-    worker_ids[stage == 0] = None
-    job_ids = np.asarray(frame["job_id"].to_numpy(dtype=object))[code]
-    del code
-    columns = {"event": _EVENTS[stage], "job_id": job_ids, "worker_id": worker_ids}
-    events = pd.DataFrame(
-        {
-            "time": pd.Series(times, copy=False),
-            **{key: pd.Series(value, dtype=object, copy=False) for key, value in columns.items()},
-        },
-        copy=False,
-    )
+    worker = s.worker
+
+    def events() -> pd.DataFrame:
+        # Made once the summary is done (see records.assemble): the last big allocation.
+        worker_ids = names[worker][code]
+        worker_ids[stage == 0] = None
+        job_ids = np.asarray(frame["job_id"].to_numpy(dtype=object))[code]
+        columns = {"event": _EVENTS[stage], "job_id": job_ids, "worker_id": worker_ids}
+        return pd.DataFrame(
+            {
+                "time": pd.Series(times, copy=False),
+                **{k: pd.Series(v, dtype=object, copy=False) for k, v in columns.items()},
+            },
+            copy=False,
+        )
+
     report = ShutdownReport(
         completed=n,
         failed=0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import heapq
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -131,11 +132,12 @@ class Sequencer:
             seat.sequencer = None
             trio_arbiter().reset(token)
 
-    def _on_idle(self) -> bool:
-        """Every trio task is blocked and none of trio's timers is due: release the next
-        sleeper due now, else wake the ``wait_idle`` callers, else jump the clock to the next
-        sleeper's deadline and release it. False: nothing for the sequencer to do before
-        trio's own next timer (the clock then jumps to that as MockClock does)."""
+    def _on_idle(self, next_timer: float) -> bool:
+        """Every trio task is blocked and none of trio's timers is due (the next one is due
+        at ``next_timer``): release the next sleeper due now, else wake the ``wait_idle``
+        callers, else jump the clock to the next sleeper's deadline and release it. False:
+        nothing for the sequencer to do before trio's own next timer (the clock then jumps
+        to that as MockClock does)."""
         import trio
 
         clock = self._clock
@@ -154,7 +156,7 @@ class Sequencer:
             return False
         deadline = heap[0][0]
         if deadline > now:
-            if deadline - now >= trio.lowlevel.current_statistics().seconds_to_next_deadline:
+            if deadline >= next_timer:
                 return False  # one of trio's own timers comes first (or at the same instant)
             while now < deadline:  # MockClock's own autojump arithmetic
                 clock.jump(deadline - now)
@@ -192,19 +194,29 @@ class Sequencer:
 
 
 class _Seat:
-    """Where a virtual trio clock keeps the :class:`Sequencer` that decides its jumps."""
+    """Where a virtual trio clock keeps the :class:`Sequencer` that decides its jumps, and
+    the deadline of trio's own next timer (MockClock is final, so the clock instance carries
+    these two hooks of trio's run loop instead of a subclass)."""
 
-    __slots__ = ("autojump", "sequencer")
+    __slots__ = ("autojump", "next_timer", "sequencer", "sleep_time")
 
-    def __init__(self, autojump: Callable[[], None]) -> None:
-        self.autojump = autojump  # MockClock's own: jump to trio's next timer
+    def __init__(self, clock: Any) -> None:
+        self.autojump = clock._autojump  # MockClock's own: jump to trio's next timer
+        self.sleep_time = clock.deadline_to_sleep_time
         self.sequencer: Sequencer | None = None
+        self.next_timer = math.inf
+
+    def deadline_to_sleep_time(self, deadline: float) -> float:
+        # trio's run loop asks this with its next timer's deadline whenever no task is
+        # runnable, just before it may call _autojump: note it (no statistics call later).
+        self.next_timer = deadline
+        return self.sleep_time(deadline)
 
     def __call__(self) -> None:
         # trio's run loop calls the clock's _autojump when every task is blocked and no
-        # timer is due (MockClock is final, so the instance carries this instead).
+        # timer is due.
         sequencer = self.sequencer
-        if sequencer is None or not sequencer._on_idle():
+        if sequencer is None or not sequencer._on_idle(self.next_timer):
             self.autojump()
 
 
@@ -214,7 +226,8 @@ def virtual_trio_clock() -> Any:
     import trio.testing
 
     clock = trio.testing.MockClock(autojump_threshold=0)
-    seat = _Seat(clock._autojump)
+    seat = _Seat(clock)
     clock._autojump = seat  # type: ignore[method-assign]
+    clock.deadline_to_sleep_time = seat.deadline_to_sleep_time  # type: ignore[method-assign]
     clock._jobsim_seat = seat  # type: ignore[attr-defined]
     return clock

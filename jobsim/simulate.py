@@ -169,6 +169,8 @@ async def _run(
             initial_workers = pool.live_workers
             classes, job_class = plan.classes, plan.job_class
             blocked = 0  # submits that found the channel full: backpressure on the arrivals
+            # With room for every job at once (an open system) the channel is never full.
+            may_block = capacity < total
             for index, at in enumerate(plan.arrivals):
                 delay = t0 + at - now()
                 if delay > 0:
@@ -182,7 +184,7 @@ async def _run(
                     priority=cls.priority,
                     ttl=cls.ttl,
                 )
-                if pool.queue_depth >= capacity:
+                if may_block and pool.queue_depth >= capacity:
                     blocked += 1
                 submitted.append(await pool.submit(job))
             if wait_for_ends and total:

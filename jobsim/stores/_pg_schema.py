@@ -14,7 +14,7 @@ from jobsim.stores._sql import (
 )
 from jobsim.stores._statements import Statements, statements
 
-__all__ = ["claim_next_sql", "pg_statements", "schema_sql"]
+__all__ = ["claim_next_sql", "pg_statements", "same_job_sql", "schema_sql"]
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 _NOW = "extract(epoch from clock_timestamp())"
@@ -73,6 +73,18 @@ def pg_statements(table: str) -> Statements:
         "%s",
         lease_until=f"{_NOW} + %s::double precision",
         lapsed=f"{_NOW} AND {_NOW} - extract(epoch from pg_postmaster_start_time()) > %s",
+    )
+
+
+def same_job_sql(table: str) -> str:
+    """Whether the row under an id is this very job (params: id, type, payload as JSON text,
+    max_attempts, timeout, priority, ttl, created): how an insert retried after a dropped
+    connection tells its own first try, committed but unanswered, from another job's row.
+    Payloads compare as ``jsonb`` values (key order and number spelling aside)."""
+    return (
+        f"SELECT 1 FROM {table} WHERE id = %s AND type = %s AND payload = %s::jsonb "
+        "AND max_attempts = %s AND timeout IS NOT DISTINCT FROM %s AND priority = %s "
+        "AND ttl IS NOT DISTINCT FROM %s AND created IS NOT DISTINCT FROM %s"
     )
 
 

@@ -41,9 +41,10 @@ from jobsim.stores._pg_schema import (
     _IDENTIFIER,
     claim_next_sql,
     pg_statements,
+    same_job_sql,
     schema_sql,
 )
-from jobsim.stores._sql import rows_for_insert
+from jobsim.stores._sql import encode_payload, rows_for_insert
 from jobsim.stores._sql_store import SQLJobStore
 from jobsim.stores.masking import mask_url
 
@@ -101,6 +102,7 @@ class PostgresJobStore(SQLJobStore):
         self._empty_at: int | None = None  # listener generation when claim_next found none
         self._sql = pg_statements(table)
         self._claim_next = claim_next_sql(table)
+        self._same_job = same_job_sql(table)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -132,16 +134,13 @@ class PostgresJobStore(SQLJobStore):
     # -- JobStore ------------------------------------------------------------------------------
 
     async def add(self, job: Job, *, at: float | None = None) -> Job:
-        _, (row,) = rows_for_insert([job], at)
+        jobs, (row,) = rows_for_insert([job], at)
         sql = self._sql.insert
 
         def insert(conn: psycopg.Connection[Any]) -> None:
             conn.execute(sql, row)
 
-        try:
-            await self._run(insert)
-        except psycopg.errors.UniqueViolation:
-            raise DuplicateJob(job.id) from None
+        await self._insert(insert, jobs)
         return job
 
     async def add_many(self, jobs: Iterable[Job], *, at: float | None = None) -> list[Job]:
@@ -153,11 +152,44 @@ class PostgresJobStore(SQLJobStore):
             with conn.transaction():
                 conn.cursor().executemany(sql, rows)
 
-        try:
-            await self._run(insert)
-        except psycopg.errors.UniqueViolation as exc:
-            raise DuplicateJob(_duplicate_id(exc, jobs)) from None
+        await self._insert(insert, jobs)
         return jobs
+
+    async def _insert(
+        self, insert: Callable[[psycopg.Connection[Any]], None], jobs: list[Job]
+    ) -> None:
+        """Run ``insert`` (of ``jobs``); an id already taken is :class:`DuplicateJob`, unless
+        the insert was retried after a dropped connection and the rows there are these very
+        jobs: the first try committed and only its reply was lost."""
+        retried: list[int] = []
+        try:
+            await self._run(insert, retried)
+        except psycopg.errors.UniqueViolation as exc:
+            if retried and await self._stored_already(jobs):
+                return
+            raise DuplicateJob(_duplicate_id(exc, jobs)) from None
+
+    async def _stored_already(self, jobs: list[Job]) -> bool:
+        """Whether every one of ``jobs`` is in the table as it was sent."""
+        sql = self._same_job
+        params = [
+            (
+                j.id,
+                j.type,
+                encode_payload(j),
+                j.max_attempts,
+                j.timeout,
+                j.priority,
+                j.ttl,
+                j.created,
+            )
+            for j in jobs
+        ]
+
+        def check(conn: psycopg.Connection[Any]) -> bool:
+            return all(conn.execute(sql, p).fetchone() is not None for p in params)
+
+        return bool(jobs) and await self._run(check)
 
     async def close(self) -> None:
         if self._closed:
@@ -198,6 +230,8 @@ class PostgresJobStore(SQLJobStore):
 
 
 def _duplicate_id(exc: psycopg.errors.UniqueViolation, jobs: list[Job]) -> str:
+    if len(jobs) == 1:
+        return jobs[0].id
     detail = exc.diag.message_detail or ""
     match = re.search(r"\(id\)=\((.*)\) already exists", detail)
     if match:
