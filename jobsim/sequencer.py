@@ -4,7 +4,8 @@ Virtual time alone is not deterministic: when several tasks wake at the same ins
 deliberately shuffles them and asyncio runs them in heap order. :class:`Sequencer` fixes that
 for the lab: sequenced sleepers resume one at a time in (deadline, key) order, each running
 until everything is blocked again before the next goes, on asyncio (the
-:class:`~jobsim.virtual_loop.VirtualEventLoop` does it) and on trio (an arbiter task does it).
+:class:`~jobsim.virtual_loop.VirtualEventLoop` does it) and on trio (the virtual clock's
+autojump does it, see :func:`virtual_trio_clock`).
 """
 
 from __future__ import annotations
