@@ -63,14 +63,19 @@ def _jobs(n: int) -> list[Job]:
     return [Job(type="noop", priority=i % 4) for i in range(n)]
 
 
-async def _pool(jobs: list[Job], workers: int, dispatch: str = "fifo") -> float:
+async def _pool(
+    jobs: list[Job], workers: int, dispatch: str = "fifo", *, batch: bool = False
+) -> float:
     store = InMemoryJobStore()
     async with WorkerPool(
         store, _noop, workers=workers, capacity=CAPACITY, dispatch=dispatch
     ) as pool:
         start = time.perf_counter()
-        for job in jobs:
-            await pool.submit(job)
+        if batch:
+            await pool.submit_many(jobs)
+        else:
+            for job in jobs:
+                await pool.submit(job)
         report = await pool.shutdown()
         elapsed = time.perf_counter() - start
     if report.completed != len(jobs):
@@ -146,15 +151,7 @@ async def _priority_pool(jobs: list[Job], workers: int) -> float:
 
 
 async def _batch_pool(jobs: list[Job], workers: int) -> float:
-    store = InMemoryJobStore()
-    async with WorkerPool(store, _noop, workers=workers, capacity=CAPACITY) as pool:
-        start = time.perf_counter()
-        await pool.submit_many(jobs)
-        report = await pool.shutdown()
-        elapsed = time.perf_counter() - start
-    if report.completed != len(jobs):
-        raise RuntimeError(f"pool lost jobs: {report}")
-    return elapsed
+    return await _pool(jobs, workers, batch=True)
 
 
 Runner = Callable[[list[Job], int], Awaitable[float]]
