@@ -181,7 +181,8 @@ def check_transition(job_id: str, old: JobStatus, new: JobStatus) -> None:
 # Ids: 64 random bits drawn from the OS once per process (again in a forked child, so parent
 # and child never share them), then a 64-bit counter: 32 hex digits, unique across processes
 # and hosts, at a fraction of uuid4's cost per job. Ids must be unique, not unguessable. The
-# prefix is kept as text: formatting one small counter is cheaper than a 128-bit number.
+# prefix is kept as text, and the counter starts at 2**64 so that hex() of it is "0x1" and
+# then exactly 16 digits: cheaper than formatting with a width (or a 128-bit number).
 _id_prefix = ""
 _id_count = itertools.count()
 
@@ -189,7 +190,7 @@ _id_count = itertools.count()
 def _new_id_prefix() -> None:
     global _id_prefix, _id_count
     _id_prefix = os.urandom(8).hex()
-    _id_count = itertools.count()
+    _id_count = itertools.count(1 << 64)
 
 
 _new_id_prefix()
@@ -198,8 +199,10 @@ os.register_at_fork(after_in_child=_new_id_prefix)
 
 def new_job_id() -> str:
     """A fresh, globally unique job id (32 hex digits)."""
-    return f"{_id_prefix}{next(_id_count):016x}"
+    return _id_prefix + hex(next(_id_count))[3:]
 
+
+assert range(-2147483648, 2147483648) == PRIORITY_RANGE, "Job.__init__ spells these bounds out"
 
 # Job types already found well-formed: the common case checks one set (bounded, so a stream
 # of distinct types cannot grow it without end).
@@ -290,7 +293,7 @@ class Job:
         if type.__class__ is not str or type not in _CHECKED_TYPES:
             _check_type(type)
         if id is _NEW_ID:
-            id = f"{_id_prefix}{next(_id_count):016x}"  # new_job_id(), inlined: well-formed
+            id = _id_prefix + hex(next(_id_count))[3:]  # new_job_id(), inlined: well-formed
         elif id.__class__ is not str or not 0 < len(id) <= MAX_NAME_LENGTH or not id.isprintable():
             check_name("id", id)
         if payload is _EMPTY:
@@ -307,8 +310,8 @@ class Job:
             raise ValueError(f"Job.max_attempts must be an integer >= 1, got {max_attempts!r}")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"Job.timeout must be a positive number of seconds, got {timeout!r}")
-        if priority.__class__ is not int or priority not in PRIORITY_RANGE:
-            priority = check_priority(priority)
+        if priority.__class__ is not int or not -2147483648 <= priority <= 2147483647:
+            priority = check_priority(priority)  # (the bounds are PRIORITY_RANGE's)
         if ttl is not None:
             ttl = check_ttl(ttl)
         self.type = type
