@@ -104,7 +104,7 @@ class PriorityDispatch(Bounded):
             return
         if self._depth >= self.capacity:
             raise WouldBlock
-        self._push(job, self._clock())
+        self._push(job, self._clock() if self._aging is not None else 0.0)
 
     def _push(self, job: Job, now: float, *, first: bool = False) -> None:
         priority = job.priority
@@ -123,10 +123,10 @@ class PriorityDispatch(Bounded):
         return self._depth < self.capacity
 
     def _push_now(self, job: Job) -> None:
-        self._push(job, self._clock())
+        self._push(job, self._clock() if self._aging is not None else 0.0)
 
     def _push_first(self, job: Job) -> None:
-        self._push(job, self._clock(), first=True)
+        self._push(job, self._clock() if self._aging is not None else 0.0, first=True)
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -152,7 +152,8 @@ class PriorityDispatch(Bounded):
             if self._closed:
                 raise EndOfStream
             raise WouldBlock
-        priority = self._next_level()
+        order = self._order
+        priority = order[-1] if self._aging is None or len(order) == 1 else self._next_level()
         level = self._levels[priority]
         job = level.popleft()[2]
         if not level:
