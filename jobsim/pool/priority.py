@@ -30,6 +30,8 @@ from jobsim.pool.waiting import Bounded, Getters
 
 __all__ = ["Priority", "PriorityDispatch"]
 
+_KEEP_LEVELS = 64
+
 
 @dataclass(frozen=True, slots=True)
 class Priority:
@@ -106,11 +108,12 @@ class PriorityDispatch(Bounded):
             raise WouldBlock
         self._push(job, self._clock() if self._aging is not None else 0.0)
 
-    def _push(self, job: Job, now: float, *, first: bool = False) -> None:
+    def _push(self, job: Job, now: float, first: bool = False) -> None:
         priority = job.priority
         level = self._levels.get(priority)
-        if level is None:
+        if level is None:  # an emptied level is kept for reuse (up to _KEEP_LEVELS of them)
             level = self._levels[priority] = deque()
+        if not level:
             insort(self._order, priority)
         self._seq += 1
         if first:
@@ -126,7 +129,7 @@ class PriorityDispatch(Bounded):
         self._push(job, self._clock() if self._aging is not None else 0.0)
 
     def _push_first(self, job: Job) -> None:
-        self._push(job, self._clock() if self._aging is not None else 0.0, first=True)
+        self._push(job, self._clock() if self._aging is not None else 0.0, True)
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -148,6 +151,12 @@ class PriorityDispatch(Bounded):
         return best
 
     def get_nowait(self, worker_id: str) -> Job:
+        return self._take()
+
+    def taker(self, worker_id: str) -> Callable[[], Job]:
+        return self._take  # one queue for every worker
+
+    def _take(self) -> Job:
         if not self._depth:
             if self._closed:
                 raise EndOfStream
@@ -157,8 +166,9 @@ class PriorityDispatch(Bounded):
         level = self._levels[priority]
         job = level.popleft()[2]
         if not level:
-            del self._levels[priority]
-            self._order.remove(priority)
+            order.remove(priority)
+            if len(self._levels) > _KEEP_LEVELS:  # many distinct priorities: don't hoard them
+                del self._levels[priority]
         self._depth -= 1
         if self._producers:
             self._producers.admit(self._has_room, self._push_now)
@@ -166,7 +176,7 @@ class PriorityDispatch(Bounded):
 
     async def get(self, worker_id: str) -> Job | None:
         try:
-            return self.get_nowait(worker_id)
+            return self._take()
         except WouldBlock:
             pass
         return await self._getters.wait(self._push_first)
