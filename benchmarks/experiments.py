@@ -7,13 +7,14 @@ virtual time (``engine="pool"``), through :func:`jobsim.replicate` with
 timed) and a ``dask.distributed.LocalCluster`` with one single-threaded worker process per
 core (started before the clock runs). Rows (``case="study"``): ``executor``, ``runs``,
 ``jobs``, ``wall_s``, ``speedup`` (serial wall time / this one, same repeat, same process),
-``identical`` (the per-run frame equals the serial one, ``wall_time`` aside) and
-``differing`` (the columns that do not, if any). Target:
-processes >= 1.7x serial on 2 cores.
+``identical`` (the per-run frame equals the serial one, ``wall_time`` aside),
+``differing`` (the columns that do not, if any) and ``load`` (the 1-minute load average when
+the study started: the machine may be shared). Target: processes >= 1.7x serial on 2 cores.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -75,6 +76,7 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
         steps = [(r, name) for r in range(o.repeat) for name in executors]
         baseline: dict[int, tuple[float, pd.DataFrame]] = {}
         for repeat, name in tqdm(steps, desc="experiments", unit="study", disable=not o.progress):
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             wall, frame = _study(workload, runs, executors[name])
             if name == "serial":
                 baseline[repeat] = (wall, frame)
@@ -91,6 +93,7 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
                     "cores": cores(),
                     "wall_s": wall,
                     "speedup": base_wall / wall,
+                    "load": load,
                     "identical": bool(frame.equals(base_frame)),
                     "differing": ",".join(
                         c for c in frame.columns if not frame[c].equals(base_frame[c])
@@ -110,6 +113,7 @@ def notes(frame: pd.DataFrame) -> list[str]:
         lines.append(
             f"{name}: {part['speedup'].median():.2f}x serial{target} for "
             f"{part['runs'].iloc[0]} runs of {part['jobs'].iloc[0]:,} jobs on "
-            f"{part['cores'].iloc[0]} cores; same frame as serial: {bool(part['identical'].all())}"
+            f"{part['cores'].iloc[0]} cores (load average {part['load'].median():.1f}); "
+            f"same frame as serial: {bool(part['identical'].all())}"
         )
     return lines

@@ -46,6 +46,7 @@ __all__ = [
     "loop_clock",
     "native_sleep",
     "run",
+    "virtual_trio_clock",
     "wait_idle",
 ]
 

@@ -312,7 +312,7 @@ def replicate(
     """
     import pandas as pd
 
-    from jobsim.analysis import _confidence, t_interval
+    from jobsim.intervals import _confidence, t_interval
 
     confidence = _confidence(confidence)
     for name, value, low in (("runs", runs, 2), ("max_runs", max_runs, 2)):

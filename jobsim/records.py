@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,10 +17,11 @@ import numpy as np
 from jobsim import analysis, capacity
 from jobsim import summary as summaries
 from jobsim.domain import Job, JobStatus
-from jobsim.events import ATTEMPT_ENDS, WORKER_EVENTS, TraceEvent
+from jobsim.events import ATTEMPT_ENDS, TraceEvent
 from jobsim.pool.stats import ShutdownReport
 from jobsim.run_settings import RunSettings
 from jobsim.summary import SUMMARY_KEYS, summarise
+from jobsim.trace_table import trace_frame
 from jobsim.workload import Plan
 
 if TYPE_CHECKING:
@@ -34,7 +36,6 @@ __all__ = [
     "assemble",
     "build",
     "job_frame",
-    "occupancy_levels",
     "one_attempt_each",
     "summarise",
     "warn_if_blocked",
@@ -172,56 +173,31 @@ def build(
     job's class, without it the class is the job's type; ``initial_workers``: workers alive
     at ``t0``, when a scaler may have changed them; workers leaving from ``shutdown_at`` on
     are the shutdown's, not the run's capacity)."""
-    import pandas as pd
+    table = trace_frame(trace, t0=t0, shutdown_at=shutdown_at)
+    events, worker_changes = table.events, table.worker_changes
 
-    # One column at a time (zip(*trace) would make a tracked iterator per row), the events
-    # as small codes: every later test on them is an array lookup, not a string comparison.
-    codes = np.fromiter((_CODE[row[0]] for row in trace), np.int8, len(trace))
-    times, ids, workers_ = ([row[k] for row in trace] for k in range(1, 4))
-    at = np.asarray(times, dtype=float) - t0
-    job_ids = np.asarray(ids, dtype=object)
-    worker_ids = np.asarray(workers_, dtype=object)
-    # Workers starting and stopping are not job events: kept apart (their order at the same
-    # instant is the backend's, and the job records must not depend on it).
-    is_worker_event = _WORKER_EVENT[codes]
-    worker_changes: list[tuple[float, int]] = []
-    if is_worker_event.any():
-        during = is_worker_event & (at >= 0) & (at < shutdown_at - t0)  # the start is
-        worker_changes = [  # initial_workers
-            (float(t), 1 if code == _CODE[TraceEvent.WORKER_STARTED] else -1)
-            for t, code in zip(at[during], codes[during], strict=True)
-        ]
-        keep = ~is_worker_event
-        codes, at, job_ids, worker_ids = codes[keep], at[keep], job_ids[keep], worker_ids[keep]
-    events = pd.DataFrame(
-        {
-            "time": at,
-            "event": pd.Series(_MEMBER[codes], dtype=object, copy=False),
-            "job_id": pd.Series(job_ids, dtype=object, copy=False),
-            "worker_id": pd.Series(worker_ids, dtype=object, copy=False),
-        },
-        copy=False,
-    )
-    # Ends with a worker only: ``cancelled`` without one is a pending job that never ran.
-    worked = ~pd.isna(worker_ids)
-    stops = (_ATTEMPT_END[codes] & worked).astype(np.int32)
-    levels = occupancy_levels(at, _QUEUED_STEP[codes], _STARTED[codes].astype(np.int32) - stops)
+    def column(name: str) -> list[Any]:  # one attribute of every job, read in C
+        return list(map(attrgetter(name), jobs))
 
+    def clock(name: str) -> np.ndarray:  # a time of every job from t0 (None: NaN)
+        return np.array(column(name), dtype=float) - t0
+
+    status = list(map(_STATUS_VALUE.__getitem__, column("status")))
     frame = job_frame(
-        job_id=[j.id for j in jobs],
+        job_id=column("id"),
         index=[j.payload.get("i", n) for n, j in enumerate(jobs)],
         job_class=_class_names(jobs, plan),
-        priority=[j.priority for j in jobs],
-        worker_id=[j.worker_id for j in jobs],
-        status=[j.status.value for j in jobs],
-        expired=[j.status is JobStatus.EXPIRED for j in jobs],
-        attempts=[j.attempts for j in jobs],
+        priority=column("priority"),
+        worker_id=column("worker_id"),
+        status=status,
+        expired=np.array(status, dtype=object) == JobStatus.EXPIRED.value,
+        attempts=column("attempts"),
         arrived=arrived,
-        submitted=[np.nan if j.created is None else j.created - t0 for j in jobs],
-        last_start=[np.nan if j.started is None else j.started - t0 for j in jobs],
-        finished=[np.nan if j.finished is None else j.finished - t0 for j in jobs],
+        submitted=clock("created"),
+        last_start=clock("started"),
+        finished=clock("finished"),
     )
-    if not _REDONE[codes].any():
+    if not table.redone:
         busy = one_attempt_each(frame)
     else:
         frame["service"] = frame["finished"] - frame["last_start"]
@@ -250,39 +226,11 @@ def build(
         settings,
         worker_changes=worker_changes,
         initial_workers=initial_workers,
-        levels=levels,
+        levels=table.levels,
     )
 
 
-# Trace events as small codes (their order in TraceEvent), and what each code means.
-_MEMBER = np.array(list(TraceEvent), dtype=object)
-_CODE = {event: code for code, event in enumerate(TraceEvent)}
-_WORKER_EVENT = np.array([event in WORKER_EVENTS for event in TraceEvent])
-_ATTEMPT_END = np.array([event in ATTEMPT_ENDS for event in TraceEvent])
-_STARTED = _MEMBER == TraceEvent.STARTED
-_QUEUED_STEP = (_MEMBER == TraceEvent.QUEUED).astype(np.int32) - (_MEMBER == TraceEvent.TAKEN)
-#: an attempt ended without completing its job: the job ran (or may run) more than once
-_REDONE = np.isin(_MEMBER, [TraceEvent.RETRYING, TraceEvent.RELEASED, TraceEvent.CANCELLED])
-
-
-def occupancy_levels(times: Any, queued_steps: Any, busy_steps: Any) -> pd.DataFrame:
-    """``time, queued, in_system`` after the last row of each instant (as
-    :func:`~jobsim.analysis.occupancy`, without ``busy``), from a trace in time order and
-    what each of its rows does to the ids queued and to the attempts running. The step
-    arrays are summed in place."""
-    import pandas as pd
-
-    np.cumsum(queued_steps, out=queued_steps)
-    np.cumsum(busy_steps, out=busy_steps)
-    busy_steps += queued_steps  # now the jobs in the system
-    last = np.ones(len(times), dtype=bool)
-    last[:-1] = times[1:] != times[:-1]
-    columns = {
-        "time": times[last],
-        "queued": queued_steps[last].astype(np.int64),
-        "in_system": busy_steps[last].astype(np.int64),
-    }
-    return pd.DataFrame(columns, copy=False)  # queue_depth keeps two of these columns alone
+_STATUS_VALUE = {status: status.value for status in JobStatus}
 
 
 def job_frame(
@@ -346,9 +294,10 @@ def assemble(
     levels: pd.DataFrame | None = None,
 ) -> RunResult:
     """Finish the per-job frame, derive the queue depth and the summary. ``levels``:
-    :func:`occupancy_levels` of ``events``, if the caller has it more cheaply than from the
-    frame's strings. ``events`` may be a function that makes the trace frame: it is then
-    called once the summary is done, so that the two peaks of memory do not add up."""
+    :func:`~jobsim.trace_table.occupancy_levels` of ``events``, if the caller has it more
+    cheaply than from the frame's strings. ``events`` may be a function that makes the
+    trace frame: it is then called once the summary is done, so that the two peaks of memory
+    do not add up."""
     import pandas as pd
 
     frame["wait"] = frame["started"] - frame["submitted"]
@@ -392,8 +341,10 @@ def assemble(
 
 def _class_names(jobs: Sequence[Job], plan: Plan | None) -> list[str]:
     if plan is None or not plan.classes:
-        return [j.type for j in jobs]
+        return list(map(attrgetter("type"), jobs))
     names = [c.name for c in plan.classes]
+    if len(names) == 1:
+        return names * len(jobs)
     of = plan.job_class
     return [names[of[j.payload["i"]]] for j in jobs]
 

@@ -239,6 +239,7 @@ def result(s: Schedule, *, workers: int, settings: RunSettings, plan: Plan) -> R
 
     from jobsim import records
     from jobsim.pool import ShutdownReport
+    from jobsim.trace_table import occupancy_levels
 
     # Producer waits the pool would count: ids that could not enter the channel at once.
     settings.blocked_submits = int(np.count_nonzero(s.queued > s.submitted))
@@ -272,7 +273,7 @@ def result(s: Schedule, *, workers: int, settings: RunSettings, plan: Plan) -> R
     times = table[code]
     del table
     # The occupancy levels (queued, busy) after each instant, from the stage codes.
-    levels = records.occupancy_levels(times, _QUEUED_STEP[stage], _BUSY_STEP[stage])
+    levels = occupancy_levels(times, _QUEUED_STEP[stage], _BUSY_STEP[stage])
     code >>= 2  # now the job of each row
     worker = s.worker
 

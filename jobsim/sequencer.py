@@ -4,7 +4,8 @@ Virtual time alone is not deterministic: when several tasks wake at the same ins
 deliberately shuffles them and asyncio runs them in heap order. :class:`Sequencer` fixes that
 for the lab: sequenced sleepers resume one at a time in (deadline, key) order, each running
 until everything is blocked again before the next goes, on asyncio (the
-:class:`~jobsim.virtual_loop.VirtualEventLoop` does it) and on trio (an arbiter task does it).
+:class:`~jobsim.virtual_loop.VirtualEventLoop` does it) and on trio (the virtual clock's
+autojump does it, see :func:`virtual_trio_clock`).
 """
 
 from __future__ import annotations
@@ -46,13 +47,24 @@ def tie_sleep() -> Callable[[float, Any], Awaitable[None]] | None:
     return loop.sleep_sequenced if isinstance(loop, VirtualEventLoop) else None
 
 
+def _unbound(*_: Any) -> Any:
+    raise RuntimeError("Sequencer.bind() was not called")
+
+
 class _Turn:
-    """A sleeper parked in the trio arbiter's heap (``task`` None once cancelled)."""
+    """A sleeper parked in the trio sequencer's heap (``task`` None once cancelled); called,
+    it is the park's abort function."""
 
     __slots__ = ("task",)
 
     def __init__(self, task: Any) -> None:
         self.task = task
+
+    def __call__(self, _: Any) -> Any:
+        import trio
+
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 class Sequencer:
@@ -81,6 +93,11 @@ class Sequencer:
         self._count = 0
         self._trio = False
         self._clock: Any = None  # trio: the run's virtual clock, while run() arbitrates
+        # trio: its clock's time, current_task and wait_task_rescheduled, found once
+        self._now: Callable[[], float] = _unbound
+        self._task: Callable[[], Any] = _unbound
+        self._wait: Callable[[Any], Awaitable[Any]] = _unbound
+        self._reschedule: Callable[[Any], None] = _unbound
         self._sleep: Callable[[float, Any], Awaitable[None]] | None = None
 
     def bind(self) -> Callable[[float, Any], Awaitable[None]]:
@@ -89,7 +106,13 @@ class Sequencer:
             if sniffio.current_async_library() == "trio":
                 if not is_virtual():
                     raise VirtualTimeError("Sequencer needs trio's MockClock (virtual time)")
+                import trio
+
                 self._trio = True
+                self._now = trio.lowlevel.current_clock().current_time
+                self._task = trio.lowlevel.current_task
+                self._wait = trio.lowlevel.wait_task_rescheduled
+                self._reschedule = trio.lowlevel.reschedule
                 self._sleep = self._trio_sleep
             else:
                 loop = asyncio.get_running_loop()
@@ -138,19 +161,19 @@ class Sequencer:
         callers, else jump the clock to the next sleeper's deadline and release it. False:
         nothing for the sequencer to do before trio's own next timer (the clock then jumps
         to that as MockClock does)."""
-        import trio
-
         clock = self._clock
+        now_ = self._now
+        reschedule = self._reschedule
         heap = self._heap
         heappop = heapq.heappop
         while heap and heap[0][3].task is None:
             heappop(heap)  # cancelled while it slept
-        now = clock.current_time()
+        now = now_()
         if not (heap and heap[0][0] <= now) and self._idlers:
             idlers, self._idlers = self._idlers, []
             for turn in idlers:
                 if turn.task is not None:
-                    trio.lowlevel.reschedule(turn.task)
+                    reschedule(turn.task)
             return True
         if not heap:
             return False
@@ -160,37 +183,25 @@ class Sequencer:
                 return False  # one of trio's own timers comes first (or at the same instant)
             while now < deadline:  # MockClock's own autojump arithmetic
                 clock.jump(deadline - now)
-                now = clock.current_time()
+                now = now_()
             if now != deadline:
                 return True  # overshot: trio's timers up to now fire first
         turn = heappop(heap)[3]
-        trio.lowlevel.reschedule(turn.task)  # it runs until everything blocks again
+        reschedule(turn.task)  # it runs until everything blocks again
         return True
 
     async def _trio_sleep(self, delay: float, key: Any) -> None:
-        import trio
-
-        deadline = trio.current_time() + (delay if delay > 0.0 else 0.0)
-        turn = _Turn(trio.lowlevel.current_task())
+        turn = _Turn(self._task())
         self._count += 1
+        deadline = self._now() + (delay if delay > 0.0 else 0.0)
         heapq.heappush(self._heap, (deadline, key, self._count, turn))
-        await self._park(None, turn)
+        await self._wait(turn)
 
-    async def _park(self, into: list[_Turn] | None, turn: _Turn | None = None) -> None:
-        """Block the current trio task until the clock reschedules it (``into``: a list
-        to wait in, else ``turn`` is already in the heap)."""
-        import trio
-
-        if turn is None:
-            turn = _Turn(trio.lowlevel.current_task())
-        if into is not None:
-            into.append(turn)
-
-        def abort(_: Any) -> Any:
-            turn.task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+    async def _park(self, into: list[_Turn]) -> None:
+        """Block the current trio task in ``into`` until the clock reschedules it."""
+        turn = _Turn(self._task())
+        into.append(turn)
+        await self._wait(turn)
 
 
 class _Seat:

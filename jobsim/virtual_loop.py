@@ -126,8 +126,6 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         the loop never waits, so the per-iteration bookkeeping of ``run_forever`` is saved)."""
         ready = self._ready
         popleft = ready.popleft
-        sequenced = self._sequenced
-        heappop = heapq.heappop
         while True:
             scheduled = self._scheduled
             now = self._virtual_now
@@ -139,19 +137,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             if not ready:
                 if self._stopping:
                     return
-                while sequenced and sequenced[0][0] <= now:
-                    future = heappop(sequenced)[3]
-                    if not future.done():
-                        future.set_result(None)  # one sleeper per idle moment: ties in key order
-                        break
-                else:
-                    if self._idle_waiters:
-                        waiters, self._idle_waiters = self._idle_waiters, []
-                        for future in waiters:
-                            if not future.done():
-                                future.set_result(None)
-                    else:
-                        self._jump(now)
+                self._idle(now)
             if self._debug:
                 for _ in range(len(ready)):
                     handle = popleft()
@@ -196,8 +182,33 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._timer_cancelled_count = 0
         return live
 
-    def _jump(self, now: float) -> None:
-        """Nothing to do now: move the clock to the next timer or sequenced sleeper."""
+    def _idle(self, now: float) -> None:
+        """Nothing is ready at ``now``: release the next sequenced sleeper due (one per idle
+        moment: ties in key order), else wake the :meth:`wait_idle` waiters, else jump the
+        clock, and release the sleeper the jump reached unless timers came due with it."""
+        sequenced = self._sequenced
+        heappop = heapq.heappop
+        while True:
+            while sequenced and sequenced[0][0] <= now:
+                future = heappop(sequenced)[3]
+                if not future.done():
+                    future.set_result(None)
+                    return
+            if self._idle_waiters:
+                waiters, self._idle_waiters = self._idle_waiters, []
+                for future in waiters:
+                    if not future.done():
+                        future.set_result(None)
+                return
+            jumped = self._jump(now)
+            if jumped is None or self._ready:
+                return  # blocked for a thread or I/O, or timers are due first
+            now = jumped
+
+    def _jump(self, now: float) -> float | None:
+        """Nothing to do now: move the clock to the next timer or sequenced sleeper, and
+        ready the timers due then; the new time (None: nothing was due, it waited in
+        ``select`` for a thread or I/O)."""
         scheduled = self._scheduled
         sequenced = self._sequenced
         heappop = heapq.heappop
@@ -215,13 +226,15 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         else:
             # Nothing will ever happen in virtual time: wait for a thread or I/O.
             self._process_events(self._selector.select(None))
-            return
+            return None
         # Jump exactly as trio's MockClock does (base += deadline - base), so the two
         # virtual clocks agree to the last bit.
         while now < when:
             now += when - now
         self._virtual_now = now
-        self._ready_due(now)
+        if scheduled:
+            self._ready_due(now)
+        return now
 
     def _ready_due(self, now: float) -> None:
         """Move the timers due at ``now`` to the ready queue (cancelled ones are dropped)."""

@@ -46,12 +46,39 @@ def test_t_interval_textbook_value() -> None:
 def test_batch_means_uses_whole_batches_from_the_end() -> None:
     # 3 leading values are dropped; the 4 batches of 2 have means 10, 20, 30, 40.
     values = [999, 999, 999, 10, 10, 20, 20, 30, 30, 40, 40]
-    interval = batch_means(values, batches=4)
+    interval = batch_means(values, batches=4, adjusted=False)
     expected = t_interval([10, 20, 30, 40])
     assert isinstance(interval, Interval)
     assert interval.mean == expected.mean == 25.0
     assert interval.half_width == pytest.approx(expected.half_width)
     assert interval.n == 4 and interval.method == "batch means"
+
+
+def test_adjusted_batch_means_widens_for_correlated_batch_means() -> None:
+    # Means 10, 20, 30, 40: lag-1 autocorrelation (75 - 25 + 75) / 500 = 0.25, no skewness,
+    # so the variance grows by (1 + 0.25) / (1 - 0.25) and the interval stays symmetric.
+    values = [10, 10, 20, 20, 30, 30, 40, 40]
+    plain = batch_means(values, batches=4, adjusted=False)
+    adjusted = batch_means(values, batches=4)
+    assert adjusted.method == "adjusted batch means" and adjusted.mean == 25.0
+    assert adjusted.half_width == pytest.approx(plain.half_width * math.sqrt(1.25 / 0.75))
+    assert adjusted.high - 25.0 == pytest.approx(25.0 - adjusted.low)
+    # Alternating means are negatively correlated: no narrower than the plain interval.
+    alternating = [10, 10, 40, 40] * 3
+    assert batch_means(alternating, batches=6).half_width == pytest.approx(
+        batch_means(alternating, batches=6, adjusted=False).half_width
+    )
+
+
+def test_adjusted_batch_means_gives_a_right_skewed_mean_a_longer_upper_arm() -> None:
+    values = np.repeat([1.0, 1.2, 0.9, 1.1, 5.0, 1.0, 0.8, 1.1, 1.0, 1.2], 2)  # one busy batch
+    interval = batch_means(values, batches=10)
+    assert interval.high - interval.mean > interval.mean - interval.low > 0
+    assert interval.covers(interval.mean) and interval.low < interval.mean < interval.high
+    assert "[" in str(interval) and "adjusted batch means, n=10" in str(interval)
+    assert interval.as_dict()["high"] == interval.high
+    flat = batch_means([2.0] * 20, batches=10)
+    assert flat.half_width == 0.0 and flat.covers(2.0)
 
 
 def test_batch_means_is_wider_than_the_naive_interval_on_correlated_data() -> None:
@@ -103,6 +130,16 @@ def test_mser_keeps_a_stationary_series_almost_whole() -> None:
     values = np.random.default_rng(3).normal(size=2000)
     assert mser(values) <= 200
     assert mser([1.0, 2.0]) == 0  # too short to tell
+
+
+def test_mser_low_start_refuses_to_cut_a_stretch_higher_than_the_rest() -> None:
+    rng = np.random.default_rng(4)
+    congested = np.concatenate([rng.normal(8.0, 3.0, 300), rng.normal(1.0, 0.2, 1700)])
+    assert mser(congested) >= 250  # plain MSER-5 cuts the busy stretch...
+    assert mser(congested, low_start=True) == 0  # ...which cannot be the empty start
+    rising = np.concatenate([np.linspace(0.0, 1.0, 200), np.ones(1800)])
+    rising += rng.normal(0, 0.05, 2000)
+    assert mser(rising, low_start=True) == mser(rising) > 0  # a low start is still cut
 
 
 def test_mser_searches_the_first_half_only() -> None:
@@ -169,13 +206,24 @@ def test_steady_by_jobs_and_seconds(mm2: jobsim.RunResult) -> None:
     assert mm2.steady(jobs=0).summary["lq"] == pytest.approx(expected, rel=1e-9)
 
 
-def test_steady_mser5_cuts_the_empty_start(mm2: jobsim.RunResult) -> None:
-    trimmed = mm2.steady()
+def test_steady_mser5_cuts_a_low_start_and_keeps_a_congested_one(mm2: jobsim.RunResult) -> None:
+    # This run is congested early: plain MSER-5 would delete that stretch (and bias the mean
+    # wait low); it waited longer than the rest, so it is not the empty start, and is kept.
+    waits = mm2.jobs["wait"].to_numpy()
+    proposed = mser(waits)
+    assert proposed > 0 and waits[:proposed].mean() > waits[proposed:].mean()
+    kept = mm2.steady()
+    assert kept.settings["warmup_jobs"] == 0 and len(kept.jobs) == 4000
+    # M/M/2 at 95 % whose start is low: the cut is taken.
+    slow = simulate(
+        Workload(4000, Poisson(1.9), Exponential(1.0), seed=5), workers=2, capacity=4000
+    )
+    waits = slow.jobs["wait"].to_numpy()
+    trimmed = slow.steady()
     cut = trimmed.settings["warmup_jobs"]
-    assert cut == mser(mm2.jobs["wait"])
-    assert 0 < cut < 2000
+    assert cut == mser(waits) > 0 and waits[:cut].mean() < waits[cut:].mean()
     assert len(trimmed.jobs) == 4000 - cut
-    assert 0.5 < trimmed.summary["utilisation"] < 1.0
+    assert 0.8 < trimmed.summary["utilisation"] < 1.0
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ def test_experiments_suite_rows_speedups_and_identical_frames() -> None:
     assert list(frame["executor"]) == ["serial", "processes", "dask"]
     assert (frame["runs"] == experiments.QUICK_RUNS).all() and (frame["jobs"] == 300).all()
     assert frame["identical"].all()
+    assert (frame["load"] >= 0).all()  # the machine's load when each study started
     serial = frame[frame["executor"] == "serial"].iloc[0]
     assert serial["speedup"] == 1.0
     assert (frame["speedup"] == serial["wall_s"] / frame["wall_s"]).all()

@@ -58,7 +58,37 @@ def test_replicate_gives_the_same_runs_from_every_executor(dask_client: object) 
     pd.testing.assert_frame_equal(results[0].intervals, results[2].intervals)
 
 
-def test_replicate_stops_when_the_interval_is_narrow_enough_and_covers_theory() -> None:
+def test_long_runs_give_the_same_lq_and_l_whatever_blas_threads_the_workers_have(
+    dask_client: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dask's nanny starts its workers with one BLAS thread, and leaves OPENBLAS_NUM_THREADS=1
+    # in this process's environment, so a process pool spawned after it has one too; this
+    # process's BLAS was loaded with one per core. A time-weighted mean that went through BLAS
+    # summed the trace of a long run (8,000 jobs: over 10,000 steps) in a thread-dependent
+    # order, and lq / l differed in their last bits between serial and the others.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    long = Workload(8000, Poisson(8.0), Exponential(1.0), seed=1)  # M/M/10 at 80 %
+    results = [
+        replicate(
+            long,
+            runs=4,
+            workers=10,
+            capacity=8000,
+            engine="recursion",
+            metrics=["lq", "l"],
+            progress=False,
+            executor=executor,
+        )
+        for executor in ("serial", "processes", dask_client)
+    ]
+    _same([r.runs for r in results])
+
+
+# warmup: 50 s is over well before the empty start's transient; "mser5" is steady()'s rule.
+@pytest.mark.parametrize("warmup", [50.0, "mser5"])
+def test_replicate_stops_when_the_interval_is_narrow_enough_and_covers_theory(
+    warmup: float | str,
+) -> None:
     target = 0.08
     result = replicate(
         MM,
@@ -66,7 +96,7 @@ def test_replicate_stops_when_the_interval_is_narrow_enough_and_covers_theory() 
         until={"wait_mean": target},
         workers=4,
         capacity=1500,
-        warmup=50.0,  # seconds: the empty start's transient is over well before
+        warmup=warmup,
         executor="serial",
         progress=False,
     )

@@ -30,7 +30,9 @@ SEED = int(os.environ.get("JOBSIM_CHECK_SEED") or random.SystemRandom().randrang
 DRAWS = 2
 JOBS = 60_000
 WARMUP = 0.05  # share of the arrival span cut as warm-up (runs start empty)
-BATCHES = 20
+# batch_means' default: 10 adjusted batches missed Erlang C's Wq at 99.9 % less often than 20
+# (plain or adjusted) over 800 seeds of each of six M/M/c cases (see jobsim.intervals).
+BATCHES = 10
 STRICT = 0.999
 
 

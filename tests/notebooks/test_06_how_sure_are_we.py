@@ -21,23 +21,43 @@ def text(executed: Callable[[str], Any]) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_warm_up_cut_is_printed_and_a_small_share(text: str) -> None:
-    assert f"Wq = {theory.mmc(3.2, 1.0, 4).wq:.4f} s" in text
-    match = re.search(r"MSER-5 cuts (\d+) of ([\d,]+) jobs \(([\d.]+)%\)", text)
+def test_plain_mser5_cuts_a_congested_stretch_and_steady_refuses_it(text: str) -> None:
+    truth = theory.mmc(3.2, 1.0, 4).wq
+    assert f"Wq = {truth:.4f} s" in text
+    match = re.search(
+        r"Plain MSER-5 cuts (\d+) of ([\d,]+) jobs \(([\d.]+)%\): they waited ([\d.]+) s on "
+        r"average, the rest ([\d.]+) s",
+        text,
+    )
     assert match
     cut, jobs = int(match.group(1)), int(match.group(2).replace(",", ""))
     assert 0 < cut < jobs / 2
     assert float(match.group(3)) == pytest.approx(100 * cut / jobs, abs=0.051)
+    assert float(match.group(4)) > float(match.group(5))  # the deleted jobs waited longer
+    means = re.search(
+        r"steady\(\) cuts (\d+) jobs; mean wait of the whole run ([\d.]+) s, after the plain "
+        r"cut ([\d.]+) s, steady ([\d.]+) s",
+        text,
+    )
+    assert means and int(means.group(1)) == 0
+    whole, plain, kept = (float(means.group(n)) for n in (2, 3, 4))
+    assert kept == whole and plain < whole  # the plain cut would have biased the mean low
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_batch_means_is_wider_than_the_naive_interval(text: str) -> None:
     naive = re.search(r"naive interval: +[\d.]+ ± ([\d.]+)", text)
-    batched = re.search(r"batch-means interval: [\d.]+ ± ([\d.]+) .*covers Erlang C: True", text)
+    batched = re.search(
+        r"batch-means interval: ([\d.]+) \[([\d.]+), ([\d.]+)\] .*adjusted batch means.*"
+        r"covers Erlang C: True",
+        text,
+    )
     ratio = re.search(r"batch means is ([\d.]+)x wider", text)
     assert naive and batched and ratio
-    assert float(batched.group(1)) > 3 * float(naive.group(1))
+    mean, low, high = (float(batched.group(n)) for n in (1, 2, 3))
+    assert low < mean < high and (high - low) / 2 > 3 * float(naive.group(1))
+    assert high - mean > mean - low  # right-skewed waits: the longer arm is the upper one
     assert float(ratio.group(1)) > 3
 
 
