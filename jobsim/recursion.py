@@ -196,13 +196,14 @@ def schedule(
                 producer = True
         else:
             idle.append(worker[j])
-    end = max(finished) if n else 0.0
+    ends_at = np.frombuffer(finished, dtype=float)
+    end = float(ends_at.max()) if n else 0.0
     return Schedule(
-        submitted=np.frombuffer(submitted, dtype=float) if n else np.zeros(0),
-        queued=np.frombuffer(queued, dtype=float) if n else np.zeros(0),
-        started=np.frombuffer(started, dtype=float) if n else np.zeros(0),
-        finished=np.frombuffer(finished, dtype=float) if n else np.zeros(0),
-        worker=np.frombuffer(worker, dtype=np.int64) if n else np.zeros(0, dtype=np.int64),
+        submitted=np.frombuffer(submitted, dtype=float),
+        queued=np.frombuffer(queued, dtype=float),
+        started=np.frombuffer(started, dtype=float),
+        finished=ends_at,
+        worker=np.frombuffer(worker, dtype=np.int64),
         trace=np.frombuffer(trace, dtype=np.int32 if trace.itemsize == 4 else np.int64),
         shutdown=end if wait_for_all and n else shutdown,
         end=end,
