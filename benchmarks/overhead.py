@@ -17,6 +17,13 @@ in the same process, interleaved repeat by repeat:
   in the same backend, loop and repeat (target <= 1.3). Every job carries one of four
   priorities, on both sides.
 
+* ``batch``: the FIFO ``WorkerPool`` fed by one ``submit_many(jobs)`` instead of a
+  ``submit`` per job; ``per_job_vs_fifo`` as for ``priority``.
+* ``job``: building the same ``Job`` objects (``Job(type="noop", priority=i % 4)`` into a
+  list, as every run above does before its timer starts), no event loop (backend and loop
+  ``none``). Its ``ratio`` is Jobs built per second / the asyncio.Queue baseline's jobs per
+  second in the same repeat: how many bare-queue passes one ``Job()`` costs is its inverse.
+
 ``ratio`` = pool jobs/s / bare jobs/s on the same backend, loop and repeat (target >= 0.5,
 moonshot 0.75). ``ratio_vs_asyncio_bare`` additionally compares every pool run with the
 asyncio.Queue baseline on asyncio's own loop (measured in the same process) so trio's and
@@ -56,14 +63,19 @@ def _jobs(n: int) -> list[Job]:
     return [Job(type="noop", priority=i % 4) for i in range(n)]
 
 
-async def _pool(jobs: list[Job], workers: int, dispatch: str = "fifo") -> float:
+async def _pool(
+    jobs: list[Job], workers: int, dispatch: str = "fifo", *, batch: bool = False
+) -> float:
     store = InMemoryJobStore()
     async with WorkerPool(
         store, _noop, workers=workers, capacity=CAPACITY, dispatch=dispatch
     ) as pool:
         start = time.perf_counter()
-        for job in jobs:
-            await pool.submit(job)
+        if batch:
+            await pool.submit_many(jobs)
+        else:
+            for job in jobs:
+                await pool.submit(job)
         report = await pool.shutdown()
         elapsed = time.perf_counter() - start
     if report.completed != len(jobs):
@@ -138,16 +150,31 @@ async def _priority_pool(jobs: list[Job], workers: int) -> float:
     return await _pool(jobs, workers, dispatch="priority")
 
 
+async def _batch_pool(jobs: list[Job], workers: int) -> float:
+    return await _pool(jobs, workers, batch=True)
+
+
 Runner = Callable[[list[Job], int], Awaitable[float]]
+
+
+def _build(n: int) -> float:
+    """Seconds to build the benchmark's ``n`` jobs (the ``job`` row)."""
+    start = time.perf_counter()
+    _jobs(n)
+    return time.perf_counter() - start
 
 
 def _measure(backend: str, loop: str, variant: str, n: int, workers: int) -> float:
     """One timed run on a fresh event loop; the Job objects are built before the timer."""
+    if variant == "job":
+        return _build(n)
     runner: Runner
     if variant == "pool":
         runner = _pool
     elif variant == "priority":
         runner = _priority_pool
+    elif variant == "batch":
+        runner = _batch_pool
     elif backend == "asyncio":
         runner = _bare_asyncio
     else:
@@ -175,10 +202,11 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     backends = ["asyncio", "trio"] if o.backend is None else [o.backend]
     repeat, progress, loop = o.repeat, o.progress, o.loop
     loops = {"asyncio": ["asyncio", *([loop] if loop not in (None, "asyncio") else [])]}
-    variants = ("pool", "priority", "bare")
+    variants = ("pool", "priority", "batch", "bare")
     plan = [(b, lp, v) for b in backends for lp in loops.get(b, [b]) for v in variants]
     if ("asyncio", "asyncio", "bare") not in plan:
         plan.append(("asyncio", "asyncio", "bare"))
+    plan.append(("none", "none", "job"))
     warm = max(1_000, n // 10)
     rows: list[dict[str, Any]] = []
     with tqdm(
@@ -202,7 +230,7 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
                         "backend": b,
                         "loop": lp,
                         "clock": "real",
-                        "store": "none" if v == "bare" else "memory",
+                        "store": "memory" if v in _BASELINES and v != "job" else "none",
                         "workers": w,
                         "repeat": r,
                         "jobs": n,
@@ -218,13 +246,14 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     by = ["backend", "loop", "repeat"]
     bare = frame[frame["variant"] == "bare"].set_index(by)["throughput_jobs_s"]
     fifo = frame[frame["variant"] == "pool"].set_index(by)["makespan_s"]
-    prio = frame["variant"] == "priority"
+    prio = frame["variant"].isin(["priority", "batch"])
     prio_keys = list(frame.loc[prio, by].itertuples(index=False, name=None))
     frame.loc[prio, "per_job_vs_fifo"] = (
         frame.loc[prio, "makespan_s"].to_numpy() / fifo.loc[prio_keys].to_numpy()
     )
-    pool = frame["variant"].isin(["pool", "priority"])
+    pool = frame["variant"].isin(["pool", "priority", "batch", "job"])
     keys = list(frame.loc[pool, by].itertuples(index=False, name=None))
+    keys = [("asyncio", "asyncio", r) if b == "none" else (b, lp, r) for b, lp, r in keys]
     frame.loc[pool, "ratio"] = (
         frame.loc[pool, "throughput_jobs_s"].to_numpy() / bare.loc[keys].to_numpy()
     )
@@ -236,7 +265,12 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
     return order_columns(frame)
 
 
-_BASELINES = {"pool": "WorkerPool", "priority": "WorkerPool, priority dispatch"}
+_BASELINES = {
+    "pool": "WorkerPool",
+    "priority": "WorkerPool, priority dispatch",
+    "batch": "WorkerPool, submit_many",
+    "job": "Job() construction",
+}
 
 
 def _loop(label: str) -> str:
@@ -266,6 +300,21 @@ def notes(frame: pd.DataFrame) -> list[str]:
         lines.append(
             f"{backend}{on}: priority dispatch takes {group['per_job_vs_fifo'].median():.2f}x "
             "the FIFO pool's time per job (target <= 1.3)"
+        )
+    for (backend, loop), group in frame[frame["variant"] == "batch"].groupby(
+        ["backend", "loop"], sort=False
+    ):
+        on = f" on {loop}" if loop != backend else ""
+        lines.append(
+            f"{backend}{on}: submit_many takes {group['per_job_vs_fifo'].median():.2f}x the "
+            f"time per job of a submit per job ({group['ratio'].median():.2f}x bare)"
+        )
+    built = frame[frame["variant"] == "job"]
+    if not built.empty:
+        ratio = built["ratio"].median()
+        lines.append(
+            f"Job(): {1e9 / built['throughput_jobs_s'].median():,.0f} ns each, "
+            f"{1 / ratio:.2f}x a bare asyncio.Queue job's time (ratio {ratio:.2f})"
         )
     uv = pools[pools["loop"] == "uvloop"]
     plain = pools[(pools["backend"] == "asyncio") & (pools["loop"] == "asyncio")]

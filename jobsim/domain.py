@@ -16,6 +16,7 @@ Any other move raises :class:`InvalidTransition`.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import os
 from collections.abc import Mapping
@@ -178,14 +179,17 @@ def check_transition(job_id: str, old: JobStatus, new: JobStatus) -> None:
 
 
 # Ids: 64 random bits drawn from the OS once per process (again in a forked child, so parent
-# and child never share them), then a counter: 32 hex digits, unique across processes and
-# hosts, at a fraction of uuid4's cost per job. Ids must be unique, not unguessable.
+# and child never share them), then a 64-bit counter: 32 hex digits, unique across processes
+# and hosts, at a fraction of uuid4's cost per job. Ids must be unique, not unguessable. The
+# prefix is kept as text: formatting one small counter is cheaper than a 128-bit number.
+_id_prefix = ""
 _id_count = itertools.count()
 
 
 def _new_id_prefix() -> None:
-    global _id_count
-    _id_count = itertools.count(int.from_bytes(os.urandom(8)) << 64)
+    global _id_prefix, _id_count
+    _id_prefix = os.urandom(8).hex()
+    _id_count = itertools.count()
 
 
 _new_id_prefix()
@@ -194,14 +198,29 @@ os.register_at_fork(after_in_child=_new_id_prefix)
 
 def new_job_id() -> str:
     """A fresh, globally unique job id (32 hex digits)."""
-    return f"{next(_id_count):032x}"
+    return f"{_id_prefix}{next(_id_count):016x}"
+
+
+# Job types already found well-formed: the common case checks one set (bounded, so a stream
+# of distinct types cannot grow it without end).
+_CHECKED_TYPES: set[str] = set()
+_CHECKED_TYPES_MAX = 1024
+_EMPTY: dict[str, Any] = {}  # the default payload's marker (each job gets a fresh dict)
 
 
 # The default of Job.id: "make one" (built at run time, so no literal is this very object).
 _NEW_ID = "".join(("\x00", "new id"))
 
 
-@dataclass(slots=True, eq=False)
+def _check_type(name: object) -> None:
+    """Check a job type (see :func:`~jobsim.payload.check_name`) and remember it when good."""
+    if not (type(name) is str and 0 < len(name) <= MAX_NAME_LENGTH and name.isprintable()):
+        check_name("type", name)
+    elif len(_CHECKED_TYPES) < _CHECKED_TYPES_MAX:
+        _CHECKED_TYPES.add(name)
+
+
+@dataclass(slots=True, eq=False, init=False)
 class Job:
     """One unit of work.
 
@@ -231,7 +250,7 @@ class Job:
 
     type: str = "job"
     payload: dict[str, Any] = field(default_factory=dict)
-    id: str = _NEW_ID  # replaced by new_job_id() in __post_init__
+    id: str = _NEW_ID  # replaced by new_job_id() in __init__
     status: JobStatus = JobStatus.PENDING
     attempts: int = 0
     max_attempts: int = 1
@@ -246,39 +265,68 @@ class Job:
     error: str | None = None
     lease_expires: float | None = None
 
-    def __post_init__(self) -> None:
-        # Exact-type checks first: the common case costs a few identity tests.
-        name = self.type
-        if type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH or not name.isprintable():
-            check_name("type", name)
-        name = self.id
-        if name is _NEW_ID:
-            self.id = new_job_id()  # well-formed by construction: nothing to check
-        elif (
-            type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH or not name.isprintable()
-        ):
-            check_name("id", name)
-        payload = self.payload
-        if type(payload) is not dict and not isinstance(payload, dict):
+    # Written out rather than generated with a __post_init__: one call instead of two and no
+    # default factory, since every job passes through here (the pool's no-op benchmark builds
+    # hundreds of thousands). The checks are ordered so that a plain job costs a few tests.
+    def __init__(
+        self,
+        type: str = "job",
+        payload: dict[str, Any] = _EMPTY,
+        id: str = _NEW_ID,
+        status: JobStatus = _P,
+        attempts: int = 0,
+        max_attempts: int = 1,
+        timeout: float | None = None,
+        priority: int = 0,
+        ttl: float | None = None,
+        worker_id: str | None = None,
+        created: float | None = None,
+        started: float | None = None,
+        finished: float | None = None,
+        result: Any = None,
+        error: str | None = None,
+        lease_expires: float | None = None,
+    ) -> None:
+        if type.__class__ is not str or type not in _CHECKED_TYPES:
+            _check_type(type)
+        if id is _NEW_ID:
+            id = f"{_id_prefix}{next(_id_count):016x}"  # new_job_id(), inlined: well-formed
+        elif id.__class__ is not str or not 0 < len(id) <= MAX_NAME_LENGTH or not id.isprintable():
+            check_name("id", id)
+        if payload is _EMPTY:
+            payload = {}
+        elif payload.__class__ is not dict and not isinstance(payload, dict):
             raise TypeError(
-                f"Job.payload must be a dict (JSON object), got {type(payload).__name__}"
+                f"Job.payload must be a dict (JSON object), got {builtins.type(payload).__name__}"
             )
-        if payload:
+        elif payload:
             check_payload(payload)  # standard JSON, the same in every store (jobsim.payload)
-        if self.status is not _P and type(self.status) is not JobStatus:
-            self.status = JobStatus(self.status)
-        if self.max_attempts != 1 and not (
-            isinstance(self.max_attempts, int) and self.max_attempts >= 1
-        ):
-            raise ValueError(f"Job.max_attempts must be an integer >= 1, got {self.max_attempts!r}")
-        if self.timeout is not None and not self.timeout > 0:
-            raise ValueError(
-                f"Job.timeout must be a positive number of seconds, got {self.timeout!r}"
-            )
-        if type(self.priority) is not int or self.priority not in PRIORITY_RANGE:
-            self.priority = check_priority(self.priority)
-        if self.ttl is not None:
-            self.ttl = check_ttl(self.ttl)
+        if status is not _P and status.__class__ is not JobStatus:
+            status = JobStatus(status)
+        if max_attempts != 1 and not (isinstance(max_attempts, int) and max_attempts >= 1):
+            raise ValueError(f"Job.max_attempts must be an integer >= 1, got {max_attempts!r}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"Job.timeout must be a positive number of seconds, got {timeout!r}")
+        if priority.__class__ is not int or priority not in PRIORITY_RANGE:
+            priority = check_priority(priority)
+        if ttl is not None:
+            ttl = check_ttl(ttl)
+        self.type = type
+        self.payload = payload
+        self.id = id
+        self.status = status
+        self.attempts = attempts
+        self.max_attempts = max_attempts
+        self.timeout = timeout
+        self.priority = priority
+        self.ttl = ttl
+        self.worker_id = worker_id
+        self.created = created
+        self.started = started
+        self.finished = finished
+        self.result = result
+        self.error = error
+        self.lease_expires = lease_expires
 
     # -- transitions: each checks legality (against TRANSITIONS), then records what happened --
     # They sit on the pool's hot path (a claim and a completion per job), hence one set

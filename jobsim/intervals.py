@@ -157,7 +157,7 @@ def batch_means(
     """
     confidence = _confidence(confidence)
     if isinstance(batches, bool) or not isinstance(batches, int) or batches < 2:
-        raise ValueError(f"batches must be an integer >= 2 (10-30 is usual), got {batches!r}")
+        raise ValueError(f"batches must be an integer >= 2 (10 by default), got {batches!r}")
     x = _series(values)
     if x.size < 2 * batches:
         raise ValueError(

@@ -124,10 +124,13 @@ def test_overhead_quick_compares_pool_and_bare_on_both_backends(tmp_path: Path) 
     assert set(zip(frame["backend"], frame["variant"], strict=True)) == {
         ("asyncio", "pool"),
         ("asyncio", "priority"),
+        ("asyncio", "batch"),
         ("asyncio", "bare"),
         ("trio", "pool"),
         ("trio", "priority"),
+        ("trio", "batch"),
         ("trio", "bare"),
+        ("none", "job"),
     }
     assert (frame["workers"] == 3).all() and (frame["jobs"] == 300).all()
     pool = frame[frame["variant"] == "pool"].set_index("backend")
@@ -140,6 +143,18 @@ def test_overhead_quick_compares_pool_and_bare_on_both_backends(tmp_path: Path) 
             prio.loc[backend, "makespan_s"] / pool.loc[backend, "makespan_s"]
         )
     assert any("priority dispatch takes" in line for line in overhead.notes(frame))
+    batch = frame[frame["variant"] == "batch"].set_index("backend")
+    for backend in ("asyncio", "trio"):
+        assert batch.loc[backend, "per_job_vs_fifo"] == pytest.approx(
+            batch.loc[backend, "makespan_s"] / pool.loc[backend, "makespan_s"]
+        )
+    assert any("submit_many takes" in line for line in overhead.notes(frame))
+    built = frame[frame["variant"] == "job"].iloc[0]
+    assert built["baseline"] == "Job() construction" and built["store"] == "none"
+    assert built["ratio"] == pytest.approx(
+        built["throughput_jobs_s"] / bare.loc["asyncio", "throughput_jobs_s"]
+    )
+    assert any(line.startswith("Job(): ") for line in overhead.notes(frame))
     assert pool.loc["trio", "ratio_vs_asyncio_bare"] == pytest.approx(
         pool.loc["trio", "throughput_jobs_s"] / bare.loc["asyncio", "throughput_jobs_s"]
     )
@@ -322,10 +337,13 @@ def test_overhead_adds_uvloop_rows_next_to_asyncio() -> None:
     assert set(zip(frame["loop"], frame["variant"], strict=True)) == {
         ("asyncio", "pool"),
         ("asyncio", "priority"),
+        ("asyncio", "batch"),
         ("asyncio", "bare"),
         ("uvloop", "pool"),
         ("uvloop", "priority"),
+        ("uvloop", "batch"),
         ("uvloop", "bare"),
+        ("none", "job"),
     }
     pool = frame[frame["variant"] == "pool"].set_index("loop")
     bare = frame[frame["variant"] == "bare"].set_index("loop")

@@ -280,6 +280,13 @@ def test_a_payload_flood_keeps_memory_bounded_by_the_retention() -> None:
         child.kill()
 
 
+def _read_to_eof(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
 def test_idle_and_half_sent_connections_get_clear_answers_not_a_hang() -> None:
     env = {
         **QUICK,
@@ -304,7 +311,7 @@ def test_idle_and_half_sent_connections_get_clear_answers_not_a_hang() -> None:
             assert sock.recv(65536) == b""  # closed by the server
             sock.close()
         # 80 idle connections against a limit of 50: requests beyond the limit get a quick,
-        # clear 503 (never a hang); the idle ones are closed after the idle timeout.
+        # clear 503 (never a hang); the idle ones get a 408 after the idle timeout, then EOF.
         for _ in range(80):
             idle.append(socket.create_connection(address, timeout=10))
         with httpx.Client(base_url=url, timeout=10) as client:
@@ -313,14 +320,22 @@ def test_idle_and_half_sent_connections_get_clear_answers_not_a_hang() -> None:
             assert "connection limit (50)" in r.json()["error"]
             assert r.headers["retry-after"] == "1"
             for sock in idle:
-                assert sock.recv(1) == b""  # the server hung up on the idle connection
-            r = client.get("/health")
+                answer = _read_to_eof(sock)  # the server answered, then hung up
+                assert answer.startswith(b"HTTP/1.1 408 "), answer
+                assert b"JOBSIM_IDLE_TIMEOUT" in answer and b"connection: close" in answer
+                sock.close()  # as a client told "connection: close" does; the server closes too
+            idle.clear()
+            for _ in range(100):  # the server sees the closes within a turn or two of its loop
+                r = client.get("/health")
+                if r.status_code == 200:
+                    break
+                time.sleep(0.05)
             assert r.status_code == 200, r.text
         # Far past the limit (more than twice), new connections are closed at once.
-        for _ in range(120):
+        for _ in range(200):
             idle.append(socket.create_connection(address, timeout=10))
         refused = 0
-        for sock in idle[80:]:
+        for sock in idle:
             sock.settimeout(0.5)
             with contextlib.suppress(TimeoutError):
                 refused += sock.recv(1) == b""
@@ -331,6 +346,27 @@ def test_idle_and_half_sent_connections_get_clear_answers_not_a_hang() -> None:
             sock.close()
         child.kill()
     assert "Traceback" not in child.log, child.log
+
+
+def test_a_request_sent_after_the_idle_timeout_reads_a_408_and_is_not_stored() -> None:
+    child = ServerProcess({**QUICK, "JOBSIM_IDLE_TIMEOUT": "0.5"}, [])
+    try:
+        url = child.url()
+        sock = socket.create_connection(_address(url), timeout=10)
+        time.sleep(1.5)  # a client too slow to write: the server gave up on the connection
+        body = b'{"type":"late","payload":{}}'
+        head = b"POST /jobs HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        sock.sendall(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        answer = _read_to_eof(sock)  # a plain close would reset the connection here
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b"send it again on a new connection" in answer
+        with httpx.Client(base_url=url, timeout=10) as client:
+            assert sum(client.get("/health").json()["counts"].values()) == 0  # not stored
+        child.proc.send_signal(signal.SIGTERM)
+        assert child.stop() == 0, child.log
+    finally:
+        child.kill()
 
 
 def test_shutdown_that_drops_acknowledged_jobs_exits_non_zero_and_says_how_many() -> None:

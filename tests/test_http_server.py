@@ -178,8 +178,12 @@ def test_2000_concurrent_posts_then_sigterm_loses_no_acknowledged_job(tmp_path: 
             return counts
 
         counts = anyio.run(post_all)
-        assert set(statuses) <= {201, 503}, statuses
-        assert len(accepted) == statuses[201] > 0
+        # 201 stored and queued; 503 refused (queue full or at the connection limit); 408: a
+        # connection the starved client opened but wrote nothing on for JOBSIM_IDLE_TIMEOUT
+        # (5 s) is refused, and the request that was on its way is dropped, never stored.
+        # Every answer is a status: a reset connection (httpx.ReadError) fails the test.
+        assert set(statuses) <= {201, 503, 408}, statuses
+        assert len(accepted) == statuses.get(201, 0) > 0, statuses
         # SIGTERM while jobs still run: some are queued or processing right now.
         assert counts["pending"] + counts["processing"] > 0, counts
         child.proc.send_signal(signal.SIGTERM)

@@ -9,9 +9,15 @@ and its concurrency limit answers in plain text. :func:`guarded_protocol` builds
   ``503`` with ``Retry-After`` and ``Connection: close``; past :data:`HARD_LIMIT` times the
   limit a new connection is closed at once, so file descriptors stay bounded whatever the
   clients do;
-* a new or kept-alive connection that sends nothing for ``idle_timeout`` seconds is closed;
+* a new connection that sends nothing for ``idle_timeout`` seconds gets a JSON ``408`` and is
+  closed (a client whose request was on its way reads the 408, so it knows nothing was done
+  and can send it again); a kept-alive one is closed quietly, as uvicorn does;
 * a request must arrive whole (headers and body) within ``request_timeout`` seconds of its
   first byte, else ``408`` and the connection is closed;
+* a ``408`` ends the connection without a reset: the server stops reading requests, sends
+  the answer and a FIN, and drops what the client still sends until it closes (at most
+  ``request_timeout`` seconds, counted against the limit meanwhile). A plain close would
+  answer the client's late bytes with a reset, which can destroy the 408 unread;
 * a request uvicorn cannot parse (bad request line, header or ``Content-Length``) gets a JSON
   ``400`` instead of uvicorn's plain-text one.
 """
@@ -62,6 +68,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._app = self.app
         self.app = self._guard
         self._request_timer: asyncio.TimerHandle | None = None
+        self._refused = False  # a 408 was sent: what the client still sends is dropped
 
     # -- the connection limit ------------------------------------------------------------------
 
@@ -99,9 +106,16 @@ class GuardedProtocol(HttpToolsProtocol):
         if cls._overloaded and open_now <= self.max_connections // 2:
             cls._overloaded = False
             logger.info("back under the connection limit (%d open)", open_now)
-        # uvicorn starts this timer only after a response: start it for a new connection too.
-        self.timeout_keep_alive_task = self.loop.call_later(
-            self.idle_timeout, self.timeout_keep_alive_handler
+        # uvicorn starts this timer only after a response: start it for a new connection too
+        # (the first byte cancels it, like uvicorn's own).
+        self.timeout_keep_alive_task = self.loop.call_later(self.idle_timeout, self._no_request)
+
+    def _no_request(self) -> None:
+        self.timeout_keep_alive_task = None
+        self._refuse(
+            408,
+            f"no request arrived within {self.idle_timeout:g} s of connecting "
+            "(JOBSIM_IDLE_TIMEOUT); nothing was done: send it again on a new connection",
         )
 
     # -- whole requests in time ----------------------------------------------------------------
@@ -126,15 +140,41 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _too_slow(self) -> None:
         self._request_timer = None
-        if self.transport.is_closing():
-            return
         if self.cycle is None or not self.cycle.response_started:
             message = (
                 f"the request did not arrive whole within {self.request_timeout:g} s "
                 "(JOBSIM_REQUEST_TIMEOUT)"
             )
-            self.transport.write(raw_error(408, message))
-        self.transport.close()
+            self._refuse(408, message)
+        elif not self.transport.is_closing():
+            self.transport.close()
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer ``status`` and end the connection without a reset (see the module doc)."""
+        transport = self.transport
+        if self._refused or transport.is_closing():
+            return
+        self._refused = True
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the half-sent request is abandoned, as on a close
+            cycle.message_event.set()
+        transport.write(raw_error(status, message))
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()  # the client reads the answer, then EOF; its close ends ours
+        self.loop.call_later(max(self.request_timeout, self.idle_timeout), transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
+
+    def shutdown(self) -> None:
+        if self._refused:  # answered already: the server's shutdown need not wait for it
+            self.transport.close()
+            return
+        super().shutdown()
 
     def send_400_response(self, msg: str) -> None:
         # Called inside uvicorn's ``except httptools.HttpParserError``: name the parser's reason.

@@ -15,7 +15,8 @@
   over the dispatch; pull from a shared store with leases, renewal and a sweeper);
 * :mod:`~jobsim.pool.runner`: one job's handler under its timeout;
 * :mod:`~jobsim.pool.outcomes`: complete / fail / retry / release / cancel, one place;
-* :mod:`~jobsim.pool.stats`: the counters behind ``ShutdownReport`` and ``/health``;
+* :mod:`~jobsim.pool.stats`: the counters behind ``ShutdownReport`` and ``/health``, and
+  :mod:`~jobsim.pool.gauges`: what a pool shows of itself (state, sizes, counters, health);
 * :mod:`~jobsim.pool.scalers`: how many run over time (``Schedule``, ``Autoscaler``).
 """
 

@@ -28,12 +28,19 @@ worker_logger = logging.getLogger("jobsim.worker")
 class Worker:
     """One worker task's state."""
 
-    __slots__ = ("id", "idle", "scope")
+    __slots__ = ("cancelled", "id", "idle", "scope")
 
     def __init__(self, worker_id: str) -> None:
         self.id = worker_id
         self.scope = anyio.CancelScope()
         self.idle = False  # waiting for work in a way its mode can interrupt safely
+        #: :meth:`cancel` was called on the current scope (a plain flag: loops read it per job)
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Cancel what the worker runs now (its loop then continues in a fresh scope)."""
+        self.cancelled = True
+        self.scope.cancel()
 
 
 class WorkerLoop(Protocol):
@@ -138,7 +145,7 @@ class Crew:
             while not self.stopping:
                 done = False
                 with anyio.CancelScope() as scope:
-                    worker.scope = scope
+                    worker.scope, worker.cancelled = scope, False
                     done = await loop(worker)
                 if done:
                     break

@@ -1,7 +1,7 @@
 """The dispatch: where delivered jobs wait for a worker, and which one runs next.
 
 In push mode the intake puts every delivered job here and each worker takes the next one.
-Today's dispatch is :class:`ChannelDispatch`, the Go service's single bounded channel read by
+The default is :class:`ChannelDispatch`, the Go service's single bounded channel read by
 every worker (fan-out, FIFO, backpressure when full). A different policy is a different class
 with the same six operations, for example a priority queue (``get`` returns the most urgent
 job) or per-worker prefetch buffers (``get(worker_id)`` serves that worker's buffer first).
@@ -12,13 +12,14 @@ before it runs it, so a job delivered twice runs once, whatever the dispatch doe
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-import anyio
-from anyio import EndOfStream, WouldBlock
+from anyio import ClosedResourceError, EndOfStream, WouldBlock
 
 from jobsim.domain import Job
+from jobsim.pool.waiting import Bounded, Getters
 
 __all__ = ["ChannelDispatch", "Dispatch", "EndOfStream", "WouldBlock"]
 
@@ -66,54 +67,76 @@ class Dispatch(Protocol):
     def discard_queued(self) -> int: ...
 
 
-class ChannelDispatch:
-    """One bounded anyio memory object stream that every worker reads: first free worker
-    takes the oldest job (FIFO)."""
+class ChannelDispatch(Bounded):
+    """The Go service's one bounded channel that every worker reads: the first free worker
+    takes the oldest job (FIFO).
 
-    __slots__ = ("_receive", "_send", "capacity", "put_nowait")
+    A deque with the parked workers and producers of :mod:`~jobsim.pool.waiting` beside it,
+    rather than an anyio memory stream: a job goes in and out with one deque operation and no
+    checkpoint, and a waiting worker is handed an arriving job directly.
+    """
+
+    __slots__ = ("_closed", "_getters", "_jobs", "capacity")
 
     def __init__(self, capacity: int) -> None:
+        super().__init__()
         self.capacity = capacity
-        self._send, self._receive = anyio.create_memory_object_stream[Job | None](capacity)
-        #: the stream's own send_nowait: no wrapper on the hot path
-        self.put_nowait: Callable[[Job], None] = self._send.send_nowait
+        self._jobs: deque[Job] = deque()
+        self._getters = Getters()
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"<ChannelDispatch depth={self.depth} capacity={self.capacity}>"
 
     @property
     def depth(self) -> int:
-        return self._send.statistics().current_buffer_used
+        return len(self._jobs)
 
-    async def put(self, job: Job) -> None:
-        await self._send.send(job)
+    def put_nowait(self, job: Job) -> None:
+        if self._closed:
+            raise ClosedResourceError
+        if self._getters and self._getters.hand(job):  # a worker waits: nothing is queued
+            return
+        jobs = self._jobs
+        if len(jobs) >= self.capacity:
+            raise WouldBlock
+        jobs.append(job)
+
+    def _has_room(self) -> bool:
+        return len(self._jobs) < self.capacity
+
+    def _take(self) -> Job:
+        jobs = self._jobs
+        if jobs:
+            job = jobs.popleft()
+            if self._producers:
+                self._producers.admit(self._has_room, jobs.append)
+            return job
+        if self._closed:
+            raise EndOfStream
+        raise WouldBlock
+
+    def get_nowait(self, worker_id: str) -> Job:
+        return self._take()
 
     def taker(self, worker_id: str) -> Callable[[], Job]:
-        # Every worker reads the same stream. It holds no None: wake() hands those straight
-        # to waiting receivers.
-        return self._receive.receive_nowait  # type: ignore[return-value]
+        return self._take  # every worker reads the same queue
 
     async def get(self, worker_id: str) -> Job | None:
-        return await self._receive.receive()
+        try:
+            return self._take()
+        except WouldBlock:
+            return await self._getters.wait(self._jobs.appendleft)
 
     def wake(self, n: int) -> int:
-        # A None goes straight to a waiting receiver (the buffer is empty while one waits),
-        # so it never takes a slot or overtakes a job. Cancelling the waiter instead could
-        # lose a job handed to it in the same instant.
-        woken = 0
-        while woken < n and self._receive.statistics().tasks_waiting_receive:
-            self._send.send_nowait(None)
-            woken += 1
-        return woken
+        return self._getters.wake(n)
 
     def close(self) -> None:
-        self._send.close()
+        self._closed = True
+        self._getters.end_all()
+        self._producers.refuse_all()
 
     def discard_queued(self) -> int:
-        dropped = 0
-        while True:
-            try:
-                self._receive.receive_nowait()
-            except (WouldBlock, EndOfStream):
-                return dropped
-            dropped += 1
+        dropped = len(self._jobs)
+        self._jobs.clear()
+        return dropped + self._producers.drop_all()  # theirs stay pending in the store too

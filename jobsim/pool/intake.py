@@ -12,7 +12,7 @@ In pull mode there is no dispatch: the store itself is the queue, so the intake 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal, NoReturn
 
 import anyio
@@ -74,24 +74,69 @@ class Intake:
         """Store ``job`` as pending and deliver it; waits while the dispatch is full."""
         if self.state != "running":
             self.refuse("submit")
+        add_nowait = self._add_nowait
+        dispatch = self._dispatch
+        if add_nowait is None or dispatch is None:
+            await self._submit_awaiting(job)
+            return job
+        # The hot path: nothing awaited, so no shutdown can start in between and the call
+        # need not be counted in flight unless it has to wait for room.
+        add_nowait(job, at=self.clock())
+        try:
+            dispatch.put_nowait(job)
+        except WouldBlock:
+            await self._wait_for_room(job)
+            return job
+        if self.tracer is not None:
+            self.tracer(_QUEUED, self.clock(), job.id, None)
+        return job
+
+    async def submit_many(self, jobs: Iterable[Job]) -> list[Job]:
+        """Submit ``jobs`` in order, as a loop of :meth:`submit` would, in one call: no
+        coroutine per job. If one is refused (a duplicate id, the pool closing while this
+        waited for room), those before it stay submitted and the rest are not."""
+        submitted: list[Job] = []
+        add_nowait = self._add_nowait
+        dispatch = self._dispatch
+        clock, tracer = self.clock, self.tracer
+        for job in jobs:
+            if self.state != "running":
+                self.refuse("submit", len(submitted))
+            if add_nowait is None or dispatch is None:
+                await self._submit_awaiting(job)
+            else:
+                add_nowait(job, at=clock())
+                try:
+                    dispatch.put_nowait(job)
+                except WouldBlock:
+                    await self._wait_for_room(job)
+                else:
+                    if tracer is not None:
+                        tracer(_QUEUED, clock(), job.id, None)
+            submitted.append(job)
+        return submitted
+
+    async def _submit_awaiting(self, job: Job) -> None:
+        """Submit through the store's coroutine (or without a dispatch: pull mode)."""
         self._in_flight += 1
         try:
-            add_nowait = self._add_nowait
-            if add_nowait is not None:
-                add_nowait(job, at=self.clock())
+            if self._add_nowait is not None:
+                self._add_nowait(job, at=self.clock())
             else:
                 await self.store.add(job, at=self.clock())
-            dispatch = self._dispatch
-            if dispatch is not None:
-                try:
-                    dispatch.put_nowait(job)  # fast path: no checkpoint if there is room
-                    if self.tracer is not None:
-                        self.tracer(_QUEUED, self.clock(), job.id, None)
-                except WouldBlock:
-                    await self.put_waiting(job)
+            if self._dispatch is not None:
+                await self.redeliver(job)
         finally:
             self._leave()
-        return job
+
+    async def _wait_for_room(self, job: Job) -> None:
+        """A stored job that found the dispatch full: deliver it once there is room, counted
+        in flight meanwhile (shutdown waits for it)."""
+        self._in_flight += 1
+        try:
+            await self.put_waiting(job)
+        finally:
+            self._leave()
 
     async def deliver(self, job_id: str) -> None:
         """Deliver a stored job (again); the claim makes a second delivery harmless."""
@@ -126,13 +171,15 @@ class Intake:
         if self.tracer is not None:
             self.tracer(_QUEUED, self.clock(), job.id, None)
 
-    def refuse(self, what: str) -> NoReturn:
-        """Raise the :class:`PoolClosed` that says why ``what`` cannot happen now."""
+    def refuse(self, what: str, submitted: int = 0) -> NoReturn:
+        """Raise the :class:`PoolClosed` that says why ``what`` cannot happen now
+        (``submitted``: how many jobs of a batch got in before)."""
         if self.state == "new":
             raise PoolClosed(
                 f"cannot {what}: the pool has not started; use 'async with WorkerPool(...)'"
             )
-        raise PoolClosed(f"cannot {what}: the pool is {self.state} (shutdown was called)")
+        before = f"; the first {submitted} job(s) of this batch were submitted" if submitted else ""
+        raise PoolClosed(f"cannot {what}: the pool is {self.state} (shutdown was called){before}")
 
     def close(self) -> None:
         """Close the gate: submit and deliver refuse from now on."""

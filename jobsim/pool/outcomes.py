@@ -26,6 +26,7 @@ from jobsim.domain import ClaimLost, ClaimToken, InvalidTransition, Job
 from jobsim.events import TraceEvent, Tracer
 from jobsim.pool.stats import PoolStats
 from jobsim.retry import RetryPolicy
+from jobsim.sequencer import tie_sleep
 from jobsim.stores.base import JobStore, NonBlockingJobStore
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class Outcomes:
             store.complete_nowait if isinstance(store, NonBlockingJobStore) else None
         )
         self._timers: anyio.abc.TaskGroup | None = None
+        self._retries = 0  # backoffs begun: their tie-break order in virtual time
 
     def start_timers(self, group: anyio.abc.TaskGroup) -> None:
         """Run retry timers in ``group``, which shutdown cancels first."""
@@ -85,6 +87,19 @@ class Outcomes:
         """Run ``work`` (a retry's wait) in the timers' group."""
         assert self._timers is not None
         self._timers.start_soon(work, name=name)
+
+    def backoff(self) -> Callable[[float], Awaitable[None]]:
+        """The sleep for a retry that begins now, in either mode.
+
+        In virtual time, backoffs ending at the same instant wake in the order they began (and
+        before the lab's other sleepers due then), on every backend: a plain sleep on trio
+        would wake them in an order of its scheduler's choosing."""
+        sequenced = tie_sleep()
+        if sequenced is None:
+            return anyio.sleep
+        self._retries += 1
+        key = (-2, self._retries)
+        return lambda delay: sequenced(delay, key)
 
     async def _write(self, write: Awaitable[Any], job_id: str, worker_id: str) -> bool:
         """Await a store write that ends a claim; False if the store refused it."""

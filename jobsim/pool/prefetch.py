@@ -15,6 +15,7 @@ buffers, so their jobs simply stay pending in the store.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,20 +152,17 @@ class PrefetchDispatch(Bounded):
             return self.get_nowait(worker_id)
         except WouldBlock:
             pass
-        waiter = Waiter()
-        self._getters[worker_id] = waiter
+        waiter = self._getters[worker_id] = Waiter()
         try:
-            await waiter.event.wait()
+            return await waiter.handed(functools.partial(self._buffer_first, worker_id))
         except BaseException:
-            if waiter.done and waiter.job is not None:  # handed a job as it was cancelled
-                self._buffers[worker_id].appendleft(waiter.job)
-                self._depth += 1
-            waiter.done = True
             self._getters.pop(worker_id, None)
             raise
-        if waiter.end:
-            raise EndOfStream
-        return waiter.job
+
+    def _buffer_first(self, worker_id: str, job: Job) -> None:
+        """A job handed over as its worker was cancelled: first in that worker's buffer."""
+        self._buffers[worker_id].appendleft(job)
+        self._depth += 1
 
     def wake(self, n: int) -> int:
         woken = 0

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from anyio import ClosedResourceError, EndOfStream, WouldBlock
 
 from jobsim.domain import Job
-from jobsim.pool.waiting import Bounded, Waiter
+from jobsim.pool.waiting import Bounded, Getters
 
 __all__ = ["Priority", "PriorityDispatch"]
 
@@ -84,7 +84,7 @@ class PriorityDispatch(Bounded):
         self._order: list[int] = []  # the priorities with queued jobs, ascending
         self._depth = 0
         self._seq = 0
-        self._getters: deque[Waiter] = deque()
+        self._getters = Getters()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -100,10 +100,8 @@ class PriorityDispatch(Bounded):
     def put_nowait(self, job: Job) -> None:
         if self._closed:
             raise ClosedResourceError
-        getters = self._getters
-        while getters:  # a worker is waiting (so nothing is queued): hand it over
-            if getters.popleft().release(job):
-                return
+        if self._getters and self._getters.hand(job):  # a worker waits: nothing is queued
+            return
         if self._depth >= self.capacity:
             raise WouldBlock
         self._push(job, self._clock())
@@ -126,6 +124,9 @@ class PriorityDispatch(Bounded):
 
     def _push_now(self, job: Job) -> None:
         self._push(job, self._clock())
+
+    def _push_first(self, job: Job) -> None:
+        self._push(job, self._clock(), first=True)
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -167,32 +168,16 @@ class PriorityDispatch(Bounded):
             return self.get_nowait(worker_id)
         except WouldBlock:
             pass
-        waiter = Waiter()
-        self._getters.append(waiter)
-        try:
-            await waiter.event.wait()
-        except BaseException:
-            if waiter.done and waiter.job is not None:  # handed a job as it was cancelled
-                self._push(waiter.job, self._clock(), first=True)  # first in line again
-            waiter.done = True
-            raise
-        if waiter.end:
-            raise EndOfStream
-        return waiter.job
+        return await self._getters.wait(self._push_first)
 
     def wake(self, n: int) -> int:
-        woken = 0
-        getters = self._getters
-        while woken < n and getters:
-            woken += getters.popleft().release()  # no job: woken to re-check
-        return woken
+        return self._getters.wake(n)
 
     # -- closing -----------------------------------------------------------------------------
 
     def close(self) -> None:
         self._closed = True
-        while self._getters:  # idle workers (nothing is queued): the end
-            self._getters.popleft().release(end=True)
+        self._getters.end_all()  # idle workers (nothing is queued): the end
         self._producers.refuse_all()
 
     def discard_queued(self) -> int:

@@ -72,7 +72,7 @@ class PullMode:
             if woken >= n:
                 break
             if worker.idle:
-                worker.scope.cancel()
+                worker.cancel()
                 woken += 1
         return woken
 
@@ -89,10 +89,11 @@ class PullMode:
         retrying.add(job_id)
         if token is not None:
             held[job_id] = token
+        sleep = outcomes.backoff()
 
         async def later() -> None:
             try:
-                await anyio.sleep(delay)
+                await sleep(delay)
             finally:
                 with anyio.CancelScope(shield=True):
                     try:
@@ -110,7 +111,6 @@ class PullMode:
         clock = self.intake.clock
         tracer = self.intake.tracer
         worker_id = worker.id
-        scope = worker.scope
         while not crew.hold:
             now = clock()
             job = await store.claim_next(worker_id, self.lease, at=now)
@@ -122,7 +122,7 @@ class PullMode:
                     await store.wait_for_jobs(self.poll_interval)
                 finally:
                     worker.idle = False
-                if scope.cancel_called:
+                if worker.cancelled:
                     return False
                 continue
             if tracer is not None:
@@ -131,11 +131,11 @@ class PullMode:
             if token is not None:
                 self.held[job_id] = token
             try:
-                await self.runner.run(job, worker_id, now)
+                await self.runner.run(job, worker_id, now, token)
             finally:  # the outcome is written (or a retry timer holds the claim now)
                 if job_id not in self._retrying:
                     self.held.pop(job_id, None)
-            if scope.cancel_called:
+            if worker.cancelled:
                 return False
         return crew.stopping
 

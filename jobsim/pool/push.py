@@ -22,7 +22,6 @@ from jobsim.domain import ClaimToken, Job, JobStatus
 from jobsim.events import TraceEvent
 from jobsim.pool.crew import Crew, Worker
 from jobsim.pool.dispatch import Dispatch
-from jobsim.sequencer import tie_sleep
 from jobsim.stores.base import JobStore, NonBlockingJobStore
 
 if TYPE_CHECKING:
@@ -59,7 +58,6 @@ class PushMode:
         self._claim_nowait = store.claim_nowait if isinstance(store, NonBlockingJobStore) else None
         #: a limited dispatch wants every job it handed out back once it has run
         self._done = getattr(dispatch, "done", None)
-        self._retries = 0  # backoffs begun: their tie-break order in virtual time
 
     @property
     def depth(self) -> int:
@@ -83,17 +81,10 @@ class PushMode:
         outcomes = self.outcomes
         await outcomes.release(job.id, worker_id, error, token)
         intake = self.intake
-        # In virtual time, backoffs ending at the same instant redeliver in the order they
-        # began (and before the lab's other sleepers due then), on every backend.
-        sequenced = tie_sleep()
-        self._retries += 1
-        key = (-2, self._retries)
+        sleep = outcomes.backoff()
 
         async def later() -> None:
-            if sequenced is None:
-                await anyio.sleep(delay)
-            else:
-                await sequenced(delay, key)
+            await sleep(delay)
             if intake.is_open:
                 await intake.redeliver(job)
 
@@ -115,11 +106,16 @@ class PushMode:
         clock = self.intake.clock
         tracer = self.intake.tracer
         claim_nowait = self._claim_nowait
-        run = self.runner.run
-        skipped = self.outcomes.skipped
+        runner = self.runner
+        run = runner.run
+        handler, running, raised = runner.handler, runner.running, runner.raised
+        plain = runner.plain
+        outcomes = self.outcomes
+        complete_nowait, complete = outcomes.complete_nowait, outcomes.complete
+        skipped = outcomes.skipped
         done = self._done
         worker_id = worker.id
-        scope = worker.scope
+        first_claim = ClaimToken(worker_id, 1)  # every first attempt's token: no allocation
         back_to_back = 0
         while not crew.hold:
             try:
@@ -162,13 +158,27 @@ class PushMode:
                 if done is not None:
                     done(job)
                 continue
-            if done is None:
-                await run(claimed, worker_id, now)
+            attempts = claimed.attempts
+            token = first_claim if attempts == 1 else ClaimToken(worker_id, attempts)
+            if done is None and plain and claimed.timeout is None:
+                # Runner.run's common case, inlined: one coroutine fewer per job.
+                running[job_id] = worker_id
+                try:
+                    result = await handler(claimed)
+                except BaseException as exc:
+                    running.pop(job_id, None)
+                    await raised(claimed, worker_id, token, exc, None)
+                else:
+                    running.pop(job_id, None)
+                    if not complete_nowait(job_id, worker_id, result, token):
+                        await complete(job_id, worker_id, result, token)
+            elif done is None:
+                await run(claimed, worker_id, now, token)
             else:
                 try:
-                    await run(claimed, worker_id, now)
+                    await run(claimed, worker_id, now, token)
                 finally:
                     done(job)
-            if scope.cancel_called:
+            if worker.cancelled:
                 return False  # a cancel request hit this scope: continue in a fresh one
         return crew.stopping

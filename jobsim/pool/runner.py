@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import anyio
 
-from jobsim.domain import Job
+from jobsim.domain import ClaimToken, Job
 from jobsim.events import TraceEvent, Tracer
 from jobsim.pool.outcomes import Outcomes
 
@@ -43,13 +43,13 @@ class Runner:
         #: job id -> worker id, while its handler runs
         self.running: dict[str, str] = {}
 
-    async def run(self, job: Job, worker_id: str, started: float) -> None:
-        """Run the handler on a claimed job and record how the attempt ended."""
+    async def run(self, job: Job, worker_id: str, started: float, token: ClaimToken | None) -> None:
+        """Run the handler on a claimed job and record how the attempt ended. ``token`` is
+        this claim, captured when it was won (a live job object may be claimed again)."""
         job_id = job.id
         if self.tracer is not None:
             self.tracer(_STARTED, started, job_id, worker_id)
         timeout = job.timeout if job.timeout is not None else self.job_timeout
-        token = job.token  # this claim, captured now: a live job object may be claimed again
         running = self.running
         running[job_id] = worker_id
         try:
@@ -58,20 +58,40 @@ class Runner:
             else:
                 with anyio.fail_after(timeout):
                     result = await self.handler(job)
-        except Exception as exc:  # the attempt failed: record it, keep the worker alive
+        except BaseException as exc:
             running.pop(job_id, None)
+            await self.raised(job, worker_id, token, exc, timeout)
+            return
+        running.pop(job_id, None)
+        outcomes = self.outcomes
+        if not outcomes.complete_nowait(job_id, worker_id, result, token):
+            await outcomes.complete(job_id, worker_id, result, token)
+
+    @property
+    def plain(self) -> bool:
+        """Whether a job without its own ``timeout`` runs as just ``await handler(job)``
+        (no pool-wide timeout, nobody tracing): then a mode may await the handler itself and
+        call :meth:`raised` if it raises (one coroutine fewer per job)."""
+        return self.job_timeout is None and self.tracer is None
+
+    async def raised(
+        self,
+        job: Job,
+        worker_id: str,
+        token: ClaimToken | None,
+        exc: BaseException,
+        timeout: float | None,
+    ) -> None:
+        """The handler raised ``exc`` (and ``job`` left :attr:`running`). An exception fails
+        the attempt (retried if attempts are left) and the worker goes on; a cancellation
+        (``cancel()``, a shutdown deadline) is recorded shielded and raised again."""
+        if isinstance(exc, Exception):
             if isinstance(exc, TimeoutError) and timeout is not None:
                 error = f"TimeoutError: attempt {job.attempts} timed out after {timeout:g} s"
             else:
                 error = f"{type(exc).__name__}: {exc}"
             await self.outcomes.attempt_failed(job, worker_id, error, token)
             return
-        except BaseException:  # cancelled: by cancel(), or by a shutdown deadline
-            running.pop(job_id, None)
-            with anyio.CancelScope(shield=True):
-                await self.outcomes.stopped(job_id, worker_id, token)
-            raise
-        running.pop(job_id, None)
-        outcomes = self.outcomes
-        if not outcomes.complete_nowait(job_id, worker_id, result, token):
-            await outcomes.complete(job_id, worker_id, result, token)
+        with anyio.CancelScope(shield=True):
+            await self.outcomes.stopped(job.id, worker_id, token)
+        raise exc

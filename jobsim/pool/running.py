@@ -153,6 +153,6 @@ class Running:
             return False if job.is_final else await self.outcomes.cancel_pending(job.id)
         request, new = self.outcomes.request_cancel(job.id)
         if new:
-            self.crew.live[worker_id].scope.cancel()
+            self.crew.live[worker_id].cancel()
         await request.done.wait()
         return request.cancelled

@@ -1,32 +1,82 @@
-"""What the bounded dispatches share: tasks parked until a job or a wake-up comes, and the
-producers blocked in ``put`` while the dispatch is full (backpressure)."""
+"""What the bounded dispatches share: tasks parked until a job or a wake-up comes (the
+workers in ``get``), and the producers blocked in ``put`` while the dispatch is full
+(backpressure)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import deque
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
-import anyio
-from anyio import ClosedResourceError, WouldBlock
+from anyio import ClosedResourceError, EndOfStream, WouldBlock
 
 from jobsim.domain import Job
 
-__all__ = ["Bounded", "Producers", "Waiter"]
+__all__ = ["Bounded", "Getters", "Producers", "Waiter"]
 
 
 class Waiter:
     """A task parked in ``get`` (``job`` handed over, or None: woken) or in ``put`` (its
     ``job``). ``done``: handed over, woken or given up; ``end``: closed (get: the end of the
-    stream; put: refused)."""
+    stream; put: refused).
 
-    __slots__ = ("done", "end", "event", "job")
+    It parks the backend's own way (one future on asyncio, one reschedule on trio) rather
+    than on an ``anyio.Event``: workers park and wake every time the queue runs dry, and the
+    event's layers were a good part of a no-op job's cost. Cancellation works as usual."""
+
+    __slots__ = ("_parked", "done", "end", "job")
 
     def __init__(self, job: Job | None = None) -> None:
-        self.event = anyio.Event()
         self.job = job
         self.done = False
         self.end = False
+        self._parked: Any = None  # the asyncio future, or the trio task, while parked
+
+    async def park(self) -> None:
+        """Wait until :meth:`release` (returns at once if it came already)."""
+        if self.done:
+            return
+        loop = asyncio._get_running_loop()
+        if loop is not None:
+            future = self._parked = loop.create_future()
+            await future
+            return
+        lowlevel = _trio_lowlevel()
+        self._parked = lowlevel.current_task()
+
+        def abort(_: object) -> Any:
+            self._parked = None  # cancelled: a later release must not reschedule it
+            return lowlevel.Abort.SUCCEEDED
+
+        await lowlevel.wait_task_rescheduled(abort)
+
+    def _wake(self) -> None:
+        parked, self._parked = self._parked, None
+        if parked is None:
+            return
+        if isinstance(parked, asyncio.Future):
+            if not parked.done():
+                parked.set_result(None)
+        else:
+            _trio_lowlevel().reschedule(parked)
+
+    async def handed(self, requeue: Callable[[Job], None]) -> Job | None:
+        """As a getter: wait until handed a job (returned), woken (None) or ended
+        (``EndOfStream``). A job handed over just as the task was cancelled goes back through
+        ``requeue`` (first in line), so nothing handed out is lost."""
+        try:
+            await self.park()
+        except BaseException:
+            if self.done and self.job is not None:
+                requeue(self.job)
+            self.done = True
+            raise
+        if self.end:
+            raise EndOfStream
+        return self.job
 
     def release(self, job: Job | None = None, *, end: bool = False) -> bool:
         """Wake the task (with ``job`` for a getter); False if it was no longer waiting."""
@@ -36,28 +86,61 @@ class Waiter:
         if job is not None:
             self.job = job
         self.end = end
-        self.event.set()
+        self._wake()
         return True
 
 
-class Producers:
-    """Producers blocked in ``put``, first come first served."""
+@functools.cache
+def _trio_lowlevel() -> ModuleType:
+    import trio.lowlevel
 
-    __slots__ = ("_queue",)
+    return trio.lowlevel
 
-    def __init__(self) -> None:
-        self._queue: deque[Waiter] = deque()
 
-    def __bool__(self) -> bool:
-        return bool(self._queue)
+class Getters(deque[Waiter]):
+    """Workers parked in ``get``, first come first served (a deque, so ``if getters`` costs
+    no Python call on the hot path). A getter is parked only while nothing is queued."""
+
+    __slots__ = ()
+
+    def hand(self, job: Job) -> bool:
+        """Give ``job`` straight to the longest-waiting worker; False if none waits."""
+        while self:
+            if self.popleft().release(job):
+                return True
+        return False
+
+    async def wait(self, requeue: Callable[[Job], None]) -> Job | None:
+        """Park at the end of the line (see :meth:`Waiter.handed`)."""
+        waiter = Waiter()
+        self.append(waiter)
+        return await waiter.handed(requeue)
+
+    def wake(self, n: int) -> int:
+        """Wake up to ``n`` parked workers without a job; how many."""
+        woken = 0
+        while woken < n and self:
+            woken += self.popleft().release()
+        return woken
+
+    def end_all(self) -> None:
+        """The dispatch closed while they wait (so it is empty): each sees the end."""
+        while self:
+            self.popleft().release(end=True)
+
+
+class Producers(deque[Waiter]):
+    """Producers blocked in ``put``, first come first served (a deque, like :class:`Getters`)."""
+
+    __slots__ = ()
 
     async def wait(self, job: Job) -> None:
         """Park until :meth:`admit` moved ``job`` in (or dropped it); ``ClosedResourceError``
         if the dispatch closed first."""
         waiter = Waiter(job)
-        self._queue.append(waiter)
+        self.append(waiter)
         try:
-            await waiter.event.wait()
+            await waiter.park()
         except BaseException:
             waiter.done = True  # (if it was let in already, the job stays queued)
             raise
@@ -66,9 +149,8 @@ class Producers:
 
     def admit(self, has_room: Callable[[], bool], push: Callable[[Job], None]) -> None:
         """Move waiting producers' jobs in while there is room."""
-        queue = self._queue
-        while queue and has_room():
-            waiter = queue.popleft()
+        while self and has_room():
+            waiter = self.popleft()
             if not waiter.done:
                 assert waiter.job is not None
                 push(waiter.job)
@@ -76,15 +158,15 @@ class Producers:
 
     def refuse_all(self) -> None:
         """The dispatch closed: every waiting ``put`` raises ``ClosedResourceError``."""
-        while self._queue:
-            self._queue.popleft().release(end=True)
+        while self:
+            self.popleft().release(end=True)
 
     def drop_all(self) -> int:
         """Let every waiting ``put`` return without queuing its job (it stays pending in the
         store); how many."""
         dropped = 0
-        while self._queue:
-            dropped += self._queue.popleft().release()
+        while self:
+            dropped += self.popleft().release()
         return dropped
 
 

@@ -16,6 +16,7 @@ import queue
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -38,6 +39,11 @@ def waker() -> Callable[[Callable[[], object]], object]:
     import asyncio
 
     return asyncio.get_running_loop().call_soon_threadsafe
+
+
+def _set_all(events: list[Any]) -> None:
+    for event in events:
+        event.set()
 
 
 class ConnectionThreads(Generic[C]):
@@ -135,9 +141,19 @@ class ConnectionThreads(Generic[C]):
                         conn = None
                 with self._lock:
                     self._idle += 1
-                for _, _, done, wake in items:
+                if len(items) == 1:
+                    _, _, done, wake = items[0]
                     with contextlib.suppress(RuntimeError):  # the caller's loop is gone
                         wake(done.set)
+                    continue
+                # One wake-up per event loop for the whole group, not one per call: each is
+                # a write to the loop's self-pipe and a turn of its selector.
+                wakes: dict[Callable[[Callable[[], object]], object], list[Any]] = {}
+                for _, _, done, wake in items:
+                    wakes.setdefault(wake, []).append(done)
+                for wake, dones in wakes.items():
+                    with contextlib.suppress(RuntimeError):
+                        wake(partial(_set_all, dones))
         finally:
             if conn is not None:
                 try:

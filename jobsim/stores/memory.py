@@ -106,8 +106,10 @@ class MemoryTable:
         job = self._jobs.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
-        if token is not None or job.status is not _PROCESSING:
-            self._check_holder(job, JobStatus.COMPLETED, token)
+        if job.status is not _PROCESSING or (  # _check_holder, inlined: once per job
+            token is not None and (token[1] != job.attempts or token[0] != job.worker_id)
+        ):
+            self._check_holder(job, _COMPLETED, token)
         job.mark_completed(result, time.time() if at is None else at)
         tally = self._tally
         tally[1] -= 1  # processing
