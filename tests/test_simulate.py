@@ -223,20 +223,19 @@ def test_cli_errors_name_the_flag(
 _CPU_JOB = 0.1  # seconds of spin per job: enough that spawning and scheduling are noise
 
 
-def _speedup(kind: str) -> tuple[float, float]:
-    """Makespan on 1 worker over makespan on 2, and the 2-worker run's CPU time in this
-    process over its makespan (the cores this process itself kept busy)."""
+def _makespans(kind: str) -> tuple[float, float, float]:
+    """The pool's makespans on 1 and on 2 workers, and the 2-worker run's CPU time in this
+    process over its wall time (the cores this process itself kept busy)."""
     workload = Workload(8, Batch(), Constant(_CPU_JOB), kind=kind)  # type: ignore[arg-type]
     one = simulate(workload, workers=1, clock="real").summary["makespan"]
     cpu, wall = time.process_time(), time.perf_counter()
     two = simulate(workload, workers=2, clock="real").summary["makespan"]
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return float(one / two), cpu / wall
+    return float(one), float(two), cpu / wall
 
 
-def _machine_speedup(pool: concurrent.futures.ProcessPoolExecutor) -> float:
-    """The same eight spins on 1, then 2, plain processes: the parallelism this machine
-    offers right now (other work on a shared machine lowers it)."""
+def _plain_makespans(pool: concurrent.futures.ProcessPoolExecutor) -> tuple[float, float]:
+    """The same eight spins on 1, then 2, plain processes (what the machine offers now)."""
     spins = [spins_for(_CPU_JOB)] * 8
     start = time.perf_counter()
     for n in spins:
@@ -244,29 +243,32 @@ def _machine_speedup(pool: concurrent.futures.ProcessPoolExecutor) -> float:
     one = time.perf_counter() - start
     start = time.perf_counter()
     list(pool.map(spin, spins))
-    return one / (time.perf_counter() - start)
+    return one, time.perf_counter() - start
 
 
 @pytest.mark.slow
 def test_real_clock_cpu_kinds_gil_versus_processes() -> None:
     """Threads share the GIL: two gain nothing, and the process never keeps more than one
     core busy, however loaded the machine. Processes run in parallel: two gain what two
-    plain processes doing the same spins gain at that moment (a shared machine lowers both
-    alike; up to five tries, since load comes and goes), and clearly more than threads
-    whenever the machine had a core to spare."""
-    thread, thread_cores = _speedup("cpu-thread")
+    plain processes doing the same spins gain. Load only ever slows a run down, so each
+    makespan is the best of up to six rounds that interleave the pool with plain processes
+    (a shared machine's load comes and goes); processes must beat threads clearly whenever
+    the machine had a core to spare."""
+    one, two, thread_cores = _makespans("cpu-thread")
+    thread = one / two
     assert thread < 1.25, f"cpu-thread speedup 1 -> 2 workers: {thread:.2f} (the GIL forbids it)"
     assert thread_cores < 1.15, f"cpu-thread kept {thread_cores:.2f} cores busy (GIL: <= 1)"
     spawn = multiprocessing.get_context("spawn")
-    tries: list[tuple[float, float]] = []  # (the pool's speedup, plain processes')
+    best = [math.inf] * 4  # pool on 1 and 2 workers, plain processes on 1 and 2
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn) as pool:
         list(pool.map(spin, [1, 1]))  # both processes started
-        for _ in range(5):
-            machine = _machine_speedup(pool)
-            process, _ = _speedup("cpu-process")
-            tries.append((round(process, 2), round(machine, 2)))
+        for _ in range(6):
+            samples = (*_makespans("cpu-process")[:2], *_plain_makespans(pool))
+            best = [min(b, s) for b, s in zip(best, samples, strict=True)]
+            process, machine = best[0] / best[1], best[2] / best[3]
             if process >= 0.8 * machine and (machine < 1.4 or process >= thread + 0.3):
                 break
-    assert process >= 0.8 * machine, f"cpu-process vs plain processes, 1 -> 2: {tries}"
+    seen = f"pool {process:.2f}, plain processes {machine:.2f}, threads {thread:.2f}"
+    assert process >= 0.8 * machine, f"cpu-process speedup 1 -> 2 workers: {seen}"
     if machine >= 1.4:  # a second core was free: there, processes beat the GIL
-        assert process >= thread + 0.3, f"cpu-process {process:.2f} vs cpu-thread {thread:.2f}"
+        assert process >= thread + 0.3, f"cpu-process speedup 1 -> 2 workers: {seen}"

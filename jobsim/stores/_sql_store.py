@@ -83,16 +83,21 @@ class SQLJobStore(abc.ABC):
         started = time.time() if at is None else at
         s = self._sql
 
-        def claim(conn: Conn) -> bool:
+        def claim(conn: Conn) -> tuple[bool, Any]:
             if conn.execute(s.claim, (worker_id, started, job_id, started)).fetchone():
-                return True
+                return True, None
             if conn.execute(s.expire_one, (started, job_id, started)).rowcount:
-                return False  # its ttl passed before it started: now expired, never run
-            if conn.execute(s.status, (job_id,)).fetchone() is None:
+                return False, None  # its ttl passed before it started: now expired, never run
+            row = conn.execute(s.claimed, (job_id,)).fetchone()
+            if row is None:
                 raise JobNotFound(job_id)
-            return False
+            return False, tuple(row)
 
-        return await self._run(claim)
+        retried: list[int] = []
+        won, current = await self._run(claim, retried)
+        if not won and retried and current == ("processing", worker_id, started):
+            return True  # the first try claimed it before the connection dropped
+        return bool(won)
 
     async def _finish(
         self, sql: str, new: JobStatus, params: tuple[Any, ...], token: ClaimToken | None

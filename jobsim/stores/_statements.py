@@ -21,6 +21,7 @@ class Statements:
     get: str
     status: str
     holder: str  # (status, worker_id, attempts): who holds a claim, for a refusal's message
+    claimed: str  # (status, worker_id, started): whether a claim already went through
     list_all: str
     list_status: str
     counts: str
@@ -56,6 +57,7 @@ def statements(
         get=f"{select} WHERE id = {m}",
         status=f"SELECT status FROM {t} WHERE id = {m}",
         holder=f"SELECT status, worker_id, attempts FROM {t} WHERE id = {m}",
+        claimed=f"SELECT status, worker_id, started FROM {t} WHERE id = {m}",
         list_all=f"{select} ORDER BY seq LIMIT {m} OFFSET {m}",
         list_status=f"{select} WHERE status = {m} ORDER BY seq LIMIT {m} OFFSET {m}",
         counts=f"SELECT status, COUNT(*) FROM {t} GROUP BY status",

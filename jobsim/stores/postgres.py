@@ -16,6 +16,9 @@
   logged once per outage, for up to ``outage_limit`` seconds; the LISTEN connection
   reconnects; leases that lapsed while the server was down are not requeued before their
   holders had a chance to renew them.
+* **Lost replies.** A write the server committed whose reply the dropped connection lost is
+  retried like any other; an ``add`` that then finds its own jobs stored (same id, type,
+  payload and settings) succeeds, and a claim or an outcome that finds itself written stands.
 
 **Backends: asyncio and trio.** Statements run on blocking psycopg connections, each held by
 one database thread (at most ``max_connections``), and the caller awaits the result on its

@@ -196,3 +196,25 @@ async def test_an_outcome_whose_reply_was_lost_is_not_refused(
         )
     finally:
         await store.close()
+
+
+async def test_a_claim_whose_reply_was_lost_is_won(server: Any, proxy: LoseReply) -> None:
+    """``claim`` by id: the first try claimed the job, its reply was lost; the retry finds the
+    job processing under this worker since this very start, so the claim is won (not left
+    processing under a worker that believes it lost)."""
+    store = await _store(server, proxy)
+    try:
+        job = await store.add(Job(type="t"))
+        proxy.arm(b"UPDATE 1")
+        assert await store.claim(job.id, "w1", at=123.5) is True
+        assert proxy.cuts == 1
+        held = await store.get(job.id)
+        assert (held.status, held.worker_id, held.attempts, held.started) == (
+            JobStatus.PROCESSING,
+            "w1",
+            1,
+            123.5,
+        )
+        assert await store.claim(job.id, "w2") is False  # taken: another worker loses
+    finally:
+        await store.close()
