@@ -310,7 +310,12 @@ def _gc_frozen() -> Iterator[None]:
     """Leave the objects that existed before the run out of the collector's full passes
     while it runs (:func:`gc.freeze`): a run allocates jobs and trace rows by the ten
     thousand, and each full pass would otherwise walk the whole interpreter's heap (pandas,
-    numpy, the caller's data) again. Nothing is leaked: they return to the collector after."""
+    numpy, the caller's data) again. Nothing is leaked: they return to the collector after.
+    A process that froze its own objects already (a forking server, or a run in another thread)
+    is left as it is, since unfreezing would hand those back too."""
+    if gc.get_freeze_count():
+        yield
+        return
     gc.freeze()
     try:
         yield

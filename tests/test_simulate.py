@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import math
 import multiprocessing
 import time
@@ -90,6 +91,22 @@ def test_same_seed_identical_jobs_across_runs_and_backends(workload: Workload) -
     if not isinstance(workload.service, Constant):  # random draws: another seed, another run
         other_seed = simulate(workload, workers=4, capacity=workload.jobs, seed=99).jobs
         assert not other_seed.equals(runs[0])
+
+
+def test_a_run_keeps_the_collector_as_it_found_it() -> None:
+    """A run freezes the objects that existed before it and unfreezes them after; objects the
+    caller froze itself stay frozen."""
+    workload = Workload(200, Poisson(20.0), Exponential(1.0), seed=2)
+    assert gc.get_freeze_count() == 0
+    simulate(workload, workers=4, engine="pool")
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        simulate(workload, workers=4, engine="pool")
+        assert gc.get_freeze_count() > frozen // 2  # still frozen (a few may have been freed)
+    finally:
+        gc.unfreeze()
 
 
 def test_failures_are_retried_and_nothing_is_lost() -> None:
