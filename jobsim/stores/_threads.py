@@ -90,6 +90,9 @@ class ConnectionThreads(Generic[C]):
     ``group`` (group commit): when several calls are waiting, a thread runs up to
     ``group_max`` of them inside ``with group(conn):`` (one transaction) and wakes their
     callers only after it committed. Each call still sees its own result or error.
+
+    ``check(conn)`` runs before each call or group, on the thread; if it raises, every call
+    it was about to run fails with that error (a precondition checked once per transaction).
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class ConnectionThreads(Generic[C]):
         broken_errors: tuple[type[BaseException], ...] = (),
         group: Callable[[C], AbstractContextManager[object]] | None = None,
         group_max: int = 64,
+        check: Callable[[C], object] | None = None,
     ) -> None:
         self._acquire = acquire
         self._release = release
@@ -110,6 +114,7 @@ class ConnectionThreads(Generic[C]):
         self._broken = broken_errors
         self._group = group
         self._group_max = group_max
+        self._check = check
         self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -151,6 +156,8 @@ class ConnectionThreads(Generic[C]):
                 try:
                     if conn is None:
                         conn = self._acquire()
+                    if self._check is not None:
+                        self._check(conn)  # raising fails every call taken, none has run
                     if len(items) == 1 or self._group is None:
                         self._run_one(conn, items[0])
                     else:
