@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from jobsim.errors import DuplicateJob, JobNotFound, JobsimError, PoolClosed
 from jobsim.payload import (
+    CHECKED_TYPES,
     MAX_NAME_LENGTH,
     PRIORITY_RANGE,
     check_name,
     check_payload,
     check_priority,
     check_ttl,
+    check_type,
 )
 
 __all__ = [
@@ -100,10 +103,6 @@ _INTO_R, _INTO_C, _INTO_F, _INTO_P, _INTO_X = (SOURCES[s] for s in (_R, _C, _F, 
 TERMINAL_STATUSES: frozenset[JobStatus] = frozenset({_C, _F, _X, _E})
 
 
-class JobsimError(Exception):
-    """Base class of every error jobsim raises on purpose."""
-
-
 class InvalidTransition(JobsimError, ValueError):
     """A job was asked to move between two statuses that are not connected."""
 
@@ -152,37 +151,15 @@ class ClaimLost(InvalidTransition):
         )
 
 
-class JobNotFound(JobsimError, LookupError):
-    """No job with this id exists in the store."""
-
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        super().__init__(f"no job with id {job_id!r} in this store")
-
-
-class DuplicateJob(JobsimError, ValueError):
-    """A job was added twice under the same id."""
-
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        super().__init__(f"a job with id {job_id!r} is already in this store; ids must be unique")
-
-
-class PoolClosed(JobsimError, RuntimeError):
-    """``submit``/``deliver`` was called on a pool that is shutting down or has shut down."""
-
-
 def check_transition(job_id: str, old: JobStatus, new: JobStatus) -> None:
     """Raise :class:`InvalidTransition` unless ``old -> new`` is a legal move."""
     if old not in SOURCES[new]:
         raise InvalidTransition(job_id, old, new)
 
 
-# Ids: 64 random bits drawn from the OS once per process (again in a forked child, so parent
-# and child never share them), then a 64-bit counter: 32 hex digits, unique across processes
-# and hosts, at a fraction of uuid4's cost per job. Ids must be unique, not unguessable. The
-# prefix is kept as text, and the counter starts at 2**64 so that hex() of it is "0x1" and
-# then exactly 16 digits: cheaper than formatting with a width (or a 128-bit number).
+# Ids: 64 random bits from the OS once per process (again in a forked child), then a 64-bit
+# counter: 32 hex digits, unique across processes and hosts; unique, not unguessable. The
+# counter starts at 2**64, so hex() gives "0x1" and exactly 16 digits: no width formatting.
 _id_prefix = ""
 _id_count = itertools.count()
 
@@ -203,24 +180,9 @@ def new_job_id() -> str:
 
 
 assert range(-2147483648, 2147483648) == PRIORITY_RANGE, "Job.__init__ spells these bounds out"
-
-# Job types already found well-formed: the common case checks one set (bounded, so a stream
-# of distinct types cannot grow it without end).
-_CHECKED_TYPES: set[str] = set()
-_CHECKED_TYPES_MAX = 1024
 _EMPTY: dict[str, Any] = {}  # the default payload's marker (each job gets a fresh dict)
-
-
 # The default of Job.id: "make one" (built at run time, so no literal is this very object).
 _NEW_ID = "".join(("\x00", "new id"))
-
-
-def _check_type(name: object) -> None:
-    """Check a job type (see :func:`~jobsim.payload.check_name`) and remember it when good."""
-    if not (type(name) is str and 0 < len(name) <= MAX_NAME_LENGTH and name.isprintable()):
-        check_name("type", name)
-    elif len(_CHECKED_TYPES) < _CHECKED_TYPES_MAX:
-        _CHECKED_TYPES.add(name)
 
 
 @dataclass(slots=True, eq=False, init=False)
@@ -268,9 +230,8 @@ class Job:
     error: str | None = None
     lease_expires: float | None = None
 
-    # Written out rather than generated with a __post_init__: one call instead of two and no
-    # default factory, since every job passes through here (the pool's no-op benchmark builds
-    # hundreds of thousands). The checks are ordered so that a plain job costs a few tests.
+    # Written out (not generated plus __post_init__): one call, no default factory, and the
+    # checks ordered so that a plain job costs a few tests; every job passes through here.
     def __init__(
         self,
         type: str = "job",
@@ -290,8 +251,8 @@ class Job:
         error: str | None = None,
         lease_expires: float | None = None,
     ) -> None:
-        if type.__class__ is not str or type not in _CHECKED_TYPES:
-            _check_type(type)
+        if type.__class__ is not str or type not in CHECKED_TYPES:
+            check_type(type)
         if id is _NEW_ID:
             id = _id_prefix + hex(next(_id_count))[3:]  # new_job_id(), inlined: well-formed
         elif id.__class__ is not str or not 0 < len(id) <= MAX_NAME_LENGTH or not id.isprintable():

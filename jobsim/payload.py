@@ -26,12 +26,14 @@ import re
 from typing import Any
 
 __all__ = [
+    "CHECKED_TYPES",
     "MAX_NAME_LENGTH",
     "PRIORITY_RANGE",
     "check_name",
     "check_payload",
     "check_priority",
     "check_ttl",
+    "check_type",
 ]
 
 #: Longest id or type accepted, in characters.
@@ -61,6 +63,20 @@ def check_name(field: str, value: object) -> None:
             f"Job.{field} {value!r} contains the unprintable character {bad!r}; "
             "ids and types must be printable text"
         )
+
+
+#: Job types already found well-formed: :class:`~jobsim.domain.Job` checks this set first
+#: (bounded by :func:`check_type`, so a stream of distinct types cannot grow it without end).
+CHECKED_TYPES: set[str] = set()
+_CHECKED_TYPES_MAX = 1024
+
+
+def check_type(name: object) -> None:
+    """:func:`check_name` for a job type, remembering a good one in :data:`CHECKED_TYPES`."""
+    if not (type(name) is str and 0 < len(name) <= MAX_NAME_LENGTH and name.isprintable()):
+        check_name("type", name)
+    elif len(CHECKED_TYPES) < _CHECKED_TYPES_MAX:
+        CHECKED_TYPES.add(name)
 
 
 def check_payload(payload: dict[str, Any]) -> None:
