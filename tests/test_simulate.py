@@ -268,11 +268,18 @@ def test_real_clock_cpu_kinds_gil_versus_processes() -> None:
     """Threads share the GIL: two gain nothing, and the process never keeps more than one
     core busy, however loaded the machine. Processes run in parallel: two gain what two
     plain processes doing the same spins gain. Load only ever slows a run down, so each
-    makespan is the best of up to six rounds that interleave the pool with plain processes
+    makespan is the best of a few rounds that interleave the pool with plain processes
     (a shared machine's load comes and goes); processes must beat threads clearly whenever
     the machine had a core to spare."""
-    one, two, thread_cores = _makespans("cpu-thread")
-    thread = one / two
+    best_one = best_two = math.inf
+    thread_cores = 0.0
+    for _ in range(4):  # a round slowed by load on one side only is retried, as below
+        one, two, cores = _makespans("cpu-thread")
+        best_one, best_two = min(best_one, one), min(best_two, two)
+        thread_cores = max(thread_cores, cores)  # the GIL's ceiling holds in every round
+        thread = best_one / best_two
+        if thread < 1.25:
+            break
     assert thread < 1.25, f"cpu-thread speedup 1 -> 2 workers: {thread:.2f} (the GIL forbids it)"
     assert thread_cores < 1.15, f"cpu-thread kept {thread_cores:.2f} cores busy (GIL: <= 1)"
     spawn = multiprocessing.get_context("spawn")

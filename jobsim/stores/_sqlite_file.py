@@ -1,5 +1,5 @@
 """The SQLite store's one connection to its file: one database thread with group commit, and
-a check before every statement that the file at the path is still the file it opened."""
+a check before every transaction that the file at the path is still the file it opened."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ class SQLiteFile:
             max_threads=1,
             name="jobsim-sqlite",
             group=_transaction,
+            check=None if self._identity is None else self._check,
         )
 
     @property
@@ -60,14 +61,13 @@ class SQLiteFile:
         threads = self._threads
         if threads is None:
             raise RuntimeError(f"the SQLite database {self.path!r} is closed")
-        if self._identity is None:
-            return await threads.call(fn)
-        return await threads.call(lambda conn: fn(self._check(conn)))
+        return await threads.call(fn)
 
-    def _check(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+    def _check(self, conn: sqlite3.Connection) -> None:
         """Refuse to go on once the database file was removed or replaced: the connection
         would keep working on the old, unlinked file while everyone else uses the new one
-        (a split brain). One ``stat`` per statement, on the database thread."""
+        (a split brain). One ``stat`` per transaction (a call, or a group commit's calls),
+        on the database thread, before it runs."""
         try:
             now: tuple[int, int] | None = _file_identity(self.path)
         except FileNotFoundError:
@@ -79,7 +79,6 @@ class SQLiteFile:
                 "open; stopping rather than working on a file nobody else sees "
                 "(open the store again to use the file now at that path)"
             )
-        return conn
 
     async def close(self) -> None:
         threads, self._threads = self._threads, None

@@ -67,7 +67,8 @@ CLAIM_SQL = STATEMENTS.claim
 #: A claim that found its job past its ttl marks it expired (same transaction).
 EXPIRE_ONE_SQL = STATEMENTS.expire_one
 
-#: Before ``claim_next`` picks a job (same transaction): every pending job past its ttl
+#: Before ``claim_next`` picks a job (same trip to the database thread; when a job may be
+#: due, see :meth:`~jobsim.stores.SQLiteJobStore.claim_next`): every pending job past its ttl
 #: ends expired (params: finished, now). Served by the ``jobs_expiry`` index: free when no
 #: pending job has a ttl.
 EXPIRE_DUE_SQL = STATEMENTS.expire_due

@@ -10,6 +10,7 @@ psycopg_pool per call 0.57 ms).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import queue
@@ -41,9 +42,42 @@ def waker() -> Callable[[Callable[[], object]], object]:
     return asyncio.get_running_loop().call_soon_threadsafe
 
 
-def _set_all(events: list[Any]) -> None:
-    for event in events:
-        event.set()
+class _Call:
+    """One call on its way to a database thread and back: ``box`` gets ``(ok, value)`` on
+    the thread; ``done`` is set and the caller resumed on its own loop, after the commit."""
+
+    __slots__ = ("box", "done", "event", "fn", "waiter", "wake")
+
+    def __init__(self, fn: Callable[[Any], Any], wake: Callable[..., object], waiter: Any):
+        self.fn = fn
+        self.box: list[tuple[bool, Any]] = []
+        self.wake = wake  # "run this soon" on the caller's loop, from any thread
+        self.waiter = waiter  # an asyncio future, or a trio task
+        self.done = False
+        self.event: anyio.Event | None = None  # a cancelled asyncio caller waits on this
+
+
+def _resume(calls: list[_Call]) -> None:
+    """On the callers' loop: mark their calls done and let each caller go on."""
+    for call in calls:
+        call.done = True
+        if call.event is not None:
+            call.event.set()
+            continue
+        waiter = call.waiter
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():
+                waiter.set_result(None)
+        else:
+            import trio
+
+            trio.lowlevel.reschedule(waiter)
+
+
+def _no_abort(raise_cancel: Any) -> Any:
+    import trio
+
+    return trio.lowlevel.Abort.FAILED  # shielded: the caller waits for the outcome
 
 
 class ConnectionThreads(Generic[C]):
@@ -56,6 +90,9 @@ class ConnectionThreads(Generic[C]):
     ``group`` (group commit): when several calls are waiting, a thread runs up to
     ``group_max`` of them inside ``with group(conn):`` (one transaction) and wakes their
     callers only after it committed. Each call still sees its own result or error.
+
+    ``check(conn)`` runs before each call or group, on the thread; if it raises, every call
+    it was about to run fails with that error (a precondition checked once per transaction).
     """
 
     def __init__(
@@ -68,6 +105,7 @@ class ConnectionThreads(Generic[C]):
         broken_errors: tuple[type[BaseException], ...] = (),
         group: Callable[[C], AbstractContextManager[object]] | None = None,
         group_max: int = 64,
+        check: Callable[[C], object] | None = None,
     ) -> None:
         self._acquire = acquire
         self._release = release
@@ -76,7 +114,8 @@ class ConnectionThreads(Generic[C]):
         self._broken = broken_errors
         self._group = group
         self._group_max = group_max
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._check = check
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
@@ -117,6 +156,8 @@ class ConnectionThreads(Generic[C]):
                 try:
                     if conn is None:
                         conn = self._acquire()
+                    if self._check is not None:
+                        self._check(conn)  # raising fails every call taken, none has run
                     if len(items) == 1 or self._group is None:
                         self._run_one(conn, items[0])
                     else:
@@ -126,7 +167,7 @@ class ConnectionThreads(Generic[C]):
                     if self._broken and any(
                         not ok and isinstance(value, self._broken)
                         for it in items
-                        for ok, value in it[1]
+                        for ok, value in it.box
                     ):
                         # The connection broke under a call: make a fresh one next time.
                         with contextlib.suppress(Exception):
@@ -134,7 +175,7 @@ class ConnectionThreads(Generic[C]):
                         conn = None
                 except BaseException as exc:  # no connection, or the group's commit failed
                     for it in items:
-                        it[1][:] = [(False, exc)]
+                        it.box[:] = [(False, exc)]
                     if conn is not None and self._broken and isinstance(exc, self._broken):
                         with contextlib.suppress(Exception):
                             self._release(conn)
@@ -142,18 +183,15 @@ class ConnectionThreads(Generic[C]):
                 with self._lock:
                     self._idle += 1
                 if len(items) == 1:
-                    _, _, done, wake = items[0]
-                    with contextlib.suppress(RuntimeError):  # the caller's loop is gone
-                        wake(done.set)
+                    self._post(items[0].wake, partial(_resume, items))
                     continue
                 # One wake-up per event loop for the whole group, not one per call: each is
                 # a write to the loop's self-pipe and a turn of its selector.
-                wakes: dict[Callable[[Callable[[], object]], object], list[Any]] = {}
-                for _, _, done, wake in items:
-                    wakes.setdefault(wake, []).append(done)
-                for wake, dones in wakes.items():
-                    with contextlib.suppress(RuntimeError):
-                        wake(partial(_set_all, dones))
+                wakes: dict[Callable[[Callable[[], object]], object], list[_Call]] = {}
+                for it in items:
+                    wakes.setdefault(it.wake, []).append(it)
+                for wake, calls in wakes.items():
+                    self._post(wake, partial(_resume, calls))
         finally:
             if conn is not None:
                 try:
@@ -162,28 +200,49 @@ class ConnectionThreads(Generic[C]):
                     logger.debug("%s: releasing a connection failed", self._name, exc_info=True)
 
     @staticmethod
-    def _run_one(conn: Any, item: Any) -> None:
-        fn, box, _, _ = item
+    def _post(wake: Callable[[Callable[[], object]], object], fn: Callable[[], object]) -> None:
+        with contextlib.suppress(RuntimeError):  # the caller's loop is gone
+            wake(fn)
+
+    @staticmethod
+    def _run_one(conn: Any, item: _Call) -> None:
         try:
-            box.append((True, fn(conn)))
+            item.box.append((True, item.fn(conn)))
         except Exception as exc:
-            box.append((False, exc))
+            item.box.append((False, exc))
 
     async def call(self, fn: Callable[[C], T]) -> T:
         """Run ``fn(connection)`` on a database thread and return its result (or raise).
 
         The wait is shielded: a statement once sent finishes and its outcome is known (a
         cancelled caller never leaves a claim half-done); cancellation is delivered after.
+        The caller waits on its loop's own primitive (an asyncio future, a parked trio task),
+        not on anyio's event and cancel scope: this hand-off is on every statement's path.
         """
         if self._closed:
             raise RuntimeError(f"{self._name}: the store is closed")
-        done = anyio.Event()
-        box: list[tuple[bool, Any]] = []
         self._spawn_if_needed()
-        self._queue.put((fn, box, done, waker()))
-        with anyio.CancelScope(shield=True):
-            await done.wait()
-        ok, value = box[0]
+        if sniffio.current_async_library() == "trio":
+            import trio
+
+            task = trio.lowlevel.current_task()
+            call = _Call(fn, trio.lowlevel.current_trio_token().run_sync_soon, task)
+            self._queue.put(call)
+            await trio.lowlevel.wait_task_rescheduled(_no_abort)
+        else:
+            loop = asyncio.get_running_loop()
+            call = _Call(fn, loop.call_soon_threadsafe, loop.create_future())
+            self._queue.put(call)
+            try:
+                await call.waiter
+            except asyncio.CancelledError:
+                # Wait for the outcome under a shield; the cancel scope cancels again at the
+                # caller's next checkpoint (anyio re-delivers until the scope is left).
+                if not call.done:
+                    call.event = anyio.Event()
+                    with anyio.CancelScope(shield=True):
+                        await call.event.wait()
+        ok, value = call.box[0]
         if ok:
             return value  # type: ignore[no-any-return,unused-ignore]
         raise value

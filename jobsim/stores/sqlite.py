@@ -10,12 +10,16 @@
   time, so a slow disk or a lock held by another process never blocks the loop. Works on
   asyncio and trio. Calls that queue up while the thread is busy share one transaction
   (group commit); each caller is answered only after the commit.
+* **Ttl.** A claim never takes a job past its ttl. Marking such jobs ``expired`` costs a
+  write, so a claim does it only when a job this store added is due, or when it has not been
+  done for ``SWEEP_EVERY`` (1 s): another process's job shows ``expired`` up to that late.
 * **Leases.** ``lease_expires`` is wall-clock time (``time.time()``) so that every process on
   the host agrees on it, whatever clock the pool uses for its ``at=`` timestamps.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import sqlite3
 import time
@@ -65,6 +69,8 @@ class SQLiteJobStore(SQLJobStore):
 
     _sql = STATEMENTS
     _NO_LIMIT: ClassVar[int | None] = -1
+    #: Longest a claim goes without marking other stores' jobs past their ttl ``expired``.
+    SWEEP_EVERY: ClassVar[float] = 1.0
 
     def __init__(
         self,
@@ -81,6 +87,8 @@ class SQLiteJobStore(SQLJobStore):
         self.poll_interval = poll_interval
         self._file = SQLiteFile(self.path, busy_timeout)
         self._poll = PendingPoll(self._count_pending, poll_interval)
+        self._deadlines: list[float] = []  # created + ttl of the ttl jobs added here (a heap)
+        self._swept = -self.SWEEP_EVERY  # time.monotonic() of the last expiry sweep
 
     def __repr__(self) -> str:
         state = "closed" if self._file.closed else "open"
@@ -117,6 +125,12 @@ class SQLiteJobStore(SQLJobStore):
         jobs, rows = rows_for_insert(jobs, at)
 
         def insert(conn: sqlite3.Connection) -> None:
+            if len(rows) == 1:  # one statement is atomic by itself: no savepoint needed
+                try:
+                    conn.execute(_INSERT, rows[0])
+                except sqlite3.IntegrityError:
+                    raise DuplicateJob(jobs[0].id) from None
+                return
             # A savepoint: a transaction of its own, or nested in a group commit.
             conn.execute("SAVEPOINT add_many")
             try:
@@ -133,6 +147,9 @@ class SQLiteJobStore(SQLJobStore):
             conn.execute("RELEASE add_many")
 
         await self._run(insert)
+        for job in jobs:
+            if job.ttl is not None and job.created is not None:
+                heapq.heappush(self._deadlines, job.created + job.ttl)
         return jobs
 
     async def close(self) -> None:
@@ -146,15 +163,34 @@ class SQLiteJobStore(SQLJobStore):
         if not lease > 0:
             raise ValueError(f"lease must be > 0 seconds, got {lease!r}")
 
+        sweep = self._sweep_due(time.time() if at is None else at)
+
         def claim_next(conn: sqlite3.Connection) -> Any:
             now = time.time()
             started = now if at is None else at
-            conn.execute(EXPIRE_DUE_SQL, (started, started))
+            if sweep:
+                conn.execute(EXPIRE_DUE_SQL, (started, started))
             params = (worker_id, started, now + lease, started)
             return conn.execute(CLAIM_NEXT_SQL, params).fetchone()
 
         row = await self._run(claim_next)
         return None if row is None else self._job(row)
+
+    def _sweep_due(self, now: float) -> bool:
+        """Whether this claim should first mark jobs past their ttl ``expired``: when a job
+        this store added is due at ``now``, and at least every :attr:`SWEEP_EVERY` seconds for
+        the jobs other stores (processes) added. Skipping it is safe: the claim itself never
+        takes a job past its ttl; only the ``expired`` status of such a job may lag by up to
+        ``SWEEP_EVERY`` (``expire_due`` always sweeps at once)."""
+        deadlines = self._deadlines
+        tick = time.monotonic()
+        if deadlines and deadlines[0] <= now:
+            while deadlines and deadlines[0] <= now:
+                heapq.heappop(deadlines)
+        elif tick - self._swept < self.SWEEP_EVERY:
+            return False
+        self._swept = tick
+        return True
 
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return once a job is pending or after ``timeout`` seconds (polls every

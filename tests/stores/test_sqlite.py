@@ -87,3 +87,26 @@ async def test_a_removed_or_replaced_file_stops_the_store(tmp_path: Path, how: s
                 await call
     finally:
         await store.close()
+
+
+async def test_another_stores_job_past_its_ttl_is_never_claimed_and_marked_within_the_sweep(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.db"
+    adder, claimer = await SQLiteJobStore.open(path), await SQLiteJobStore.open(path)
+    try:
+        assert await claimer.claim_next("w", 30.0, at=0.0) is None  # its first claim sweeps
+        stale = await adder.add(Job(type="stale", priority=9, ttl=1.0), at=0.0)
+        fresh = await adder.add(Job(type="fresh"), at=0.0)
+        claimer.SWEEP_EVERY = 3600.0  # type: ignore[misc]  # the next claims skip the sweep
+        got = await claimer.claim_next("w", 30.0, at=5.0)
+        assert got is not None and got.id == fresh.id  # the stale job is skipped...
+        assert (await claimer.get(stale.id)).status is JobStatus.PENDING  # ...not yet marked
+        assert await claimer.claim_next("w", 30.0, at=5.0) is None
+        claimer.SWEEP_EVERY = 0.0  # type: ignore[misc]  # the sweep is due again
+        assert await claimer.claim_next("w", 30.0, at=6.0) is None
+        got = await claimer.get(stale.id)
+        assert (got.status, got.finished, got.attempts) == (JobStatus.EXPIRED, 6.0, 0)
+    finally:
+        await adder.close()
+        await claimer.close()

@@ -9,21 +9,20 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from jobsim.stores import _threads
 from jobsim.stores._threads import ConnectionThreads
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_a_group_of_calls_wakes_their_loop_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = _threads.waker()  # this backend's "run soon on this loop"
+    real = ConnectionThreads._post  # posts a wake-up to a caller's loop
     wakes: list[object] = []
 
-    def wake(fn: Callable[[], object]) -> object:
+    def post(wake: Callable[[Callable[[], object]], object], fn: Callable[[], object]) -> None:
         wakes.append(fn)
-        return real(fn)
+        real(wake, fn)
 
-    monkeypatch.setattr(_threads, "waker", lambda: wake)
+    monkeypatch.setattr(ConnectionThreads, "_post", staticmethod(post))
     threads: ConnectionThreads[None] = ConnectionThreads(
         lambda: None,
         lambda conn: None,
@@ -52,5 +51,40 @@ async def test_a_group_of_calls_wakes_their_loop_once(monkeypatch: pytest.Monkey
         gate.set()
     assert sorted(results) == ["first", *(f"queued-{i}" for i in range(5))]
     assert len(wakes) == 2  # one for `first`, one for the group of five
+    for thread in threads.close():
+        thread.join(5)
+
+
+async def test_a_cancelled_caller_waits_for_its_statement_then_is_cancelled() -> None:
+    threads: ConnectionThreads[None] = ConnectionThreads(
+        lambda: None, lambda conn: None, max_threads=1, name="test-db"
+    )
+    started, gate = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def slow(conn: None) -> str:
+        started.set()
+        gate.wait(30)
+        finished.append("written")
+        return "written"
+
+    async def caller(scope_box: list[anyio.CancelScope], seen: list[str]) -> None:
+        with anyio.CancelScope() as scope:
+            scope_box.append(scope)
+            seen.append(await threads.call(slow))  # shielded: returns despite the cancel
+            await anyio.sleep(30)  # the pending cancellation lands at the next checkpoint
+        seen.append("cancelled after")
+
+    scope_box: list[anyio.CancelScope] = []
+    seen: list[str] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(caller, scope_box, seen)
+        await anyio.to_thread.run_sync(started.wait, 30)
+        scope_box[0].cancel()
+        await anyio.wait_all_tasks_blocked()
+        assert seen == [] and finished == []  # still waiting for the statement
+        gate.set()
+    assert finished == ["written"]
+    assert seen == ["written", "cancelled after"]
     for thread in threads.close():
         thread.join(5)
