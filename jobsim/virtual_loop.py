@@ -205,9 +205,11 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
                     if not future.done():
                         future.set_result(None)
                 return
-            if sequenced and not self._scheduled:
-                # Only sequenced sleepers ahead (the lab's common case): jump to the first
-                # with MockClock's arithmetic (see _jump), then release it.
+            scheduled = self._scheduled
+            if sequenced and (not scheduled or scheduled[0]._when > deadline):
+                # A sequenced sleeper is next, before any timer (the lab's common case; a
+                # task in sleep_forever holds a timer at infinity): jump to it with
+                # MockClock's arithmetic (see _jump), then release it.
                 while now < deadline:
                     now += deadline - now
                 self._virtual_now = now
