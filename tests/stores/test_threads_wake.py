@@ -88,3 +88,32 @@ async def test_a_cancelled_caller_waits_for_its_statement_then_is_cancelled() ->
     assert seen == ["written", "cancelled after"]
     for thread in threads.close():
         thread.join(5)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_plain_asyncio_cancellation_goes_on_once_the_statement_is_done() -> None:
+    import asyncio
+
+    threads: ConnectionThreads[None] = ConnectionThreads(
+        lambda: None, lambda conn: None, max_threads=1, name="test-db"
+    )
+    started, gate = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def slow(conn: None) -> str:
+        started.set()
+        gate.wait(30)
+        finished.append("written")
+        return "written"
+
+    task = asyncio.ensure_future(threads.call(slow))
+    await anyio.to_thread.run_sync(started.wait, 30)
+    task.cancel()
+    await anyio.wait_all_tasks_blocked()
+    assert not task.done() and finished == []  # still waiting for the statement
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished == ["written"]
+    for thread in threads.close():
+        thread.join(5)
