@@ -209,19 +209,20 @@ class _Seat:
     the deadline of trio's own next timer (MockClock is final, so the clock instance carries
     these two hooks of trio's run loop instead of a subclass)."""
 
-    __slots__ = ("autojump", "next_timer", "sequencer", "sleep_time")
+    __slots__ = ("autojump", "next_timer", "now", "sequencer")
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: Any, now: Callable[[], float]) -> None:
         self.autojump = clock._autojump  # MockClock's own: jump to trio's next timer
-        self.sleep_time = clock.deadline_to_sleep_time
+        self.now = now
         self.sequencer: Sequencer | None = None
         self.next_timer = math.inf
 
     def deadline_to_sleep_time(self, deadline: float) -> float:
         # trio's run loop asks this with its next timer's deadline whenever no task is
         # runnable, just before it may call _autojump: note it (no statistics call later).
+        # MockClock's answer at rate 0: no wait if due, else "forever" (autojump decides).
         self.next_timer = deadline
-        return self.sleep_time(deadline)
+        return 0 if deadline - self.now() <= 0 else 999999999
 
     def __call__(self) -> None:
         # trio's run loop calls the clock's _autojump when every task is blocked and no
@@ -233,11 +234,18 @@ class _Seat:
 
 def virtual_trio_clock() -> Any:
     """A fresh virtual clock for ``trio.run(..., clock=...)``: trio's
-    ``MockClock(autojump_threshold=0)``, whose jumps a running :class:`Sequencer` decides."""
+    ``MockClock(autojump_threshold=0)``, whose jumps a running :class:`Sequencer` decides.
+
+    Its rate stays 0 (do not set one): then MockClock's time is exactly its jumped base
+    (``base + 0.0 * (real - real_base)``), so ``current_time`` reads that attribute in C
+    instead of calling ``perf_counter`` through two Python frames; trio's run loop, the
+    sequencer and the pool ask for the time some fifteen times per job."""
     import trio.testing
 
     clock = trio.testing.MockClock(autojump_threshold=0)
-    seat = _Seat(clock)
+    now = functools.partial(getattr, clock, "_virtual_base")
+    clock.current_time = now  # type: ignore[method-assign]
+    seat = _Seat(clock, now)
     clock._autojump = seat  # type: ignore[method-assign]
     clock.deadline_to_sleep_time = seat.deadline_to_sleep_time  # type: ignore[method-assign]
     clock._jobsim_seat = seat  # type: ignore[attr-defined]

@@ -33,6 +33,7 @@ __all__ = ["YIELD_EVERY", "PushMode"]
 
 YIELD_EVERY = 64
 _TAKEN = TraceEvent.TAKEN
+_STARTED = TraceEvent.STARTED
 
 
 class PushMode:
@@ -109,7 +110,7 @@ class PushMode:
         runner = self.runner
         run = runner.run
         handler, running, raised = runner.handler, runner.running, runner.raised
-        plain = runner.plain
+        plain = runner.plain  # (traced or not: the loop traces the start itself)
         outcomes = self.outcomes
         complete_nowait, complete = outcomes.complete_nowait, outcomes.complete
         skipped = outcomes.skipped
@@ -162,6 +163,8 @@ class PushMode:
             token = first_claim if attempts == 1 else ClaimToken(worker_id, attempts)
             if done is None and plain and claimed.timeout is None:
                 # Runner.run's common case, inlined: one coroutine fewer per job.
+                if tracer is not None:
+                    tracer(_STARTED, now, job_id, worker_id)
                 running[job_id] = worker_id
                 try:
                     result = await handler(claimed)

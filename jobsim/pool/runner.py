@@ -70,9 +70,9 @@ class Runner:
     @property
     def plain(self) -> bool:
         """Whether a job without its own ``timeout`` runs as just ``await handler(job)``
-        (no pool-wide timeout, nobody tracing): then a mode may await the handler itself and
-        call :meth:`raised` if it raises (one coroutine fewer per job)."""
-        return self.job_timeout is None and self.tracer is None
+        (no pool-wide timeout): then a mode may trace its start and await the handler itself,
+        and call :meth:`raised` if it raises (one coroutine fewer per job)."""
+        return self.job_timeout is None
 
     async def raised(
         self,
