@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import queue
 import threading
 from collections.abc import Callable
@@ -236,12 +237,15 @@ class ConnectionThreads(Generic[C]):
             try:
                 await call.waiter
             except asyncio.CancelledError:
-                # Wait for the outcome under a shield; the cancel scope cancels again at the
-                # caller's next checkpoint (anyio re-delivers until the scope is left).
-                if not call.done:
+                if not call.done:  # wait for the outcome under a shield
                     call.event = anyio.Event()
                     with anyio.CancelScope(shield=True):
                         await call.event.wait()
+                # A cancelled anyio scope cancels again at the caller's next checkpoint (anyio
+                # re-delivers until the scope is left): return the outcome. A plain asyncio
+                # cancellation is not re-delivered: let it go on once the outcome is known.
+                if anyio.current_effective_deadline() != -math.inf:
+                    raise
         ok, value = call.box[0]
         if ok:
             return value  # type: ignore[no-any-return,unused-ignore]

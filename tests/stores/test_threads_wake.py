@@ -55,7 +55,10 @@ async def test_a_group_of_calls_wakes_their_loop_once(monkeypatch: pytest.Monkey
         thread.join(5)
 
 
-async def test_a_cancelled_caller_waits_for_its_statement_then_is_cancelled() -> None:
+def _held_statement() -> tuple[
+    ConnectionThreads[None], Callable[[None], str], threading.Event, threading.Event, list[str]
+]:
+    """A database thread and a statement that starts, then waits for ``gate`` to finish."""
     threads: ConnectionThreads[None] = ConnectionThreads(
         lambda: None, lambda conn: None, max_threads=1, name="test-db"
     )
@@ -67,6 +70,12 @@ async def test_a_cancelled_caller_waits_for_its_statement_then_is_cancelled() ->
         gate.wait(30)
         finished.append("written")
         return "written"
+
+    return threads, slow, started, gate, finished
+
+
+async def test_a_cancelled_caller_waits_for_its_statement_then_is_cancelled() -> None:
+    threads, slow, started, gate, finished = _held_statement()
 
     async def caller(scope_box: list[anyio.CancelScope], seen: list[str]) -> None:
         with anyio.CancelScope() as scope:
@@ -86,5 +95,24 @@ async def test_a_cancelled_caller_waits_for_its_statement_then_is_cancelled() ->
         gate.set()
     assert finished == ["written"]
     assert seen == ["written", "cancelled after"]
+    for thread in threads.close():
+        thread.join(5)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_plain_asyncio_cancellation_goes_on_once_the_statement_is_done() -> None:
+    import asyncio
+
+    threads, slow, started, gate, finished = _held_statement()
+
+    task = asyncio.ensure_future(threads.call(slow))
+    await anyio.to_thread.run_sync(started.wait, 30)
+    task.cancel()
+    await anyio.wait_all_tasks_blocked()
+    assert not task.done() and finished == []  # still waiting for the statement
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished == ["written"]
     for thread in threads.close():
         thread.join(5)
