@@ -17,6 +17,8 @@ from jobsim.domain import Job
 
 __all__ = ["Bounded", "Getters", "Producers", "Waiter"]
 
+_Future = asyncio.Future
+
 
 class Waiter:
     """A task parked in ``get`` (``job`` handed over, or None: woken) or in ``put`` (its
@@ -41,7 +43,7 @@ class Waiter:
             return
         loop = asyncio._get_running_loop()
         if loop is not None:
-            future = self._parked = loop.create_future()
+            future = self._parked = _Future(loop=loop)  # loop.create_future(), one frame less
             await future
             return
         lowlevel = _trio_lowlevel()
