@@ -293,11 +293,12 @@ class Job:
         self.error = error
         self.lease_expires = lease_expires
 
-    def twin(self, id: str, payload: dict[str, Any]) -> Job:
+    def _twin(self, id: str, payload: dict[str, Any]) -> Job:
         """A copy of this job with another ``id`` and ``payload``, built without ``Job()``'s
         keyword call and checks (half its cost): for a bulk maker such as the lab, which
         checks one job of each kind through ``Job()`` and makes ids and payloads well-formed
-        by construction. Unchecked: give it a checked id and a standard-JSON payload."""
+        by construction. Unchecked, hence private: the payload rule holds for every job a
+        user can make."""
         job = _new(Job)
         job.type, job.payload, job.id, job.status = self.type, payload, id, self.status
         job.attempts, job.max_attempts, job.timeout = self.attempts, self.max_attempts, self.timeout

@@ -189,7 +189,7 @@ async def _run(
                 delay = t0 + at - now()
                 if delay > 0:
                     await sleep(delay, (1, index))
-                job = kinds[job_class[index]].twin(f"job-{index}", {"i": index})
+                job = kinds[job_class[index]]._twin(f"job-{index}", {"i": index})
                 if may_block and pool.queue_depth >= capacity:
                     blocked += 1
                 submitted.append(await submit(job))

@@ -116,13 +116,13 @@ def test_bad_values_raise_config_error_naming_variable_and_value(name: str, valu
 
 
 def test_twin_copies_every_field_but_id_and_payload() -> None:
-    """Job.twin (the lab's bulk maker) keeps every other field of its model, so a field
+    """Job._twin (the lab's bulk maker) keeps every other field of its model, so a field
     added to Job later cannot be left out of it silently."""
     from dataclasses import fields
 
     model = Job(type="mail", payload={"i": 0}, id="job-0", max_attempts=3, priority=7, ttl=2.5)
     model.timeout, model.created, model.error = 4.0, 1.0, "e"
-    twin = model.twin("job-9", {"i": 9})
+    twin = model._twin("job-9", {"i": 9})
     assert (twin.id, twin.payload) == ("job-9", {"i": 9})
     for f in fields(Job):
         if f.name not in ("id", "payload"):
