@@ -1,15 +1,16 @@
 """Experiments across cores: the same study run serially, on a process pool and on Dask.
 
 One study: ``runs`` replications (16; 4 with ``--quick``) of an M/M/10 workload at 80 % load
-with ``jobs`` jobs each (20,000; 2,000 with ``--quick``), every run on the real pool in
-virtual time (``engine="pool"``), through :func:`jobsim.replicate` with
-``executor="serial"``, ``"processes"`` (a spawn pool sized to the cores; its start-up is
-timed) and a ``dask.distributed.LocalCluster`` with one single-threaded worker process per
-core (started before the clock runs). Rows (``case="study"``): ``executor``, ``runs``,
-``jobs``, ``wall_s``, ``speedup`` (serial wall time / this one, same repeat, same process),
-``identical`` (the per-run frame equals the serial one, ``wall_time`` aside),
-``differing`` (the columns that do not, if any) and ``load`` (the 1-minute load average when
-the study started: the machine may be shared). Target: processes >= 1.7x serial on 2 cores.
+with ``jobs`` jobs each (20,000; 2,000 with ``--quick``), every run on the real pool in virtual
+time (``engine="pool"``), through :func:`jobsim.replicate` with ``executor="serial"``,
+``"processes"`` (jobsim's spawn pool sized to the cores) and a ``dask.distributed.LocalCluster``
+with one single-threaded worker process per core. Both pools are started by an untimed warm-up
+study, as every study after a process's first finds them (the first pays a second or two of
+start-up: each worker imports numpy and pandas). Rows (``case="study"``): ``executor``,
+``runs``, ``jobs``, ``wall_s``, ``speedup`` (serial wall time / this one, same repeat, same
+process), ``identical`` (the per-run frame equals the serial one, ``wall_time`` aside),
+``differing`` (the columns that do not, if any) and ``load`` (the 1-minute load average when the
+study started: the machine may be shared). Target: processes >= 1.7x serial on 2 cores.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def run(options: Options | None = None, /, **changes: Any) -> pd.DataFrame:
         distributed.Client(cluster) as client,
     ):
         executors = {"serial": "serial", "processes": "processes", "dask": client}
-        _study(Workload(200, workload.arrivals, workload.service), 2, client)  # warm-up
+        warm_up = Workload(200, workload.arrivals, workload.service)
+        for executor in ("processes", client):  # workers started before the clock runs
+            _study(warm_up, cores(), executor)
         steps = [(r, name) for r in range(o.repeat) for name in executors]
         baseline: dict[int, tuple[float, pd.DataFrame]] = {}
         for repeat, name in tqdm(steps, desc="experiments", unit="study", disable=not o.progress):

@@ -5,18 +5,21 @@
   confidence interval is as narrow as asked (or ``max_runs``), with the interval table.
 
 Both take ``executor=``: ``"serial"`` (this process), ``"processes"`` (a local process pool
-sized to the cores), a ``dask.distributed.Client`` (a cluster; ``pip install 'jobsim[dask]'``)
-or ``"auto"`` (processes for virtual-time studies of :data:`AUTO_PROCESSES` runs or more,
-serial otherwise: starting processes costs a second or two, and real-clock runs would compete
-for the cores they measure). Every run gets its own seed up front and runs are put back in
-their planned order, so the frame is the same whatever ran it (only ``wall_time`` differs).
+sized to the cores, started by the first study that asks and reused by the later ones), a
+``dask.distributed.Client`` (a cluster; ``pip install 'jobsim[dask]'``) or ``"auto"`` (processes
+for virtual-time studies of :data:`AUTO_PROCESSES` runs or more, serial otherwise: starting
+processes costs a second or two, and real-clock runs would compete for the cores they measure).
+Every run gets its own seed up front and runs are put back in their planned order, so the frame
+is the same whatever ran it (only ``wall_time`` differs).
 """
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import multiprocessing
 import os
+import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -164,22 +167,56 @@ def _completions(tasks: Sequence[Task], executor: Any) -> Iterable[tuple[int, An
             yield where[future.key], outcome
         return
     if executor == "processes":
-        # spawn: a fresh interpreter per worker, safe whatever threads this process runs
-        # (Jupyter's, the simulate helper thread) and the same on every platform.
-        pool: concurrent.futures.Executor = concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(len(tasks), cores()),
-            mp_context=multiprocessing.get_context("spawn"),
-        )
-        with pool:
+        pool = _process_pool()
+        try:
             yield from _from_executor(pool, tasks)
+        except concurrent.futures.process.BrokenProcessPool:
+            _discard(pool)  # a worker died (killed, out of memory): the next study starts afresh
+            raise
         return
     yield from _from_executor(executor, tasks)
 
 
 def _from_executor(pool: concurrent.futures.Executor, tasks: Sequence[Task]) -> Iterable[Any]:
     futures = {pool.submit(run_one, task): n for n, task in enumerate(tasks)}
-    for future in concurrent.futures.as_completed(futures):
-        yield futures[future], future.result()
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            yield futures[future], future.result()
+    finally:  # a study that stopped early (its interval was narrow enough) frees the workers
+        for future in futures:
+            future.cancel()
+
+
+_pool: concurrent.futures.ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _process_pool() -> concurrent.futures.ProcessPoolExecutor:
+    """The process pool of ``executor="processes"``, one per process, sized to the cores.
+
+    Starting it costs a second or two (each worker imports jobsim, numpy and pandas), as much
+    as a whole study of short runs, so the first study pays that and the later ones reuse the
+    workers; they stop when this process exits. ``spawn``: a fresh interpreter per worker,
+    safe whatever threads this process runs (Jupyter's, the simulate helper thread) and the
+    same on every platform.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=cores(), mp_context=multiprocessing.get_context("spawn")
+            )
+            atexit.register(_discard, _pool)  # before the interpreter tears its modules down
+        return _pool
+
+
+def _discard(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is pool:
+            _pool = None
+    atexit.unregister(_discard)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _options(workload: Workload, options: dict[str, Any]) -> tuple[int, dict[str, Any]]:

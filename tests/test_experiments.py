@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures.process
 from collections.abc import Iterator
 
 import pandas as pd
@@ -175,3 +176,28 @@ def test_exported() -> None:
 
     assert jobsim.sweep is old_home is sweep
     assert jobsim.replicate is replicate
+
+
+def test_later_studies_reuse_the_process_pool_and_a_broken_one_is_replaced() -> None:
+    """The workers' start-up (imports of numpy and pandas) is paid once per process, not once
+    per study; a pool whose worker died is not handed out again."""
+    import os
+    import signal
+    import time
+
+    from jobsim import experiments
+
+    small = Workload(50, Poisson(3.2), Exponential(1.0), seed=3)
+    replicate(small, runs=2, max_runs=2, workers=4, executor="processes", progress=False)
+    pool = experiments._process_pool()
+    replicate(small, runs=2, max_runs=2, workers=4, executor="processes", progress=False)
+    assert experiments._process_pool() is pool
+    os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
+    with pytest.raises(concurrent.futures.process.BrokenProcessPool):  # the pool noticed
+        for _ in range(1000):
+            pool.submit(time.sleep, 0.01).result()
+    with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+        replicate(small, runs=2, max_runs=2, workers=4, executor="processes", progress=False)
+    assert experiments._process_pool() is not pool
+    again = replicate(small, runs=2, max_runs=2, workers=4, executor="processes", progress=False)
+    assert len(again.runs) == 2
