@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from benchmarks._harness import Options
 from jobsim import Exponential, Poisson, Workload, replicate
-from jobsim.experiments import cores
+from jobsim.executors import cores
 
 __all__ = ["notes", "run"]
 

@@ -10,7 +10,7 @@ import pytest
 
 import jobsim
 from jobsim import Exponential, Poisson, Workload, replicate, sweep, theory
-from jobsim.experiments import AUTO_PROCESSES, _resolve, run_one
+from jobsim.executors import AUTO_PROCESSES, _resolve, run_one
 
 MM = Workload(1500, Poisson(3.2), Exponential(1.0), seed=7)  # M/M/4 at 80 %
 
@@ -122,13 +122,13 @@ def test_replicate_reports_when_max_runs_cut_it_short() -> None:
 
 
 def test_runs_warnings_come_back_once_with_a_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    from jobsim import experiments
+    from jobsim import executors
 
-    def noisy(task: experiments.Task) -> tuple[dict, list]:
+    def noisy(task: executors.Task) -> tuple[dict, list]:
         row, _ = run_one(task)
         return row, [(RuntimeWarning, "the channel was full")]
 
-    monkeypatch.setattr(experiments, "run_one", noisy)
+    monkeypatch.setattr(executors, "run_one", noisy)
     with pytest.warns(RuntimeWarning, match=r"^the channel was full \(3 of 3 runs\)$") as caught:
         sweep(MM, workers=[4, 5, 6], repeats=1, capacity=1500, progress=False, executor="serial")
     assert len(caught) == 1
@@ -143,7 +143,7 @@ def test_run_one_is_what_a_worker_process_runs() -> None:
 def test_auto_executor_uses_processes_for_large_virtual_studies() -> None:
     assert _resolve("auto", AUTO_PROCESSES - 1, "virtual") == "serial"
     assert _resolve("auto", AUTO_PROCESSES, "real") == "serial"
-    expected = "processes" if jobsim.experiments.cores() > 1 else "serial"
+    expected = "processes" if jobsim.executors.cores() > 1 else "serial"
     assert _resolve("auto", AUTO_PROCESSES, "virtual") == expected
     assert _resolve("serial", 1000, "virtual") == "serial"
 
@@ -185,19 +185,19 @@ def test_later_studies_reuse_the_process_pool_and_a_broken_one_is_replaced() -> 
     import signal
     import time
 
-    from jobsim import experiments
+    from jobsim import executors
 
     small = Workload(50, Poisson(3.2), Exponential(1.0), seed=3)
     replicate(small, runs=2, max_runs=2, workers=4, executor="processes", progress=False)
-    pool = experiments._process_pool()
+    pool = executors._process_pool()
     replicate(small, runs=2, max_runs=2, workers=4, executor="processes", progress=False)
-    assert experiments._process_pool() is pool
+    assert executors._process_pool() is pool
     os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
     with pytest.raises(concurrent.futures.process.BrokenProcessPool):  # the pool noticed
         for _ in range(1000):
             pool.submit(time.sleep, 0.01).result()
     with pytest.raises(concurrent.futures.process.BrokenProcessPool):
         replicate(small, runs=2, max_runs=2, workers=4, executor="processes", progress=False)
-    assert experiments._process_pool() is not pool
+    assert executors._process_pool() is not pool
     again = replicate(small, runs=2, max_runs=2, workers=4, executor="processes", progress=False)
     assert len(again.runs) == 2
