@@ -98,12 +98,12 @@ def test_a_run_keeps_the_collector_as_it_found_it() -> None:
     caller froze itself stay frozen."""
     workload = Workload(200, Poisson(20.0), Exponential(1.0), seed=2)
     assert gc.get_freeze_count() == 0
-    simulate(workload, workers=4, engine="pool")
+    simulate(workload, workers=4, capacity=200, engine="pool")
     assert gc.get_freeze_count() == 0
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
-        simulate(workload, workers=4, engine="pool")
+        simulate(workload, workers=4, capacity=200, engine="pool")
         assert gc.get_freeze_count() > frozen // 2  # still frozen (a few may have been freed)
     finally:
         gc.unfreeze()
