@@ -18,7 +18,8 @@ import anyio
 import anyio.lowlevel
 from anyio import EndOfStream, WouldBlock
 
-from jobsim.domain import ClaimToken, Job, JobStatus
+from jobsim.clock import native_sleep
+from jobsim.domain import ClaimToken, InvalidTransition, Job, JobStatus
 from jobsim.events import TraceEvent
 from jobsim.pool.crew import Crew, Worker
 from jobsim.pool.dispatch import Dispatch
@@ -113,10 +114,17 @@ class PushMode:
         plain = runner.plain  # (traced or not: the loop traces the start itself)
         outcomes = self.outcomes
         complete_nowait, complete = outcomes.complete_nowait, outcomes.complete
+        # Outcomes.complete_nowait's common case, inlined below: an untraced pool on a store
+        # that never waits (decided here, once per worker), and no cancel asked for.
+        store_complete = outcomes.store_complete_nowait
+        quiet = store_complete is not None and tracer is None and not outcomes.debug
+        cancelling, stats = outcomes.cancelling, outcomes.stats
+        processed = stats.processed
         skipped = outcomes.skipped
         done = self._done
         worker_id = worker.id
         first_claim = ClaimToken(worker_id, 1)  # every first attempt's token: no allocation
+        sleep = native_sleep()  # the backend's own: anyio's checkpoint looks the backend up
         back_to_back = 0
         while not crew.hold:
             try:
@@ -124,7 +132,7 @@ class PushMode:
                 back_to_back += 1
                 if back_to_back >= YIELD_EVERY:
                     back_to_back = 0
-                    await anyio.lowlevel.checkpoint()  # let the others run (fairness)
+                    await sleep(0)  # let the others run (fairness): a checkpoint, as anyio's
                     if crew.stopping:
                         if done is not None:
                             done(job)
@@ -173,7 +181,15 @@ class PushMode:
                     await raised(claimed, worker_id, token, exc, None)
                 else:
                     running.pop(job_id, None)
-                    if not complete_nowait(job_id, worker_id, result, token):
+                    if quiet and not cancelling and store_complete is not None:
+                        try:
+                            store_complete(job_id, result, at=clock(), token=token)
+                        except InvalidTransition as exc:
+                            outcomes.refused(job_id, worker_id, exc)
+                        else:
+                            stats.completed += 1
+                            processed[worker_id] += 1
+                    elif not complete_nowait(job_id, worker_id, result, token):
                         await complete(job_id, worker_id, result, token)
             elif done is None:
                 await run(claimed, worker_id, now, token)
