@@ -110,7 +110,7 @@ class PushMode:
         claim_nowait = self._claim_nowait
         runner = self.runner
         run = runner.run
-        handler, running, raised = runner.handler, runner.running, runner.raised
+        handler, raised = runner.handler, runner.raised
         plain = runner.plain  # (traced or not: the loop traces the start itself)
         outcomes = self.outcomes
         complete_nowait, complete = outcomes.complete_nowait, outcomes.complete
@@ -173,14 +173,14 @@ class PushMode:
                 # Runner.run's common case, inlined: one coroutine fewer per job.
                 if tracer is not None:
                     tracer(_STARTED, now, job_id, worker_id)
-                running[job_id] = worker_id
+                worker.job_id = job_id
                 try:
                     result = await handler(claimed)
                 except BaseException as exc:
-                    running.pop(job_id, None)
+                    worker.job_id = None
                     await raised(claimed, worker_id, token, exc, None)
                 else:
-                    running.pop(job_id, None)
+                    worker.job_id = None
                     if quiet and not cancelling and store_complete is not None:
                         try:
                             store_complete(job_id, result, at=clock(), token=token)
@@ -192,10 +192,10 @@ class PushMode:
                     elif not complete_nowait(job_id, worker_id, result, token):
                         await complete(job_id, worker_id, result, token)
             elif done is None:
-                await run(claimed, worker_id, now, token)
+                await run(claimed, worker, now, token)
             else:
                 try:
-                    await run(claimed, worker_id, now, token)
+                    await run(claimed, worker, now, token)
                 finally:
                     done(job)
             if worker.cancelled:
