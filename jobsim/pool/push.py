@@ -12,6 +12,7 @@ cannot starve the others.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 import anyio
@@ -22,7 +23,7 @@ from jobsim.clock import native_sleep
 from jobsim.domain import ClaimToken, InvalidTransition, Job, JobStatus
 from jobsim.events import TraceEvent
 from jobsim.pool.crew import Crew, Worker
-from jobsim.pool.dispatch import Dispatch
+from jobsim.pool.dispatch import ChannelDispatch, Dispatch
 from jobsim.stores.base import JobStore, NonBlockingJobStore
 
 if TYPE_CHECKING:
@@ -122,13 +123,25 @@ class PushMode:
         processed = stats.processed
         skipped = outcomes.skipped
         done = self._done
+        inline = done is None and plain  # Runner.run's common case, inlined below
+        # The FIFO channel's queue, popped here without a call while it holds jobs (see
+        # ChannelDispatch); for any other dispatch it stays empty and its taker takes.
+        channel = dispatch if type(dispatch) is ChannelDispatch else None
+        queued = channel.jobs if channel is not None else deque[Job]()
+        producers = channel.producers if channel is not None else ()
+        admit = channel.admit if channel is not None else get_nowait
         worker_id = worker.id
         first_claim = ClaimToken(worker_id, 1)  # every first attempt's token: no allocation
         sleep = native_sleep()  # the backend's own: anyio's checkpoint looks the backend up
         back_to_back = 0
         while not crew.hold:
             try:
-                job = get_nowait()
+                if queued:
+                    job = queued.popleft()
+                    if producers:
+                        admit()
+                else:
+                    job = get_nowait()
                 back_to_back += 1
                 if back_to_back >= YIELD_EVERY:
                     back_to_back = 0
@@ -169,7 +182,7 @@ class PushMode:
                 continue
             attempts = claimed.attempts
             token = first_claim if attempts == 1 else ClaimToken(worker_id, attempts)
-            if done is None and plain and claimed.timeout is None:
+            if inline and claimed.timeout is None:
                 # Runner.run's common case, inlined: one coroutine fewer per job.
                 if tracer is not None:
                     tracer(_STARTED, now, job_id, worker_id)

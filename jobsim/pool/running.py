@@ -84,7 +84,7 @@ class Running:
         dispatch = None
         if lease is None:
             dispatch = make_dispatch(policy, limits, options.capacity, clock)
-            intake._dispatch = dispatch
+            intake.attach(dispatch)
         mode: Mode | None = None
 
         async def retry_later(
