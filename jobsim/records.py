@@ -1,8 +1,8 @@
 """Per-job records and run summaries, built once at the end of a run.
 
-During a run the pool's tracer appends plain tuples to a list (cheap: records must not slow
-the pool); :func:`build` turns them into pandas frames afterwards. pandas is imported only
-when a run is recorded, so ``import jobsim`` stays light.
+During a run the pool's tracer extends a plain list (cheap: records must not slow the pool);
+:func:`build` turns it into pandas frames afterwards. pandas is imported only when a run is
+recorded, so ``import jobsim`` stays light.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from jobsim.events import ATTEMPT_ENDS, TraceEvent
 from jobsim.pool.stats import ShutdownReport
 from jobsim.run_settings import RunSettings
 from jobsim.summary import SUMMARY_KEYS, summarise
-from jobsim.trace_table import trace_frame
+from jobsim.trace_table import Trace, trace_frame
 from jobsim.workload import Plan
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class RunResult:
 
 def build(
     jobs: Sequence[Job],
-    trace: list[tuple[TraceEvent, float, str, str | None]],
+    trace: Trace,
     runs: dict[tuple[int, int], int],
     report: ShutdownReport,
     *,

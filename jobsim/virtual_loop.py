@@ -24,6 +24,7 @@ from jobsim.domain import JobsimError
 __all__ = ["VirtualEventLoop", "VirtualTimeError", "is_virtual"]
 
 _Future = asyncio.Future
+_new = object.__new__
 
 # Poll the selector (threads' wake-ups, real I/O) every this many loop iterations while there
 # is always work ready; call_soon_threadsafe callbacks run without it, this only drains the pipe.
@@ -36,25 +37,18 @@ class VirtualTimeError(JobsimError, ValueError):
 
 
 class _Handle(asyncio.Handle):
-    """A :class:`asyncio.Handle` without the debug-mode bookkeeping (the loop never runs in
-    debug mode's slow path; ``loop.set_debug(True)`` falls back to asyncio's own handles)."""
+    """A :class:`asyncio.Handle` without the debug-mode bookkeeping, filled in by
+    :meth:`VirtualEventLoop.call_soon` itself (the loop never runs in debug mode's slow path;
+    ``loop.set_debug(True)`` falls back to asyncio's own handles)."""
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        callback: Callable[..., object],
-        args: tuple[Any, ...],
-        loop: asyncio.AbstractEventLoop,
-        context: contextvars.Context,
-    ) -> None:
-        self._callback = callback
-        self._args = args
-        self._loop = loop
-        self._context = context
-        self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
+    # asyncio.Handle's slots (not in the type stubs)
+    _callback: Callable[..., object]
+    _args: tuple[Any, ...]
+    _loop: asyncio.AbstractEventLoop
+    _context: contextvars.Context
+    _repr: str | None
+    _source_traceback: Any
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
@@ -98,9 +92,15 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     ) -> asyncio.Handle:
         if self._debug or self._closed:
             return super().call_soon(callback, *args, context=context)
-        handle = _Handle(
-            callback, args, self, contextvars.copy_context() if context is None else context
-        )
+        # _Handle.__init__, inlined: every task step of a run comes through here.
+        handle = _new(_Handle)
+        handle._callback = callback
+        handle._args = args
+        handle._loop = self
+        handle._context = contextvars.copy_context() if context is None else context
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
         self._ready.append(handle)
         return handle
 
