@@ -169,10 +169,11 @@ def build(
     shutdown_at: float = np.inf,
 ) -> RunResult:
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
-    (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan`` names each
-    job's class, without it the class is the job's type; ``initial_workers``: workers alive
-    at ``t0``, when a scaler may have changed them; workers leaving from ``shutdown_at`` on
-    are the shutdown's, not the run's capacity)."""
+    (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan``: the plan
+    the jobs were made from, job ``i`` of ``jobs`` its job ``i``: it names each job's class,
+    without it the class is the job's type and the index ``payload["i"]``;
+    ``initial_workers``: workers alive at ``t0``, when a scaler may have changed them;
+    workers leaving from ``shutdown_at`` on are the shutdown's, not the run's capacity)."""
     table = trace_frame(trace, t0=t0, shutdown_at=shutdown_at)
     events, worker_changes = table.events, table.worker_changes
 
@@ -185,7 +186,7 @@ def build(
     status = list(map(_STATUS_VALUE.__getitem__, column("status")))
     frame = job_frame(
         job_id=column("id"),
-        index=_indexes(jobs),
+        index=np.arange(len(jobs)) if plan is not None else _indexes(jobs),
         job_class=_class_names(jobs, plan),
         priority=column("priority"),
         worker_id=column("worker_id"),

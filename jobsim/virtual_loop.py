@@ -25,6 +25,7 @@ __all__ = ["VirtualEventLoop", "VirtualTimeError", "is_virtual"]
 
 _Future = asyncio.Future
 _new = object.__new__
+_heappush = heapq.heappush
 
 # Poll the selector (threads' wake-ups, real I/O) every this many loop iterations while there
 # is always work ready; call_soon_threadsafe callbacks run without it, this only drains the pipe.
@@ -118,7 +119,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         future: asyncio.Future[None] = _Future(loop=self)
         self._sequence += 1
         deadline = self._virtual_now + (delay if delay > 0.0 else 0.0)
-        heapq.heappush(self._sequenced, (deadline, key, self._sequence, future))
+        _heappush(self._sequenced, (deadline, key, self._sequence, future))
         return future
 
     def _run_once(self) -> None:
@@ -126,6 +127,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         the loop never waits, so the per-iteration bookkeeping of ``run_forever`` is saved)."""
         ready = self._ready
         popleft = ready.popleft
+        sequenced = self._sequenced
+        heappop = heapq.heappop
         while True:
             scheduled = self._scheduled
             now = self._virtual_now
@@ -137,7 +140,26 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             if not ready:
                 if self._stopping:
                     return
-                self._idle(now)
+                # The common idle moment, inlined from _idle: the next sequenced sleeper is
+                # due now, or (no wait_idle caller, no timer before it) after a jump.
+                entry = sequenced[0] if sequenced else None
+                if entry is not None and not entry[3].done():
+                    deadline = entry[0]
+                    if (
+                        deadline > now
+                        and not self._idle_waiters
+                        and (not scheduled or scheduled[0]._when > deadline)
+                    ):
+                        while now < deadline:  # MockClock's arithmetic (see _jump)
+                            now += deadline - now
+                        self._virtual_now = now
+                    if deadline <= now:
+                        heappop(sequenced)
+                        entry[3].set_result(None)
+                    else:
+                        self._idle(now)
+                else:
+                    self._idle(now)
             if self._debug:
                 for _ in range(len(ready)):
                     handle = popleft()
