@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextvars
 import heapq
+import math
 import selectors
 from collections.abc import Callable
 from typing import Any
@@ -60,7 +61,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     the loop never calls ``select``. When nothing is ready and no timer is due it, in order:
     releases the next *sequenced* sleeper due now (:meth:`sleep_sequenced`, one at a time),
     wakes the :meth:`wait_idle` waiters, or jumps the clock to the earliest timer. With no
-    timer at all it blocks in ``select`` (a thread or a socket may still wake it).
+    timer at all (or only at infinity: ``sleep_forever``) it blocks in ``select`` (a thread
+    or a socket may still wake it).
     """
 
     # asyncio.BaseEventLoop internals that this loop drives (not in the type stubs).
@@ -253,14 +255,15 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             self._timer_cancelled_count -= 1
         while sequenced and sequenced[0][3].done():
             heappop(sequenced)
-        if scheduled and sequenced:
-            when = min(scheduled[0]._when, sequenced[0][0])
-        elif scheduled:
+        when = math.inf
+        if scheduled:
             when = scheduled[0]._when
-        elif sequenced:
+        if sequenced and sequenced[0][0] < when:
             when = sequenced[0][0]
-        else:
-            # Nothing will ever happen in virtual time: wait for a thread or I/O.
+        if when == math.inf:
+            # Nothing will ever happen in virtual time (a timer at infinity is a task in
+            # sleep_forever, as on trio): wait for a thread or I/O, e.g. a store's database
+            # thread, instead of ending every sleep_forever.
             self._process_events(self._selector.select(None))
             return None
         # Jump exactly as trio's MockClock does (base += deadline - base), so the two
