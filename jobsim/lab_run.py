@@ -27,7 +27,7 @@ import sniffio
 from jobsim import clock as clocks
 from jobsim.domain import Job
 from jobsim.events import FINAL_EVENTS, TraceEvent
-from jobsim.lab_prep import _PRIME, Sleep, _make_handler, _plain_sleep
+from jobsim.lab_prep import _PRIME, Runs, Sleep, _make_handler, _plain_sleep
 from jobsim.mix import Mix
 from jobsim.pool import Scaler, WorkerPool
 from jobsim.pool.policies import DispatchSpec
@@ -88,7 +88,7 @@ async def run_on_pool(
 
     sequencer = clocks.Sequencer() if virtual else None
     sleep: Sleep = sequencer.bind() if sequencer is not None else _plain_sleep()
-    runs: dict[tuple[int, int], int] = {}
+    runs = Runs(total)
     primed = anyio.Event()
     all_held = anyio.Event()
     prime_held = 0
@@ -189,7 +189,7 @@ async def run_on_pool(
     return records.build(
         jobs,
         trace,
-        runs,
+        runs.duplicates(),
         report,
         workers=workers,
         t0=t0,
