@@ -83,6 +83,12 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._sequence = 0
         self._iterations = 0
 
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        # Every C future asks its loop's get_debug() when it is made (a run makes two or
+        # three a job): answer through a C callable rather than a Python method.
+        self.get_debug = bool(enabled).__bool__  # type: ignore[method-assign]
+
     def time(self) -> float:
         """The virtual time in seconds (0.0 when the loop was created)."""
         return self._virtual_now
