@@ -81,7 +81,6 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._sequenced: list[tuple[float, Any, int, asyncio.Future[None]]] = []
         self._sequence = 0
-        self._iterations = 0
 
     def set_debug(self, enabled: bool) -> None:
         super().set_debug(enabled)
@@ -137,6 +136,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         popleft = ready.popleft
         sequenced = self._sequenced
         heappop = heapq.heappop
+        batches = 0
         while True:
             scheduled = self._scheduled
             now = self._virtual_now
@@ -177,8 +177,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             # Run what is ready, then what that made ready, until nothing is: virtual time
             # cannot move meanwhile (the order stays FIFO).
             while ready:
-                self._iterations += 1
-                if self._iterations % _POLL_EVERY == 0:
+                batches += 1
+                if batches % _POLL_EVERY == 0:
                     self._process_events(self._selector.select(0))
                 for _ in range(len(ready)):
                     handle = popleft()
