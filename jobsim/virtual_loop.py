@@ -4,7 +4,9 @@
 Its ``_run_once`` is lean: a heap of timers, no ``select`` syscall while work is ready, no real
 sleeping, and one call runs until the loop is asked to stop. When nothing is ready it jumps the
 clock with the *same* float arithmetic as trio's MockClock (``now += deadline - now``), so both
-backends see bit-identical times.
+backends see bit-identical times. A sequenced sleeper it releases (the lab's every arrival and
+service time) resumes at once: the loop runs its task's wake-up itself instead of queueing a
+handle for it, which halves the cost of a virtual sleep.
 """
 
 from __future__ import annotations
@@ -163,7 +165,26 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
                         self._virtual_now = now
                     if deadline <= now:
                         heappop(sequenced)
-                        entry[3].set_result(None)
+                        future = entry[3]
+                        # Its one waiter (the sleeping task's wake-up) runs now, as it would
+                        # first thing from the ready queue, without a handle to get there.
+                        waiters = future._callbacks
+                        if waiters is None or len(waiters) != 1 or self._debug:
+                            future.set_result(None)
+                        else:
+                            wake, context = waiters[0]
+                            future.remove_done_callback(wake)
+                            future.set_result(None)
+                            try:
+                                context.run(wake, future)
+                            except (SystemExit, KeyboardInterrupt):
+                                raise
+                            except BaseException as exc:
+                                self.call_exception_handler(
+                                    {"message": f"Exception in {wake!r}", "exception": exc}
+                                )
+                            if self._stopping:
+                                return  # as after a batch: what it readied runs next time
                     else:
                         self._idle(now)
                 else:
