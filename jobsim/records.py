@@ -1,8 +1,8 @@
 """Per-job records and run summaries, built once at the end of a run.
 
-During a run the pool's tracer appends plain tuples to a list (cheap: records must not slow
-the pool); :func:`build` turns them into pandas frames afterwards. pandas is imported only
-when a run is recorded, so ``import jobsim`` stays light.
+During a run the pool's tracer extends a plain list (cheap: records must not slow the pool);
+:func:`build` turns it into pandas frames afterwards. pandas is imported only when a run is
+recorded, so ``import jobsim`` stays light.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from jobsim.events import ATTEMPT_ENDS, TraceEvent
 from jobsim.pool.stats import ShutdownReport
 from jobsim.run_settings import RunSettings
 from jobsim.summary import SUMMARY_KEYS, summarise
-from jobsim.trace_table import trace_frame
+from jobsim.trace_table import Trace, trace_frame
 from jobsim.workload import Plan
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class RunResult:
 
 def build(
     jobs: Sequence[Job],
-    trace: list[tuple[TraceEvent, float, str, str | None]],
+    trace: Trace,
     runs: dict[tuple[int, int], int],
     report: ShutdownReport,
     *,
@@ -169,10 +169,11 @@ def build(
     shutdown_at: float = np.inf,
 ) -> RunResult:
     """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
-    (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan`` names each
-    job's class, without it the class is the job's type; ``initial_workers``: workers alive
-    at ``t0``, when a scaler may have changed them; workers leaving from ``shutdown_at`` on
-    are the shutdown's, not the run's capacity)."""
+    (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan``: the plan
+    the jobs were made from, job ``i`` of ``jobs`` its job ``i``: it names each job's class,
+    without it the class is the job's type and the index ``payload["i"]``;
+    ``initial_workers``: workers alive at ``t0``, when a scaler may have changed them;
+    workers leaving from ``shutdown_at`` on are the shutdown's, not the run's capacity)."""
     table = trace_frame(trace, t0=t0, shutdown_at=shutdown_at)
     events, worker_changes = table.events, table.worker_changes
 
@@ -185,7 +186,7 @@ def build(
     status = list(map(_STATUS_VALUE.__getitem__, column("status")))
     frame = job_frame(
         job_id=column("id"),
-        index=_indexes(jobs),
+        index=np.arange(len(jobs)) if plan is not None else _indexes(jobs),
         job_class=_class_names(jobs, plan),
         priority=column("priority"),
         worker_id=column("worker_id"),

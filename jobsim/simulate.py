@@ -64,6 +64,7 @@ from jobsim.workload import Plan, Workload, spin, spins_for
 
 if TYPE_CHECKING:
     from jobsim.records import RunResult
+    from jobsim.trace_table import Trace
 
 __all__ = ["ENGINES", "choose_engine", "simulate", "simulate_async"]
 
@@ -86,22 +87,22 @@ async def _run(
     virtual = settings.clock == "virtual"
     settings.engine = "pool"
     settings.backend = sniffio.current_async_library()
-    trace: list[tuple[TraceEvent, float, str, str | None]] = []
-    append = trace.append
+    trace: Trace = []
+    extend = trace.extend  # flat rows: no tuple kept per row (see jobsim.trace_table)
     total = len(plan.arrivals)
     ended = 0
     all_ended = anyio.Event()
 
     def counting_tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
         nonlocal ended
-        append((event, at, job_id, worker_id))
+        extend((event, at, job_id, worker_id))
         if event in FINAL_EVENTS:
             ended += 1
             if ended == total:
                 all_ended.set()
 
     def plain_tracer(event: TraceEvent, at: float, job_id: str, worker_id: str | None) -> None:
-        append((event, at, job_id, worker_id))
+        extend((event, at, job_id, worker_id))
 
     # With retries, the run ends when every job has reached an end: count the ends.
     # So does a scaled run: its scaler must keep working until then, not stop at shutdown.

@@ -1,17 +1,17 @@
 """A run's trace as tables: the tracer's rows as an events frame, the occupancy levels.
 
-During a run the pool's tracer appends plain ``(event, time, job_id, worker_id)`` tuples;
-:func:`trace_frame` turns them into the ``events`` frame of a
-:class:`~jobsim.records.RunResult` in a few passes that iterate in C, with the events as
-small integer codes, so that every later test on them is an array lookup rather than a string
-comparison. :func:`occupancy_levels` derives the numbers queued and in the system over time,
-for both engines.
+During a run the pool's tracer extends one flat list by ``event, time, job_id, worker_id``
+per row (:data:`Trace`: no tuple kept per row, so nothing for the garbage collector to walk
+again and again while the run goes on); :func:`trace_frame` turns it into the ``events``
+frame of a :class:`~jobsim.records.RunResult` in a few passes that iterate in C, with the
+events as small integer codes, so that every later test on them is an array lookup rather
+than a string comparison. :func:`occupancy_levels` derives the numbers queued and in the
+system over time, for both engines.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,11 +21,14 @@ from jobsim.events import ATTEMPT_ENDS, WORKER_EVENTS, TraceEvent
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TraceTable", "occupancy_levels", "trace_frame"]
+__all__ = ["Trace", "TraceTable", "occupancy_levels", "trace_frame"]
+
+#: A run's trace rows back to back in one list: ``[event, time, job_id, worker_id, event, ...]``.
+Trace = list[TraceEvent | float | str | None]
 
 # Trace events as small codes (their order in TraceEvent), and what each code means.
 _MEMBER = np.array(list(TraceEvent), dtype=object)
-_CODE = {event: code for code, event in enumerate(TraceEvent)}
+_CODE: dict[Any, int] = {event: code for code, event in enumerate(TraceEvent)}
 _WORKER_EVENT = np.array([event in WORKER_EVENTS for event in TraceEvent])
 _ATTEMPT_END = np.array([event in ATTEMPT_ENDS for event in TraceEvent])
 _STARTED = _MEMBER == TraceEvent.STARTED
@@ -47,19 +50,17 @@ class TraceTable:
     redone: bool
 
 
-def trace_frame(
-    trace: list[tuple[TraceEvent, float, str, str | None]], *, t0: float, shutdown_at: float
-) -> TraceTable:
-    """The tracer's rows as tables (``t0``: the run's start; workers leaving from
-    ``shutdown_at`` on are the shutdown's, not changes of the run's capacity)."""
+def trace_frame(trace: Trace, *, t0: float, shutdown_at: float) -> TraceTable:
+    """The tracer's rows (:data:`Trace`) as tables (``t0``: the run's start; workers
+    leaving from ``shutdown_at`` on are the shutdown's, not changes of the run's capacity)."""
     import pandas as pd
 
-    # One column at a time, iterated in C (zip(*trace) would make a tracked iterator per row).
-    rows = len(trace)
-    codes = np.fromiter(map(_CODE.__getitem__, map(itemgetter(0), trace)), np.int8, rows)
-    at = np.fromiter(map(itemgetter(1), trace), float, rows) - t0
-    job_ids = np.fromiter(map(itemgetter(2), trace), object, rows)
-    worker_ids = np.fromiter(map(itemgetter(3), trace), object, rows)
+    # One column at a time: a slice of the flat list, read in C.
+    rows = len(trace) // 4
+    codes = np.fromiter(map(_CODE.__getitem__, trace[0::4]), np.int8, rows)
+    at = np.array(trace[1::4], dtype=float) - t0
+    job_ids = np.array(trace[2::4], dtype=object)
+    worker_ids = np.array(trace[3::4], dtype=object)
     # Workers starting and stopping are not job events: kept apart (their order at the same
     # instant is the backend's, and the job records must not depend on it).
     is_worker_event = _WORKER_EVENT[codes]
@@ -83,7 +84,9 @@ def trace_frame(
         copy=False,
     )
     # Ends with a worker only: ``cancelled`` without one is a pending job that never ran.
-    stops = (_ATTEMPT_END[codes] & ~pd.isna(worker_ids)).astype(np.int32)
+    stops = _ATTEMPT_END[codes].astype(np.int32)
+    ends = np.flatnonzero(stops)  # (a quarter of the rows: only these need the test)
+    stops[ends] = ~pd.isna(worker_ids[ends])
     levels = occupancy_levels(at, _QUEUED_STEP[codes], _STARTED[codes].astype(np.int32) - stops)
     return TraceTable(events, levels, worker_changes, bool(_REDONE[codes].any()))
 

@@ -25,6 +25,8 @@ from jobsim.domain import JobsimError
 __all__ = ["VirtualEventLoop", "VirtualTimeError", "is_virtual"]
 
 _Future = asyncio.Future
+_new = object.__new__
+_heappush = heapq.heappush
 
 # Poll the selector (threads' wake-ups, real I/O) every this many loop iterations while there
 # is always work ready; call_soon_threadsafe callbacks run without it, this only drains the pipe.
@@ -37,25 +39,18 @@ class VirtualTimeError(JobsimError, ValueError):
 
 
 class _Handle(asyncio.Handle):
-    """A :class:`asyncio.Handle` without the debug-mode bookkeeping (the loop never runs in
-    debug mode's slow path; ``loop.set_debug(True)`` falls back to asyncio's own handles)."""
+    """A :class:`asyncio.Handle` without the debug-mode bookkeeping, filled in by
+    :meth:`VirtualEventLoop.call_soon` itself (the loop never runs in debug mode's slow path;
+    ``loop.set_debug(True)`` falls back to asyncio's own handles)."""
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        callback: Callable[..., object],
-        args: tuple[Any, ...],
-        loop: asyncio.AbstractEventLoop,
-        context: contextvars.Context,
-    ) -> None:
-        self._callback = callback
-        self._args = args
-        self._loop = loop
-        self._context = context
-        self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
+    # asyncio.Handle's slots (not in the type stubs)
+    _callback: Callable[..., object]
+    _args: tuple[Any, ...]
+    _loop: asyncio.AbstractEventLoop
+    _context: contextvars.Context
+    _repr: str | None
+    _source_traceback: Any
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
@@ -100,9 +95,15 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     ) -> asyncio.Handle:
         if self._debug or self._closed:
             return super().call_soon(callback, *args, context=context)
-        handle = _Handle(
-            callback, args, self, contextvars.copy_context() if context is None else context
-        )
+        # _Handle.__init__, inlined: every task step of a run comes through here.
+        handle = _new(_Handle)
+        handle._callback = callback
+        handle._args = args
+        handle._loop = self
+        handle._context = contextvars.copy_context() if context is None else context
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
         self._ready.append(handle)
         return handle
 
@@ -120,7 +121,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         future: asyncio.Future[None] = _Future(loop=self)
         self._sequence += 1
         deadline = self._virtual_now + (delay if delay > 0.0 else 0.0)
-        heapq.heappush(self._sequenced, (deadline, key, self._sequence, future))
+        _heappush(self._sequenced, (deadline, key, self._sequence, future))
         return future
 
     def _run_once(self) -> None:
@@ -128,6 +129,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         the loop never waits, so the per-iteration bookkeeping of ``run_forever`` is saved)."""
         ready = self._ready
         popleft = ready.popleft
+        sequenced = self._sequenced
+        heappop = heapq.heappop
         while True:
             scheduled = self._scheduled
             now = self._virtual_now
@@ -139,7 +142,26 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             if not ready:
                 if self._stopping:
                     return
-                self._idle(now)
+                # The common idle moment, inlined from _idle: the next sequenced sleeper is
+                # due now, or (no wait_idle caller, no timer before it) after a jump.
+                entry = sequenced[0] if sequenced else None
+                if entry is not None and not entry[3].done():
+                    deadline = entry[0]
+                    if (
+                        deadline > now
+                        and not self._idle_waiters
+                        and (not scheduled or scheduled[0]._when > deadline)
+                    ):
+                        while now < deadline:  # MockClock's arithmetic (see _jump)
+                            now += deadline - now
+                        self._virtual_now = now
+                    if deadline <= now:
+                        heappop(sequenced)
+                        entry[3].set_result(None)
+                    else:
+                        self._idle(now)
+                else:
+                    self._idle(now)
             if self._debug:
                 for _ in range(len(ready)):
                     handle = popleft()

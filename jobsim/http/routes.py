@@ -70,8 +70,10 @@ def api_routes(
     router = APIRouter() if router is None else router
     retry_after = {"Retry-After": str(RETRY_AFTER_S)}
     # A store that never waits (memory) needs no shield around a submit, and anyio's cancel
-    # scope was about a tenth of the server's CPU per POST.
-    store_waits = not isinstance(store, NonBlockingJobStore)
+    # scope was about a tenth of the server's CPU per POST. Nor does pull mode (a shared
+    # store): there the submit is the store's one write, which a cancellation cannot split
+    # (the store's call waits for its statement's outcome), and nothing is queued after it.
+    shield_submit = not isinstance(store, NonBlockingJobStore) and pool.lease is None
     job_id_param = Path(description="The job's id, as returned by POST /jobs.")
 
     @router.get("/health", response_model=Health, summary="Liveness, load and job counts")
@@ -124,12 +126,12 @@ def api_routes(
                 headers=retry_after,
             )
         try:
-            if store_waits:
+            if shield_submit:
                 # Shielded: with a reserved slot the delivery cannot block, and nothing may
                 # interrupt between the store's write and the delivery (stored, undelivered).
                 with anyio.CancelScope(shield=True):
                     await pool.submit(job)
-            else:  # stored and queued with no suspension point: nothing can interrupt it
+            else:  # no delivery after the write, or no suspension point at all
                 await pool.submit(job)
         except PoolClosed:
             instruments.rejected.labels("closing").inc()

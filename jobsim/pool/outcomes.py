@@ -149,13 +149,12 @@ class Outcomes:
     ) -> None:
         """Record a completion through the store's coroutine."""
         request = self.cancelling.pop(job_id, None)
-        with anyio.CancelScope(shield=request is not None):  # cancel() came too late
-            accepted = await self._write(
-                self.store.complete(job_id, result, at=self.clock(), token=token),
-                job_id,
-                worker_id,
-            )
-        if request is not None:
+        write = self.store.complete(job_id, result, at=self.clock(), token=token)
+        if request is None:  # the common case: no cancel scope (~10 µs on asyncio)
+            accepted = await self._write(write, job_id, worker_id)
+        else:
+            with anyio.CancelScope(shield=True):  # cancel() came too late
+                accepted = await self._write(write, job_id, worker_id)
             request.done.set()
         if not accepted:
             return

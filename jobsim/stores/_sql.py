@@ -55,11 +55,16 @@ def due(now: str) -> str:
 
 _STATUS = {s.value: s for s in JobStatus}
 
+#: ``json.dumps(value, separators=(",", ":"))``, the same text, without making a new encoder
+#: on every call (``dumps`` builds one whenever an option differs from its defaults): two
+#: encodes per job on the SQL stores' hot path (the payload, the result).
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def encode_payload(job: Job) -> str:
     """The payload as JSON text; a clear ``TypeError`` when it is not JSON-able."""
     try:
-        return json.dumps(job.payload, separators=(",", ":"))
+        return _compact_json(job.payload)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"job {job.id!r}: payload must be JSON-serialisable for a SQL store ({exc})"
@@ -72,7 +77,7 @@ def encode_result(job_id: str, result: Any) -> str | None:
     if result is None:
         return None
     try:
-        return json.dumps(result, separators=(",", ":"))
+        return _compact_json(result)
     except (TypeError, ValueError):
         logger.warning(
             "job %s: result of type %s is not JSON-serialisable; storing its repr",

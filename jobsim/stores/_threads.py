@@ -123,6 +123,8 @@ class ConnectionThreads(Generic[C]):
         self._closed = False
 
     def _spawn_if_needed(self) -> None:
+        if self._idle > 0 or len(self._threads) >= self._max:
+            return  # the common case, read without the lock (checked again under it)
         with self._lock:
             if self._idle > 0 or len(self._threads) >= self._max:
                 return
