@@ -27,7 +27,7 @@ from jobsim.workload import Plan, SimulatedFailure, Workload, spin, spins_for
 if TYPE_CHECKING:
     from jobsim.records import RunResult
 
-__all__ = ["ENGINES", "choose_engine"]
+__all__ = ["ENGINES", "Runs", "choose_engine"]
 
 
 _PRIME = "jobsim.warm-up"
@@ -44,10 +44,28 @@ def _plain_sleep() -> Sleep:
     return sleep
 
 
+class Runs:
+    """How many times the handler ran each attempt of each job: more than once is a
+    duplicate (the damage of a claim that is not atomic). First attempts, nearly every run,
+    are counted in a list by job index; later ones in a dict by (index, attempt)."""
+
+    __slots__ = ("first", "later")
+
+    def __init__(self, jobs: int) -> None:
+        self.first = [0] * jobs
+        self.later: dict[tuple[int, int], int] = {}
+
+    def duplicates(self) -> int:
+        """Runs beyond one per attempt."""
+        first = self.first
+        extra = sum(first) - (len(first) - first.count(0))
+        return extra + sum(count - 1 for count in self.later.values() if count > 1)
+
+
 def _make_handler(
     workload: Workload | Mix,
     plan: Plan,
-    runs: dict[tuple[int, int], int],
+    runs: Runs,
     sleep: Sleep,
     warm_up: Callable[[Job], Awaitable[None]],
 ) -> Callable[[Job], Awaitable[None]]:
@@ -55,6 +73,7 @@ def _make_handler(
     It sits on the hot path, so it is one flat coroutine."""
     service, failures = plan.service, plan.failures
     rate = workload.failure_rate
+    first, later = runs.first, runs.later
 
     def fail(index: int, attempt: int) -> None:
         raise SimulatedFailure(
@@ -69,8 +88,11 @@ def _make_handler(
                 return
             index: int = job.payload["i"]
             attempt = job.attempts
-            key = (index, attempt)
-            runs[key] = runs.get(key, 0) + 1
+            if attempt == 1:
+                first[index] += 1
+            else:
+                key = (index, attempt)
+                later[key] = later.get(key, 0) + 1
             await sleep(service[index], (0, index))
             row = failures[index]
             if attempt <= len(row) and row[attempt - 1]:
@@ -83,8 +105,11 @@ def _make_handler(
         async def handler(job: Job) -> None:
             index: int = job.payload["i"]
             attempt = job.attempts
-            key = (index, attempt)
-            runs[key] = runs.get(key, 0) + 1
+            if attempt == 1:
+                first[index] += 1
+            else:
+                key = (index, attempt)
+                later[key] = later.get(key, 0) + 1
             await offload.run_sync(spin, spins[index])
             row = failures[index]
             if attempt <= len(row) and row[attempt - 1]:

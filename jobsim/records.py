@@ -157,7 +157,7 @@ class RunResult:
 def build(
     jobs: Sequence[Job],
     trace: Trace,
-    runs: dict[tuple[int, int], int],
+    duplicates: int,
     report: ShutdownReport,
     *,
     workers: int,
@@ -168,8 +168,9 @@ def build(
     initial_workers: int | None = None,
     shutdown_at: float = np.inf,
 ) -> RunResult:
-    """Turn a run's jobs, trace and handler-run counts into a :class:`RunResult`
-    (``arrived``: each job's planned arrival, aligned with ``jobs``; ``plan``: the plan
+    """Turn a run's jobs, trace and handler runs beyond one per attempt (``duplicates``)
+    into a :class:`RunResult` (``arrived``: each job's planned arrival, aligned with
+    ``jobs``; ``plan``: the plan
     the jobs were made from, job ``i`` of ``jobs`` its job ``i``: it names each job's class,
     without it the class is the job's type and the index ``payload["i"]``;
     ``initial_workers``: workers alive at ``t0``, when a scaler may have changed them;
@@ -216,7 +217,6 @@ def build(
         # Between attempts: the span from first to last start, minus earlier attempts' work.
         earlier_work = work - frame["service"].fillna(0.0)
         frame["retry_wait"] = (frame["last_start"] - frame["started"] - earlier_work).clip(lower=0)
-    duplicates = int(sum(count - 1 for count in runs.values() if count > 1))
     return assemble(
         frame,
         events,

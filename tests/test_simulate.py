@@ -296,3 +296,13 @@ def test_real_clock_cpu_kinds_gil_versus_processes() -> None:
     assert process >= 0.8 * machine, f"cpu-process speedup 1 -> 2 workers: {seen}"
     if machine >= 1.4:  # a second core was free: there, processes beat the GIL
         assert process >= thread + 0.3, f"cpu-process speedup 1 -> 2 workers: {seen}"
+
+
+def test_handler_runs_count_every_run_beyond_one_per_attempt():
+    from jobsim.lab_prep import Runs
+
+    runs = Runs(4)
+    runs.first[:] = [1, 2, 0, 3]  # job 1's first attempt ran twice, job 3's three times
+    runs.later.update({(0, 2): 1, (2, 2): 2, (2, 3): 1})  # job 2's second attempt twice
+    assert runs.duplicates() == 1 + 2 + 1
+    assert Runs(3).duplicates() == 0
