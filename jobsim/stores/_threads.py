@@ -32,6 +32,9 @@ C = TypeVar("C")
 T = TypeVar("T")
 
 
+_running_asyncio_loop = asyncio._get_running_loop  # None outside a running asyncio loop
+
+
 def waker() -> Callable[[Callable[[], object]], object]:
     """A thread-safe "run this soon on the current event loop" for asyncio or trio."""
     if sniffio.current_async_library() == "trio":
@@ -225,7 +228,10 @@ class ConnectionThreads(Generic[C]):
         if self._closed:
             raise RuntimeError(f"{self._name}: the store is closed")
         self._spawn_if_needed()
-        if sniffio.current_async_library() == "trio":
+        # asyncio's running loop (a C lookup) before sniffio's question (a few attribute and
+        # context lookups in Python): trio has no asyncio loop running in its thread.
+        loop = _running_asyncio_loop()
+        if loop is None and sniffio.current_async_library() == "trio":
             import trio
 
             task = trio.lowlevel.current_task()
@@ -233,7 +239,8 @@ class ConnectionThreads(Generic[C]):
             self._queue.put(call)
             await trio.lowlevel.wait_task_rescheduled(_no_abort)
         else:
-            loop = asyncio.get_running_loop()
+            if loop is None:
+                loop = asyncio.get_running_loop()  # raises the usual "no running event loop"
             call = _Call(fn, loop.call_soon_threadsafe, loop.create_future())
             self._queue.put(call)
             try:
