@@ -17,14 +17,14 @@ Any other move raises :class:`InvalidTransition`.
 from __future__ import annotations
 
 import builtins
-import itertools
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from jobsim import ids as _ids
 from jobsim.errors import DuplicateJob, JobNotFound, JobsimError, PoolClosed
+from jobsim.ids import new_job_id
 from jobsim.payload import (
     CHECKED_TYPES,
     MAX_NAME_LENGTH,
@@ -157,28 +157,6 @@ def check_transition(job_id: str, old: JobStatus, new: JobStatus) -> None:
         raise InvalidTransition(job_id, old, new)
 
 
-# Ids: 64 random bits from the OS once per process (again in a forked child), then a 64-bit
-# counter: 32 hex digits, unique across processes and hosts; unique, not unguessable. The
-# counter starts at 2**64, so hex() gives "0x1" and exactly 16 digits: no width formatting.
-_id_prefix = ""
-_id_count = itertools.count()
-
-
-def _new_id_prefix() -> None:
-    global _id_prefix, _id_count
-    _id_prefix = os.urandom(8).hex()
-    _id_count = itertools.count(1 << 64)
-
-
-_new_id_prefix()
-os.register_at_fork(after_in_child=_new_id_prefix)
-
-
-def new_job_id() -> str:
-    """A fresh, globally unique job id (32 hex digits)."""
-    return _id_prefix + hex(next(_id_count))[3:]
-
-
 assert range(-2147483648, 2147483648) == PRIORITY_RANGE, "Job.__init__ spells these bounds out"
 _new = object.__new__
 _EMPTY: dict[str, Any] = {}  # the default payload's marker (each job gets a fresh dict)
@@ -255,7 +233,7 @@ class Job:
         if type.__class__ is not str or type not in CHECKED_TYPES:
             check_type(type)
         if id is _NEW_ID:
-            id = _id_prefix + hex(next(_id_count))[3:]  # new_job_id(), inlined: well-formed
+            id = _ids.next_id()  # new_job_id(), one call fewer: well-formed
         elif id.__class__ is not str or not 0 < len(id) <= MAX_NAME_LENGTH or not id.isprintable():
             check_name("id", id)
         if payload is _EMPTY:

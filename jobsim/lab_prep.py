@@ -74,6 +74,7 @@ def _make_handler(
     service, failures = plan.service, plan.failures
     rate = workload.failure_rate
     first, later = runs.first, runs.later
+    may_fail = rate > 0  # (else the plan's failures are all False)
 
     def fail(index: int, attempt: int) -> None:
         raise SimulatedFailure(
@@ -94,9 +95,10 @@ def _make_handler(
                 key = (index, attempt)
                 later[key] = later.get(key, 0) + 1
             await sleep(service[index], (0, index))
-            row = failures[index]
-            if attempt <= len(row) and row[attempt - 1]:
-                fail(index, attempt)
+            if may_fail:
+                row = failures[index]
+                if attempt <= len(row) and row[attempt - 1]:
+                    fail(index, attempt)
 
     else:
         spins = [spins_for(s) for s in service]

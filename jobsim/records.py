@@ -192,7 +192,11 @@ def build(
         priority=column("priority"),
         worker_id=column("worker_id"),
         status=status,
-        expired=np.array(status, dtype=object) == JobStatus.EXPIRED.value,
+        expired=(
+            np.array(status, dtype=object) == _EXPIRED
+            if _EXPIRED in status  # (the one string object: found by identity, in C)
+            else np.zeros(len(status), dtype=bool)
+        ),
         attempts=column("attempts"),
         arrived=arrived,
         submitted=clock("created"),
@@ -232,6 +236,7 @@ def build(
 
 
 _STATUS_VALUE = {status: status.value for status in JobStatus}
+_EXPIRED = _STATUS_VALUE[JobStatus.EXPIRED]
 
 
 def _indexes(jobs: Sequence[Job]) -> list[Any]:

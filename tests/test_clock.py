@@ -110,6 +110,37 @@ def test_sequencer_resumes_ties_in_key_order(backend: str) -> None:
     assert log == expected
 
 
+def test_a_sequenced_sleep_wakes_every_waiter_and_yields_to_a_cancel() -> None:
+    """The loop hands a released sleeper's one waiter straight to its task; a second waiter
+    still hears of it (in the order they came), and a cancelled sleep never moves the clock."""
+
+    async def main() -> list[tuple[str, float]]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualEventLoop)
+        seen: list[tuple[str, float]] = []
+        future = loop.sleep_sequenced(1.0, (0, 0))
+        future.add_done_callback(lambda _: seen.append(("callback", loop.time())))
+        await future
+        seen.append(("awaited", loop.time()))
+
+        async def sleeper() -> None:
+            await loop.sleep_sequenced(10.0, (0, 1))
+            seen.append(("woke", loop.time()))  # never: cancelled first
+
+        task = asyncio.ensure_future(sleeper())
+        await asyncio.sleep(2.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        seen.append(("cancelled", loop.time()))
+        await loop.sleep_sequenced(0.5, (0, 2))
+        seen.append(("after", loop.time()))
+        return seen
+
+    seen = asyncio.Runner(loop_factory=VirtualEventLoop).run(main())
+    assert seen == [("callback", 1.0), ("awaited", 1.0), ("cancelled", 3.0), ("after", 3.5)]
+
+
 def test_wait_idle_needs_a_virtual_loop() -> None:
     async def main() -> None:
         await clocks.wait_idle()

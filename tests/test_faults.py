@@ -28,15 +28,23 @@ from jobsim import Job, JobStatus
 
 pytestmark = pytest.mark.slow
 
-LEASE = 1.0
-GRACE = 15.0  # longer than the lease and than any job: a SIGTERM drains, never interrupts
+# Renewed every LEASE / 3, a lease lapses only if its holder cannot renew for 2/3 of it. At
+# 1 s, a stall of a worker process on a loaded two-core machine (load average 7) once lapsed
+# one, and its job ran twice (the store refused the stale outcome, as it must, but the audit
+# rightly counts the run). 4 s needs a stall of 2.7 s. Jobs and retry delays still outlast a
+# lease, so a holder that failed to renew would still show as a double run; a kill -9's jobs
+# come back after at most one lease, and the test waits for that by condition.
+LEASE = 4.0
+# Longer than the lease, than any job, and than PostgreSQL's outage with its restart: a
+# SIGTERM drains, never interrupts, and never gives up on an outcome it could not yet write.
+GRACE = 30.0
 
 
 def _jobs(rng: random.Random, n: int) -> tuple[list[Job], dict[str, int]]:
     jobs, fail_until = [], {}
     for _ in range(n):
         draw = rng.random()
-        duration = LEASE * 2.5 if draw < 0.15 else rng.uniform(0.05, 0.5)  # some outlast a lease
+        duration = LEASE * 1.25 if draw < 0.1 else rng.uniform(0.05, 0.5)  # some outlast a lease
         fails = 1 if draw > 0.85 else (2 if draw > 0.95 else 0)  # retried after 1.5 and 3 leases
         job = Job(type="chaos", payload={"duration": duration, "fail_until": fails})
         job.max_attempts = 3

@@ -163,7 +163,11 @@ class GuardedProtocol(HttpToolsProtocol):
         if not transport.can_write_eof():
             transport.close()
             return
-        transport.write_eof()  # the client reads the answer, then EOF; its close ends ours
+        try:
+            transport.write_eof()  # the client reads the answer, then EOF; its close ends ours
+        except OSError:  # it hung up before the loop read its FIN: nobody is left to tell
+            transport.close()
+            return
         self.loop.call_later(max(self.request_timeout, self.idle_timeout), transport.close)
 
     def data_received(self, data: bytes) -> None:

@@ -28,12 +28,15 @@ worker_logger = logging.getLogger("jobsim.worker")
 class Worker:
     """One worker task's state."""
 
-    __slots__ = ("cancelled", "id", "idle", "scope")
+    __slots__ = ("cancelled", "id", "idle", "job_id", "scope")
 
     def __init__(self, worker_id: str) -> None:
         self.id = worker_id
         self.scope = anyio.CancelScope()
         self.idle = False  # waiting for work in a way its mode can interrupt safely
+        #: the job whose handler it runs now (None between handlers): a plain attribute,
+        #: written twice per job, where a pool-wide dict cost a hash insert and a pop
+        self.job_id: str | None = None
         #: :meth:`cancel` was called on the current scope (a plain flag: loops read it per job)
         self.cancelled = False
 
@@ -79,6 +82,17 @@ class Crew:
         self._group: anyio.abc.TaskGroup | None = None
         self._loop: WorkerLoop | None = None
         self._wake_idle: Callable[[int], int] = lambda n: 0
+
+    def running(self) -> dict[str, str]:
+        """Jobs whose handler runs now: ``{job_id: worker_id}``."""
+        return {w.job_id: w.id for w in self.live.values() if w.job_id is not None}
+
+    def running_job(self, job_id: str) -> Worker | None:
+        """The worker whose handler runs ``job_id`` now, if any."""
+        for worker in self.live.values():
+            if worker.job_id == job_id:
+                return worker
+        return None
 
     def _name(self, number: int) -> str:
         return f"{self.name}-{number}"

@@ -74,15 +74,22 @@ class ChannelDispatch(Bounded):
     A deque with the parked workers and producers of :mod:`~jobsim.pool.waiting` beside it,
     rather than an anyio memory stream: a job goes in and out with one deque operation and no
     checkpoint, and a waiting worker is handed an arriving job directly.
+
+    The pool's hot path may skip the calls (see :attr:`jobs`): the intake appends while no
+    worker is parked (``getters`` empty) and there is room, a worker pops from the left while
+    jobs are queued and then calls :meth:`admit` if ``producers`` wait for room. Everything
+    else goes through the methods.
     """
 
-    __slots__ = ("_closed", "_getters", "_jobs", "capacity")
+    __slots__ = ("_closed", "capacity", "getters", "jobs")
 
     def __init__(self, capacity: int) -> None:
         super().__init__()
         self.capacity = capacity
-        self._jobs: deque[Job] = deque()
-        self._getters = Getters()
+        #: the queued jobs, oldest first
+        self.jobs: deque[Job] = deque()
+        #: the workers parked in :meth:`get` (only while nothing is queued)
+        self.getters = Getters()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -90,27 +97,31 @@ class ChannelDispatch(Bounded):
 
     @property
     def depth(self) -> int:
-        return len(self._jobs)
+        return len(self.jobs)
 
     def put_nowait(self, job: Job) -> None:
         if self._closed:
             raise ClosedResourceError
-        if self._getters and self._getters.hand(job):  # a worker waits: nothing is queued
+        if self.getters and self.getters.hand(job):  # a worker waits: nothing is queued
             return
-        jobs = self._jobs
+        jobs = self.jobs
         if len(jobs) >= self.capacity:
             raise WouldBlock
         jobs.append(job)
 
     def _has_room(self) -> bool:
-        return len(self._jobs) < self.capacity
+        return len(self.jobs) < self.capacity
+
+    def admit(self) -> None:
+        """Move the jobs of producers waiting for room in while there is room."""
+        self.producers.admit(self._has_room, self.jobs.append)
 
     def _take(self) -> Job:
-        jobs = self._jobs
+        jobs = self.jobs
         if jobs:
             job = jobs.popleft()
-            if self._producers:
-                self._producers.admit(self._has_room, jobs.append)
+            if self.producers:
+                self.producers.admit(self._has_room, jobs.append)
             return job
         if self._closed:
             raise EndOfStream
@@ -123,19 +134,19 @@ class ChannelDispatch(Bounded):
         return self._take  # every worker reads the same queue
 
     async def get(self, worker_id: str) -> Job | None:
-        if self._jobs or self._closed:  # (tested, not tried: a worker comes here to park, and
+        if self.jobs or self._closed:  # (tested, not tried: a worker comes here to park, and
             return self._take()  # a raised WouldBlock costs half a microsecond)
-        return await self._getters.wait(self._jobs.appendleft)
+        return await self.getters.wait(self.jobs.appendleft)
 
     def wake(self, n: int) -> int:
-        return self._getters.wake(n)
+        return self.getters.wake(n)
 
     def close(self) -> None:
         self._closed = True
-        self._getters.end_all()
-        self._producers.refuse_all()
+        self.getters.end_all()
+        self.producers.refuse_all()
 
     def discard_queued(self) -> int:
-        dropped = len(self._jobs)
-        self._jobs.clear()
-        return dropped + self._producers.drop_all()  # theirs stay pending in the store too
+        dropped = len(self.jobs)
+        self.jobs.clear()
+        return dropped + self.producers.drop_all()  # theirs stay pending in the store too

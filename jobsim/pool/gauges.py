@@ -64,12 +64,12 @@ class PoolGauges:
     @property
     def running(self) -> dict[str, str]:
         """Jobs whose handler is running now: ``{job_id: worker_id}`` (a copy)."""
-        return {} if self._run is None else dict(self._run.runner.running)
+        return {} if self._run is None else self._crew.running()
 
     @property
     def busy(self) -> int:
         """Workers currently running a handler."""
-        return 0 if self._run is None else len(self._run.runner.running)
+        return 0 if self._run is None else len(self._crew.running())
 
     def health(self) -> dict[str, Any]:
         """Gauges and totals for a health endpoint: ``status`` (the state), ``workers``,

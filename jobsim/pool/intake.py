@@ -21,7 +21,7 @@ from anyio import WouldBlock
 
 from jobsim.domain import Job, PoolClosed
 from jobsim.events import TraceEvent, Tracer
-from jobsim.pool.dispatch import Dispatch
+from jobsim.pool.dispatch import ChannelDispatch, Dispatch
 from jobsim.stores.base import JobStore, NonBlockingJobStore
 
 __all__ = ["Intake", "State"]
@@ -36,6 +36,7 @@ class Intake:
 
     __slots__ = (
         "_add_nowait",
+        "_channel",
         "_dispatch",
         "_in_flight",
         "_progress",
@@ -54,7 +55,8 @@ class Intake:
         tracer: Tracer | None,
     ) -> None:
         self.store = store
-        self._dispatch = dispatch
+        self._dispatch: Dispatch | None = None
+        self._channel: ChannelDispatch | None = None
         self.clock = clock
         self.tracer = tracer
         self.state: State = "new"
@@ -65,6 +67,15 @@ class Intake:
         self._progress: anyio.Event | None = None
         # The declared fast path of stores that never wait (checked once, here).
         self._add_nowait = store.add_nowait if isinstance(store, NonBlockingJobStore) else None
+        self.attach(dispatch)
+
+    def attach(self, dispatch: Dispatch | None) -> None:
+        """Deliver into ``dispatch`` (None: pull mode). Decided here, once: an untraced
+        submit to a store that never waits appends to the FIFO channel's queue itself while it
+        has room and no worker is parked (see :class:`ChannelDispatch`)."""
+        self._dispatch = dispatch
+        fast = self._add_nowait is not None and self.tracer is None
+        self._channel = dispatch if fast and type(dispatch) is ChannelDispatch else None
 
     @property
     def is_open(self) -> bool:
@@ -74,13 +85,25 @@ class Intake:
         """Store ``job`` as pending and deliver it; waits while the dispatch is full."""
         if self.state != "running":
             self.refuse("submit")
+        # The hot paths: nothing awaited, so no shutdown can start in between (the dispatch is
+        # open) and the call need not be counted in flight unless it has to wait for room.
+        channel = self._channel
         add_nowait = self._add_nowait
+        if channel is not None and add_nowait is not None:
+            add_nowait(job, at=self.clock())
+            queued = channel.jobs
+            if not channel.getters and len(queued) < channel.capacity:
+                queued.append(job)  # ChannelDispatch.put_nowait's common case, inlined
+                return job
+            try:
+                channel.put_nowait(job)  # to a parked worker, or WouldBlock when full
+            except WouldBlock:
+                await self._wait_for_room(job)
+            return job
         dispatch = self._dispatch
         if add_nowait is None or dispatch is None:
             await self._submit_awaiting(job)
             return job
-        # The hot path: nothing awaited, so no shutdown can start in between and the call
-        # need not be counted in flight unless it has to wait for room.
         add_nowait(job, at=self.clock())
         try:
             dispatch.put_nowait(job)

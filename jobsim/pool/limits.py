@@ -247,8 +247,8 @@ class LimitedDispatch(Bounded):
             # Workers parked while a closed queue still held jobs they could not start must now
             # see the end of the stream, or they (and the shutdown joining them) wait for ever.
             self._wake_all()
-        if self._producers:
-            self._producers.admit(self._has_room, self._push)
+        if self.producers:
+            self.producers.admit(self._has_room, self._push)
         return job
 
     async def get(self, worker_id: str) -> Job | None:
@@ -295,7 +295,7 @@ class LimitedDispatch(Bounded):
     def close(self) -> None:
         self._closed = True
         self._wake_all()
-        self._producers.refuse_all()
+        self.producers.refuse_all()
 
     def discard_queued(self) -> int:
         dropped = self._depth
@@ -303,4 +303,4 @@ class LimitedDispatch(Bounded):
         self._depth = 0
         if self._closed:
             self._wake_all()
-        return dropped + self._producers.drop_all()  # theirs stay pending in the store too
+        return dropped + self.producers.drop_all()  # theirs stay pending in the store too

@@ -73,7 +73,8 @@ class Outcomes:
         self.debug = debug
         #: job id -> request, for running jobs whose cancellation was asked for
         self.cancelling: dict[str, CancelRequest] = {}
-        self._complete_nowait = (
+        #: the store's own complete_nowait (None unless it declares NonBlockingJobStore)
+        self.store_complete_nowait = (
             store.complete_nowait if isinstance(store, NonBlockingJobStore) else None
         )
         self._timers: anyio.abc.TaskGroup | None = None
@@ -106,11 +107,11 @@ class Outcomes:
         try:
             await write
         except InvalidTransition as exc:
-            self._refused(job_id, worker_id, exc)
+            self.refused(job_id, worker_id, exc)
             return False
         return True
 
-    def _refused(self, job_id: str, worker_id: str, exc: InvalidTransition) -> None:
+    def refused(self, job_id: str, worker_id: str, exc: InvalidTransition) -> None:
         self.stats.refused += 1
         what = "claim lost" if isinstance(exc, ClaimLost) else "outcome dropped"
         worker_logger.warning("%s: job %s: %s: %s", worker_id, job_id, what, exc)
@@ -126,14 +127,14 @@ class Outcomes:
     ) -> bool:
         """Record a completion without awaiting, if the store allows it; False otherwise
         (then call :meth:`complete`). The hot path of every successful job."""
-        complete_nowait = self._complete_nowait
+        complete_nowait = self.store_complete_nowait
         if complete_nowait is None or job_id in self.cancelling:
             return False
         clock = self.clock
         try:
             complete_nowait(job_id, result, at=clock(), token=token)
         except InvalidTransition as exc:
-            self._refused(job_id, worker_id, exc)
+            self.refused(job_id, worker_id, exc)
             return True
         stats = self.stats
         stats.completed += 1

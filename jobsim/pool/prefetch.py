@@ -119,8 +119,8 @@ class PrefetchDispatch(Bounded):
         overflow = self._overflow
         while overflow and len(buffer) < self.k:
             buffer.append(overflow.popleft())
-        if self._producers:
-            self._producers.admit(self._has_room, self._overflow_push)
+        if self.producers:
+            self.producers.admit(self._has_room, self._overflow_push)
 
     def _has_room(self) -> bool:
         return len(self._overflow) < self.capacity
@@ -143,7 +143,7 @@ class PrefetchDispatch(Bounded):
             raise WouldBlock
         job = buffer.popleft()
         self._depth -= 1
-        if self._overflow or self._producers:
+        if self._overflow or self.producers:
             self._refill(worker_id)
         return job
 
@@ -178,7 +178,7 @@ class PrefetchDispatch(Bounded):
         self._closed = True
         for worker in list(self._getters):  # idle workers: their buffers are empty
             self._getters.pop(worker).release(end=True)
-        self._producers.refuse_all()
+        self.producers.refuse_all()
 
     def discard_queued(self) -> int:
         dropped = self._depth
@@ -186,4 +186,4 @@ class PrefetchDispatch(Bounded):
             buffer.clear()
         self._overflow.clear()
         self._depth = 0
-        return dropped + self._producers.drop_all()  # theirs stay pending in the store too
+        return dropped + self.producers.drop_all()  # theirs stay pending in the store too

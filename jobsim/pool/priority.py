@@ -170,8 +170,8 @@ class PriorityDispatch(Bounded):
             if len(self._levels) > _KEEP_LEVELS:  # many distinct priorities: don't hoard them
                 del self._levels[priority]
         self._depth -= 1
-        if self._producers:
-            self._producers.admit(self._has_room, self._push_now)
+        if self.producers:
+            self.producers.admit(self._has_room, self._push_now)
         return job
 
     async def get(self, worker_id: str) -> Job | None:
@@ -189,11 +189,11 @@ class PriorityDispatch(Bounded):
     def close(self) -> None:
         self._closed = True
         self._getters.end_all()  # idle workers (nothing is queued): the end
-        self._producers.refuse_all()
+        self.producers.refuse_all()
 
     def discard_queued(self) -> int:
         dropped = self._depth
         self._levels.clear()
         self._order.clear()
         self._depth = 0
-        return dropped + self._producers.drop_all()  # theirs stay pending in the store too
+        return dropped + self.producers.drop_all()  # theirs stay pending in the store too

@@ -131,7 +131,7 @@ class PullMode:
             if token is not None:
                 self.held[job_id] = token
             try:
-                await self.runner.run(job, worker_id, now, token)
+                await self.runner.run(job, worker, now, token)
             finally:  # the outcome is written (or a retry timer holds the claim now)
                 if job_id not in self._retrying:
                     self.held.pop(job_id, None)

@@ -12,16 +12,18 @@ cannot starve the others.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
 from anyio import EndOfStream, WouldBlock
 
-from jobsim.domain import ClaimToken, Job, JobStatus
+from jobsim.clock import native_sleep
+from jobsim.domain import ClaimToken, InvalidTransition, Job, JobStatus
 from jobsim.events import TraceEvent
 from jobsim.pool.crew import Crew, Worker
-from jobsim.pool.dispatch import Dispatch
+from jobsim.pool.dispatch import ChannelDispatch, Dispatch
 from jobsim.stores.base import JobStore, NonBlockingJobStore
 
 if TYPE_CHECKING:
@@ -109,22 +111,41 @@ class PushMode:
         claim_nowait = self._claim_nowait
         runner = self.runner
         run = runner.run
-        handler, running, raised = runner.handler, runner.running, runner.raised
+        handler, raised = runner.handler, runner.raised
         plain = runner.plain  # (traced or not: the loop traces the start itself)
         outcomes = self.outcomes
         complete_nowait, complete = outcomes.complete_nowait, outcomes.complete
+        # Outcomes.complete_nowait's common case, inlined below: an untraced pool on a store
+        # that never waits (decided here, once per worker), and no cancel asked for.
+        store_complete = outcomes.store_complete_nowait
+        quiet = store_complete is not None and tracer is None and not outcomes.debug
+        cancelling, stats = outcomes.cancelling, outcomes.stats
+        processed = stats.processed
         skipped = outcomes.skipped
         done = self._done
+        inline = done is None and plain  # Runner.run's common case, inlined below
+        # The FIFO channel's queue, popped here without a call while it holds jobs (see
+        # ChannelDispatch); for any other dispatch it stays empty and its taker takes.
+        channel = dispatch if type(dispatch) is ChannelDispatch else None
+        queued = channel.jobs if channel is not None else deque[Job]()
+        producers = channel.producers if channel is not None else ()
+        admit = channel.admit if channel is not None else get_nowait
         worker_id = worker.id
         first_claim = ClaimToken(worker_id, 1)  # every first attempt's token: no allocation
+        sleep = native_sleep()  # the backend's own: anyio's checkpoint looks the backend up
         back_to_back = 0
         while not crew.hold:
             try:
-                job = get_nowait()
+                if queued:
+                    job = queued.popleft()
+                    if producers:
+                        admit()
+                else:
+                    job = get_nowait()
                 back_to_back += 1
                 if back_to_back >= YIELD_EVERY:
                     back_to_back = 0
-                    await anyio.lowlevel.checkpoint()  # let the others run (fairness)
+                    await sleep(0)  # let the others run (fairness): a checkpoint, as anyio's
                     if crew.stopping:
                         if done is not None:
                             done(job)
@@ -161,25 +182,33 @@ class PushMode:
                 continue
             attempts = claimed.attempts
             token = first_claim if attempts == 1 else ClaimToken(worker_id, attempts)
-            if done is None and plain and claimed.timeout is None:
+            if inline and claimed.timeout is None:
                 # Runner.run's common case, inlined: one coroutine fewer per job.
                 if tracer is not None:
                     tracer(_STARTED, now, job_id, worker_id)
-                running[job_id] = worker_id
+                worker.job_id = job_id
                 try:
                     result = await handler(claimed)
                 except BaseException as exc:
-                    running.pop(job_id, None)
+                    worker.job_id = None
                     await raised(claimed, worker_id, token, exc, None)
                 else:
-                    running.pop(job_id, None)
-                    if not complete_nowait(job_id, worker_id, result, token):
+                    worker.job_id = None
+                    if quiet and not cancelling and store_complete is not None:
+                        try:
+                            store_complete(job_id, result, at=clock(), token=token)
+                        except InvalidTransition as exc:
+                            outcomes.refused(job_id, worker_id, exc)
+                        else:
+                            stats.completed += 1
+                            processed[worker_id] += 1
+                    elif not complete_nowait(job_id, worker_id, result, token):
                         await complete(job_id, worker_id, result, token)
             elif done is None:
-                await run(claimed, worker_id, now, token)
+                await run(claimed, worker, now, token)
             else:
                 try:
-                    await run(claimed, worker_id, now, token)
+                    await run(claimed, worker, now, token)
                 finally:
                     done(job)
             if worker.cancelled:

@@ -11,6 +11,7 @@ import anyio
 
 from jobsim.domain import ClaimToken, Job
 from jobsim.events import TraceEvent, Tracer
+from jobsim.pool.crew import Worker
 from jobsim.pool.outcomes import Outcomes
 
 __all__ = ["Handler", "Runner"]
@@ -27,7 +28,7 @@ _STARTED = TraceEvent.STARTED
 class Runner:
     """Runs the handler on claimed jobs and hands each end to the :class:`Outcomes`."""
 
-    __slots__ = ("handler", "job_timeout", "outcomes", "running", "tracer")
+    __slots__ = ("handler", "job_timeout", "outcomes", "tracer")
 
     def __init__(
         self,
@@ -40,18 +41,16 @@ class Runner:
         self.job_timeout = job_timeout
         self.outcomes = outcomes
         self.tracer = tracer
-        #: job id -> worker id, while its handler runs
-        self.running: dict[str, str] = {}
 
-    async def run(self, job: Job, worker_id: str, started: float, token: ClaimToken | None) -> None:
+    async def run(self, job: Job, worker: Worker, started: float, token: ClaimToken | None) -> None:
         """Run the handler on a claimed job and record how the attempt ended. ``token`` is
-        this claim, captured when it was won (a live job object may be claimed again)."""
-        job_id = job.id
+        this claim, captured when it was won (a live job object may be claimed again); the
+        worker's :attr:`~jobsim.pool.crew.Worker.job_id` names the job while its handler runs."""
+        job_id, worker_id = job.id, worker.id
         if self.tracer is not None:
             self.tracer(_STARTED, started, job_id, worker_id)
         timeout = job.timeout if job.timeout is not None else self.job_timeout
-        running = self.running
-        running[job_id] = worker_id
+        worker.job_id = job_id
         try:
             if timeout is None:
                 result = await self.handler(job)
@@ -59,10 +58,10 @@ class Runner:
                 with anyio.fail_after(timeout):
                     result = await self.handler(job)
         except BaseException as exc:
-            running.pop(job_id, None)
+            worker.job_id = None
             await self.raised(job, worker_id, token, exc, timeout)
             return
-        running.pop(job_id, None)
+        worker.job_id = None
         outcomes = self.outcomes
         if not outcomes.complete_nowait(job_id, worker_id, result, token):
             await outcomes.complete(job_id, worker_id, result, token)
@@ -82,7 +81,7 @@ class Runner:
         exc: BaseException,
         timeout: float | None,
     ) -> None:
-        """The handler raised ``exc`` (and ``job`` left :attr:`running`). An exception fails
+        """The handler raised ``exc`` (its worker no longer names ``job``). An exception fails
         the attempt (retried if attempts are left) and the worker goes on; a cancellation
         (``cancel()``, a shutdown deadline) is recorded shielded and raised again."""
         if isinstance(exc, Exception):

@@ -84,7 +84,7 @@ class Running:
         dispatch = None
         if lease is None:
             dispatch = make_dispatch(policy, limits, options.capacity, clock)
-            intake._dispatch = dispatch
+            intake.attach(dispatch)
         mode: Mode | None = None
 
         async def retry_later(
@@ -148,11 +148,11 @@ class Running:
 
     async def cancel(self, job: Job) -> bool:
         """Cancel ``job`` (read from the store just now); see :meth:`WorkerPool.cancel`."""
-        worker_id = self.runner.running.get(job.id)
-        if worker_id is None:
+        worker = self.crew.running_job(job.id)
+        if worker is None:
             return False if job.is_final else await self.outcomes.cancel_pending(job.id)
         request, new = self.outcomes.request_cancel(job.id)
         if new:
-            self.crew.live[worker_id].cancel()
+            worker.cancel()
         await request.done.wait()
         return request.cancelled

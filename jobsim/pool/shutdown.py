@@ -52,7 +52,7 @@ async def shut_down(run: Running, drain: bool, timeout: float | None) -> Shutdow
         logger.warning(
             "shutdown: deadline of %ss passed; cancelling %d running job(s)",
             timeout,
-            len(run.runner.running),
+            len(run.crew.running()),
         )
         assert run.workers_scope is not None
         run.workers_scope.cancel()

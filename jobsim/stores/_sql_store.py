@@ -148,17 +148,30 @@ class SQLJobStore(abc.ABC):
         await self._finish(self._sql.release, JobStatus.PENDING, (error, job_id), token)
 
     async def cancel(self, job_id: str, *, at: float | None = None) -> bool:
+        """Cancel a job: True if this call moved it to cancelled, False if it had already
+        finished (see :meth:`JobStore.cancel`).
+
+        A call retried after a dropped connection (its first try may have committed, its reply
+        lost) reports True when it finds the job cancelled at this call's very ``at``: its own
+        first try did it. A cancel by someone else carries another time; only one stamped with
+        the same ``at`` to the bit (the default is ``time.time()``) could pass for this one.
+        """
         when = time.time() if at is None else at
         s = self._sql
 
-        def cancel(conn: Conn) -> bool:
+        def cancel(conn: Conn) -> tuple[bool, Any]:
             if conn.execute(s.cancel, (when, job_id)).rowcount:
-                return True
-            if conn.execute(s.status, (job_id,)).fetchone() is None:
+                return True, None
+            row = conn.execute(s.ended, (job_id,)).fetchone()
+            if row is None:
                 raise JobNotFound(job_id)
-            return False
+            return False, tuple(row)
 
-        return await self._run(cancel)
+        retried: list[int] = []
+        moved, current = await self._run(cancel, retried)
+        if not moved and retried and current == ("cancelled", when):
+            return True  # the first try cancelled it before the connection dropped
+        return bool(moved)
 
     async def expire_due(self, *, at: float | None = None) -> int:
         """Move every pending job whose ttl passed (never started) to ``expired``; how many

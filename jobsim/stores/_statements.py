@@ -19,7 +19,7 @@ class Statements:
     mark: str
     insert: str
     get: str
-    status: str
+    ended: str  # (status, finished): whether a cancel already went through
     holder: str  # (status, worker_id, attempts): who holds a claim, for a refusal's message
     claimed: str  # (status, worker_id, started): whether a claim already went through
     list_all: str
@@ -55,7 +55,7 @@ def statements(
         mark=m,
         insert=f"INSERT INTO {t} ({COLUMN_LIST}) VALUES ({', '.join([m] * len(COLUMNS))})",
         get=f"{select} WHERE id = {m}",
-        status=f"SELECT status FROM {t} WHERE id = {m}",
+        ended=f"SELECT status, finished FROM {t} WHERE id = {m}",
         holder=f"SELECT status, worker_id, attempts FROM {t} WHERE id = {m}",
         claimed=f"SELECT status, worker_id, started FROM {t} WHERE id = {m}",
         list_all=f"{select} ORDER BY seq LIMIT {m} OFFSET {m}",

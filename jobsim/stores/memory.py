@@ -81,7 +81,12 @@ class MemoryTable:
             job.mark_expired(now)  # never started within its ttl: never runs
             self._moved(_PENDING, _EXPIRED)
             return None
-        job.mark_claimed(worker_id, now)
+        # Job.mark_claimed, inlined (the status was tested just above): once per job
+        job.status = _PROCESSING
+        job.worker_id = worker_id
+        job.attempts += 1
+        job.started = now
+        job.finished = None
         tally = self._tally
         tally[0] -= 1  # pending
         tally[1] += 1  # processing
@@ -110,7 +115,12 @@ class MemoryTable:
             token is not None and (token[1] != job.attempts or token[0] != job.worker_id)
         ):
             self._check_holder(job, _COMPLETED, token)
-        job.mark_completed(result, time.time() if at is None else at)
+        # Job.mark_completed, inlined (the status was tested just above): once per job
+        job.status = _COMPLETED
+        job.result = result
+        job.error = None
+        job.finished = time.time() if at is None else at
+        job.lease_expires = None
         tally = self._tally
         tally[1] -= 1  # processing
         tally[2] += 1  # completed

@@ -18,7 +18,8 @@
   holders had a chance to renew them.
 * **Lost replies.** A write the server committed whose reply the dropped connection lost is
   retried like any other; an ``add`` that then finds its own jobs stored (same id, type,
-  payload and settings) succeeds, and a claim or an outcome that finds itself written stands.
+  payload and settings) succeeds, a claim or an outcome that finds itself written stands, and
+  a cancel that finds the job cancelled at its own time reports True.
 
 **Backends: asyncio and trio.** Statements run on blocking psycopg connections, each held by
 one database thread (at most ``max_connections``), and the caller awaits the result on its

@@ -218,3 +218,43 @@ async def test_a_claim_whose_reply_was_lost_is_won(server: Any, proxy: LoseReply
         assert await store.claim(job.id, "w2") is False  # taken: another worker loses
     finally:
         await store.close()
+
+
+async def test_a_cancel_whose_reply_was_lost_reports_it_cancelled(
+    server: Any, proxy: LoseReply
+) -> None:
+    """``cancel``: the first try cancelled the job, its reply was lost; the retry finds the
+    job cancelled at this very call's time, so the call reports True (it did cancel it)."""
+    store = await _store(server, proxy)
+    try:
+        pending = await store.add(Job(type="t"))
+        running = await store.add(Job(type="t"))
+        assert await store.claim(running.id, "w1")
+        for job, at in ((pending, 200.25), (running, 300.5)):
+            proxy.arm(b"UPDATE 1")
+            assert await store.cancel(job.id, at=at) is True
+            stored = await store.get(job.id)
+            assert (stored.status, stored.finished) == (JobStatus.CANCELLED, at)
+        assert proxy.cuts == 2
+        assert await store.cancel(pending.id) is False  # cancelled already: not by this call
+    finally:
+        await store.close()
+
+
+async def test_a_retried_cancel_meeting_another_cancel_reports_false(
+    server: Any, proxy: LoseReply
+) -> None:
+    """The first try is lost on its way (the server never saw it) and someone else cancelled
+    the job meanwhile: the retry must not take that cancel for its own."""
+    store = await _store(server, proxy)
+    direct = await PostgresJobStore.connect(server.url, table=store.table)
+    try:
+        job = await store.add(Job(type="t"))
+        assert await direct.cancel(job.id, at=100.0) is True
+        proxy.arm(b"SET status = 'cancelled'", request=True)
+        assert await store.cancel(job.id, at=400.75) is False
+        assert proxy.cuts == 1
+        assert (await store.get(job.id)).finished == 100.0
+    finally:
+        await direct.close()
+        await store.close()
