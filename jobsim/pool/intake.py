@@ -85,26 +85,18 @@ class Intake:
         """Store ``job`` as pending and deliver it; waits while the dispatch is full."""
         if self.state != "running":
             self.refuse("submit")
-        # The hot paths: nothing awaited, so no shutdown can start in between (the dispatch is
-        # open) and the call need not be counted in flight unless it has to wait for room.
-        channel = self._channel
         add_nowait = self._add_nowait
-        if channel is not None and add_nowait is not None:
-            add_nowait(job, at=self.clock())
-            queued = channel.jobs
-            if not channel.getters and len(queued) < channel.capacity:
-                queued.append(job)  # ChannelDispatch.put_nowait's common case, inlined
-                return job
-            try:
-                channel.put_nowait(job)  # to a parked worker, or WouldBlock when full
-            except WouldBlock:
-                await self._wait_for_room(job)
-            return job
         dispatch = self._dispatch
         if add_nowait is None or dispatch is None:
             await self._submit_awaiting(job)
             return job
+        # The hot path: nothing awaited, so no shutdown can start in between (the dispatch is
+        # open) and the call need not be counted in flight unless it has to wait for room.
         add_nowait(job, at=self.clock())
+        channel = self._channel
+        if channel is not None and not channel.getters and len(channel.jobs) < channel.capacity:
+            channel.jobs.append(job)  # ChannelDispatch.put_nowait's common case, inlined
+            return job
         try:
             dispatch.put_nowait(job)
         except WouldBlock:
@@ -122,6 +114,8 @@ class Intake:
         add_nowait = self._add_nowait
         dispatch = self._dispatch
         clock, tracer = self.clock, self.tracer
+        channel = self._channel
+        capacity = channel.capacity if channel is not None else 0
         for job in jobs:
             if self.state != "running":
                 self.refuse("submit", len(submitted))
@@ -129,13 +123,16 @@ class Intake:
                 await self._submit_awaiting(job)
             else:
                 add_nowait(job, at=clock())
-                try:
-                    dispatch.put_nowait(job)
-                except WouldBlock:
-                    await self._wait_for_room(job)
+                if channel is not None and not channel.getters and len(channel.jobs) < capacity:
+                    channel.jobs.append(job)  # as in submit
                 else:
-                    if tracer is not None:
-                        tracer(_QUEUED, clock(), job.id, None)
+                    try:
+                        dispatch.put_nowait(job)
+                    except WouldBlock:
+                        await self._wait_for_room(job)
+                    else:
+                        if tracer is not None:
+                            tracer(_QUEUED, clock(), job.id, None)
             submitted.append(job)
         return submitted
 

@@ -133,6 +133,15 @@ class PushMode:
         worker_id = worker.id
         first_claim = ClaimToken(worker_id, 1)  # every first attempt's token: no allocation
         sleep = native_sleep()  # the backend's own: anyio's checkpoint looks the backend up
+        # The FIFO channel's park, without ChannelDispatch.get's coroutine: a worker parks
+        # only when get_nowait raised WouldBlock (open and empty), which is all get tests.
+        park = channel.getters.wait if channel is not None else None
+        requeue = queued.appendleft
+        # The clock reading that stamped the last completion, while nothing has run since (no
+        # await): it stamps the next claim too, one clock call fewer per job. Time cannot have
+        # moved for anyone else: the next job was queued before it, and on a virtual clock
+        # it is the very value a new reading would give.
+        reading: float | None = None
         back_to_back = 0
         while not crew.hold:
             try:
@@ -145,6 +154,7 @@ class PushMode:
                 back_to_back += 1
                 if back_to_back >= YIELD_EVERY:
                     back_to_back = 0
+                    reading = None
                     await sleep(0)  # let the others run (fairness): a checkpoint, as anyio's
                     if crew.stopping:
                         if done is not None:
@@ -152,8 +162,9 @@ class PushMode:
                         return True  # taken but not run: it stays pending in the store
             except WouldBlock:
                 back_to_back = 0
+                reading = None
                 try:
-                    waited = await dispatch.get(worker_id)
+                    waited = await (dispatch.get(worker_id) if park is None else park(requeue))
                 except EndOfStream:
                     return True
                 if waited is None:
@@ -161,7 +172,8 @@ class PushMode:
                 job = waited
             except EndOfStream:
                 return True
-            now = clock()
+            now = clock() if reading is None else reading
+            reading = None
             job_id = job.id
             if tracer is not None:
                 tracer(_TAKEN, now, job_id, worker_id)
@@ -196,7 +208,7 @@ class PushMode:
                     worker.job_id = None
                     if quiet and not cancelling and store_complete is not None:
                         try:
-                            store_complete(job_id, result, at=clock(), token=token)
+                            store_complete(job_id, result, at=(reading := clock()), token=token)
                         except InvalidTransition as exc:
                             outcomes.refused(job_id, worker_id, exc)
                         else:

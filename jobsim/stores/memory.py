@@ -26,16 +26,21 @@ assert _SLOT[_PENDING] == 0 and _SLOT[_PROCESSING] == 1 and _SLOT[_COMPLETED] ==
 class MemoryTable:
     """Jobs in a dict with counts per status: the part every in-memory store shares.
 
-    Every write goes through :class:`~jobsim.domain.Job`'s own transition methods, so the
-    legal moves live in one place. ``get`` returns the live job object (no copy, for speed):
-    read it, don't modify it.
+    The legal moves are :class:`~jobsim.domain.Job`'s: writes go through its transition
+    methods, except the claim and the completion, which every job makes once: they test the
+    one status each may start from and write the job's fields themselves. ``get`` returns
+    the live job object (no copy, for speed): read it, don't modify it.
     """
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
-        # Counts per status in a list indexed by _SLOT: cheaper than a dict of counters for
-        # the few updates per job.
+        # Counts per status in a list indexed by _SLOT, except what the three moves every job
+        # makes changed: those are counted in plain integers (one increment each, where the
+        # list took two updates), and counts() adds them in.
         self._tally = [0] * len(_SLOT)
+        self._added = 0  # pending jobs added
+        self._claimed = 0  # pending -> processing by a claim
+        self._completed = 0  # processing -> completed
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} jobs={len(self._jobs)}>"
@@ -65,15 +70,16 @@ class MemoryTable:
             job.created = time.time() if at is None else at
         jobs[job_id] = job
         if job.status is _PENDING:  # the usual case, without hashing an Enum member
-            self._tally[0] += 1
+            self._added += 1
         else:
             self._tally[_SLOT[job.status]] += 1
         return job
 
     def _claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> Job | None:
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise JobNotFound(job_id)
+        try:
+            job = self._jobs[job_id]
+        except KeyError:
+            raise JobNotFound(job_id) from None
         if job.status is not _PENDING:
             return None
         now = time.time() if at is None else at
@@ -87,9 +93,7 @@ class MemoryTable:
         job.attempts += 1
         job.started = now
         job.finished = None
-        tally = self._tally
-        tally[0] -= 1  # pending
-        tally[1] += 1  # processing
+        self._claimed += 1
         return job
 
     @staticmethod
@@ -108,9 +112,10 @@ class MemoryTable:
         at: float | None = None,
         token: ClaimToken | None = None,
     ) -> None:
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise JobNotFound(job_id)
+        try:
+            job = self._jobs[job_id]
+        except KeyError:
+            raise JobNotFound(job_id) from None
         if job.status is not _PROCESSING or (  # _check_holder, inlined: once per job
             token is not None and (token[1] != job.attempts or token[0] != job.worker_id)
         ):
@@ -121,9 +126,7 @@ class MemoryTable:
         job.error = None
         job.finished = time.time() if at is None else at
         job.lease_expires = None
-        tally = self._tally
-        tally[1] -= 1  # processing
-        tally[2] += 1  # completed
+        self._completed += 1
 
     # -- the JobStore protocol -----------------------------------------------------------------
 
@@ -195,7 +198,12 @@ class MemoryTable:
         return len(due)
 
     async def counts(self) -> dict[JobStatus, int]:
-        return dict(zip(JobStatus, self._tally, strict=True))
+        tally = list(self._tally)
+        added, claimed, completed = self._added, self._claimed, self._completed
+        tally[0] += added - claimed
+        tally[1] += claimed - completed
+        tally[2] += completed
+        return dict(zip(JobStatus, tally, strict=True))
 
     async def purge_finished(
         self, *, keep: int | None = None, older_than: float | None = None, at: float | None = None

@@ -100,10 +100,11 @@ class SQLiteJobStore(SQLJobStore):
         return await anyio.to_thread.run_sync(lambda: cls(path, **options))
 
     def _run(  # the awaitable itself, not a coroutine around it: a frame less per call
-        self, fn: Callable[[sqlite3.Connection], T], retried: list[int] | None = None
+        self, fn: Callable[[sqlite3.Cursor], T], retried: list[int] | None = None
     ) -> Coroutine[Any, Any, T]:
-        """Run ``fn(connection)`` on the store's database thread: await the result (a file
-        has no connection to lose: ``retried`` stays empty)."""
+        """Run ``fn(cursor)`` (the connection's one cursor: ``execute``, ``executemany``) on
+        the store's database thread: await the result (a file has no connection to lose:
+        ``retried`` stays empty)."""
         if self._file.closed:
             raise RuntimeError(f"{self!r} is closed; open a new store")
         return self._file.run(fn)
@@ -124,7 +125,7 @@ class SQLiteJobStore(SQLJobStore):
         """Store many jobs in one transaction (all or none); much faster than one by one."""
         jobs, rows = rows_for_insert(jobs, at)
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: sqlite3.Cursor) -> None:
             if len(rows) == 1:  # one statement is atomic by itself: no savepoint needed
                 try:
                     conn.execute(_INSERT, rows[0])
@@ -165,7 +166,7 @@ class SQLiteJobStore(SQLJobStore):
 
         sweep = self._sweep_due(time.time() if at is None else at)
 
-        def claim_next(conn: sqlite3.Connection) -> Any:
+        def claim_next(conn: sqlite3.Cursor) -> Any:
             now = time.time()
             started = now if at is None else at
             if sweep:
@@ -204,7 +205,7 @@ class SQLiteJobStore(SQLJobStore):
         return int(await self._run(lambda conn: conn.execute(PENDING_SQL).fetchone()[0]))
 
 
-def _first_taken(conn: sqlite3.Connection, ids: list[str]) -> str:
+def _first_taken(conn: sqlite3.Cursor, ids: list[str]) -> str:
     """The first id that already exists (or repeats within ``ids``)."""
     seen: set[str] = set()
     for job_id in ids:
