@@ -129,18 +129,6 @@ def test_a_second_signal_forces_the_worker_out(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stderr is not None
-    while "workers pulling" not in (line := proc.stderr.readline()):
-        assert line, "the worker never started"
-    time.sleep(1.0)  # the job is claimed and sleeping
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
-    assert proc.poll() is None  # graceful: it waits for the job (grace 600 s)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1, err
-    assert "SIGTERM again: forcing exit" in err and "forced exit" in err
-    assert "Traceback" not in err
 
     async def status() -> str:
         store = await open_store(url)
@@ -148,4 +136,22 @@ def test_a_second_signal_forces_the_worker_out(tmp_path: Path) -> None:
         await store.close()
         return f"{job.status.value} {job.attempts}"
 
+    assert proc.stderr is not None
+    while "workers pulling" not in (line := proc.stderr.readline()):
+        assert line, "the worker never started"
+    deadline = time.monotonic() + 60
+    while anyio.run(status) != "processing 1":  # wait until the job is claimed and sleeping
+        assert time.monotonic() < deadline, "the worker never claimed the job"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    # The second signal must come after the first was handled, else it would be the first.
+    while "SIGINT received, stopping" not in (line := proc.stderr.readline()):
+        assert line, "the worker exited on the first signal"
+    time.sleep(0.5)
+    assert proc.poll() is None  # graceful: it waits for the job (grace 600 s)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert "SIGTERM again: forcing exit" in err and "forced exit" in err
+    assert "Traceback" not in err
     assert anyio.run(status) == "pending 1"  # put back, not left processing

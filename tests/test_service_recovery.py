@@ -4,6 +4,7 @@ store is unreachable. Real processes, real SQLite files, a real PostgreSQL serve
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Iterator
@@ -81,9 +82,13 @@ def test_health_and_posts_answer_503_while_the_store_is_unreachable(own_postgres
         assert httpx.get(f"{base}/health").status_code == 200
         own_postgres.pause()
         try:
-            # The first statement after the cut notices it; from then on answers are at once.
-            with pytest.raises(httpx.TimeoutException):
-                httpx.get(f"{base}/health", timeout=1.0)
+            # The first statement after the cut notices the outage and waits it out: if it is
+            # this request's, the request hangs; if the pool's own statements (lease renewals,
+            # polls) came first, as on a loaded machine where the server takes long to stop,
+            # it is answered 503 at once. From then on answers are at once.
+            with contextlib.suppress(httpx.TimeoutException):
+                first = httpx.get(f"{base}/health", timeout=1.0)
+                assert first.status_code == 503, first.text
             health = httpx.get(f"{base}/health", timeout=5.0)
             assert health.status_code == 503, health.text
             assert "unreachable" in health.json()["error"]
