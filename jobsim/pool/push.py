@@ -7,7 +7,9 @@ limits) is a :class:`~jobsim.pool.dispatch.Dispatch`, not a change here.
 
 Speed: every await on the stream is a scheduling checkpoint, so the loop awaits only when it
 must, and yields on its own every ``YIELD_EVERY`` back-to-back jobs so that a busy worker
-cannot starve the others.
+cannot starve the others. What a job needs is decided once per worker, not per job: on the
+FIFO channel the loop pops the deque itself; an untraced pool on a store that never waits
+records a completion inline; the handler of a job without a timeout is awaited right here.
 """
 
 from __future__ import annotations
