@@ -39,7 +39,7 @@ from jobsim.theory import mmc
 
 __all__ = ["million", "notes", "run", "simpy_mmc"]
 
-#: The issue's model: M/M/10 at 8 arrivals/s with 1 s mean service (utilisation 0.8).
+#: The benchmark's model: M/M/10 at 8 arrivals/s with 1 s mean service (utilisation 0.8).
 DEFAULT_WORKERS: tuple[int, ...] = (10,)
 DEFAULT_JOBS = 20_000
 QUICK_JOBS = 5_000

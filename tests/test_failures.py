@@ -1,4 +1,4 @@
-"""Retries with backoff, per-job timeouts and cancellation (issue 8), on virtual time.
+"""Retries with backoff, per-job timeouts and cancellation, on virtual time.
 
 The timing checks run on trio's MockClock (autojump): ``anyio.sleep`` advances instantly and
 exactly, so attempt start times can be asserted to the second.

@@ -44,7 +44,7 @@ async def test_jobs_complete_with_results() -> None:
 
 
 async def test_every_job_delivered_twice_runs_exactly_once() -> None:
-    """The issue's check: 10,000 jobs, each delivered a second time, 100 workers, capacity 100."""
+    """At scale: 10,000 jobs, each delivered a second time, 100 workers, capacity 100."""
     store = InMemoryJobStore()
     runs, handler = make_counter()
     async with WorkerPool(store, handler, workers=100, capacity=100) as pool:
