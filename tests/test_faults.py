@@ -45,7 +45,8 @@ def _jobs(rng: random.Random, n: int) -> tuple[list[Job], dict[str, int]]:
     for _ in range(n):
         draw = rng.random()
         duration = LEASE * 1.25 if draw < 0.1 else rng.uniform(0.05, 0.5)  # some outlast a lease
-        fails = 1 if draw > 0.85 else (2 if draw > 0.95 else 0)  # retried after 1.5 and 3 leases
+        # 10% fail once (retried after 1.5 leases), 5% twice (then again after 3 more)
+        fails = 2 if draw > 0.95 else (1 if draw > 0.85 else 0)
         job = Job(type="chaos", payload={"duration": duration, "fail_until": fails})
         job.max_attempts = 3
         jobs.append(job)
@@ -58,6 +59,7 @@ def _chaos(url: str, tmp_path: Path, seed: int, outages: Any = None) -> None:
     results = tmp_path / "results"
     results.mkdir()
     jobs, fail_until = _jobs(rng, 100)
+    assert {1, 2} <= set(fail_until.values()), "some jobs must fail once, some twice"
     with_store(url, lambda s: s.add_many(jobs))
     cluster = Cluster(url, results, lease=LEASE, grace=GRACE)
     try:
