@@ -139,6 +139,10 @@ def test_overhead_quick_compares_pool_and_bare_on_both_backends(tmp_path: Path) 
     for backend in ("asyncio", "trio"):
         expected = pool.loc[backend, "throughput_jobs_s"] / bare.loc[backend, "throughput_jobs_s"]
         assert pool.loc[backend, "ratio"] == pytest.approx(expected)
+        assert pool.loc[backend, "cpu_s"] > 0 and bare.loc[backend, "cpu_s"] > 0
+        assert pool.loc[backend, "cpu_ratio"] == pytest.approx(
+            bare.loc[backend, "cpu_s"] / pool.loc[backend, "cpu_s"]
+        )
         assert prio.loc[backend, "per_job_vs_fifo"] == pytest.approx(
             prio.loc[backend, "makespan_s"] / pool.loc[backend, "makespan_s"]
         )
