@@ -13,6 +13,8 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from itertools import repeat
+from operator import add
 
 __all__ = ["new_job_id", "next_id"]
 
@@ -23,7 +25,8 @@ next_id: Callable[[], str]
 
 
 def _tails_after(head: str) -> Iterator[str]:
-    return map(head.__add__, _TAILS)
+    # operator.add, not head.__add__: a builtin is called without packing its arguments
+    return map(add, repeat(head, len(_TAILS)), _TAILS)
 
 
 def _reseed() -> None:
