@@ -157,7 +157,7 @@ def check_transition(job_id: str, old: JobStatus, new: JobStatus) -> None:
         raise InvalidTransition(job_id, old, new)
 
 
-assert range(-2147483648, 2147483648) == PRIORITY_RANGE, "Job.__init__ spells these bounds out"
+assert -1073741823 in PRIORITY_RANGE and 1073741823 in PRIORITY_RANGE, "Job.__init__'s fast bounds"
 _new = object.__new__
 _EMPTY: dict[str, Any] = {}  # the default payload's marker (each job gets a fresh dict)
 # The default of Job.id: "make one" (built at run time, so no literal is this very object).
@@ -250,8 +250,9 @@ class Job:
             raise ValueError(f"Job.max_attempts must be an integer >= 1, got {max_attempts!r}")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"Job.timeout must be a positive number of seconds, got {timeout!r}")
-        if priority.__class__ is not int or not -2147483648 <= priority <= 2147483647:
-            priority = check_priority(priority)  # (the bounds are PRIORITY_RANGE's)
+        if priority.__class__ is not int or priority < -1073741823 or priority > 1073741823:
+            priority = check_priority(priority)  # one-digit ints compare fastest; the rest of
+            # PRIORITY_RANGE (and everything outside it) is judged there
         if ttl is not None:
             ttl = check_ttl(ttl)
         self.type = type
