@@ -240,15 +240,18 @@ def test_cli_errors_name_the_flag(
 _CPU_JOB = 0.1  # seconds of spin per job: enough that spawning and scheduling are noise
 
 
-def _makespans(kind: str) -> tuple[float, float, float]:
-    """The pool's makespans on 1 and on 2 workers, and the 2-worker run's CPU time in this
-    process over its wall time (the cores this process itself kept busy)."""
+def _makespans(kind: str) -> tuple[float, float, float, float]:
+    """The pool's makespans on 1 and on 2 workers, the 2-worker run's CPU time in this
+    process over its wall time (the cores this process itself kept busy), and the 1-worker
+    run's CPU time in this process."""
     workload = Workload(8, Batch(), Constant(_CPU_JOB), kind=kind)  # type: ignore[arg-type]
+    one_cpu = time.process_time()
     one = simulate(workload, workers=1, clock="real").summary["makespan"]
+    one_cpu = time.process_time() - one_cpu
     cpu, wall = time.process_time(), time.perf_counter()
     two = simulate(workload, workers=2, clock="real").summary["makespan"]
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return float(one), float(two), cpu / wall
+    return float(one), float(two), cpu / wall, one_cpu
 
 
 def _plain_makespans(pool: concurrent.futures.ProcessPoolExecutor) -> tuple[float, float]:
@@ -270,12 +273,19 @@ def test_real_clock_cpu_kinds_gil_versus_processes() -> None:
     plain processes doing the same spins gain. Load only ever slows a run down, so each
     makespan is the best of a few rounds that interleave the pool with plain processes
     (a shared machine's load comes and goes); processes must beat threads clearly whenever
-    the machine had a core to spare."""
+    the machine had a core to spare.
+
+    One worker's thread run is serial (its loop and its one thread hold the GIL in turn), so
+    its CPU time is what it takes on a core of its own: on a loaded machine its wall time
+    also holds every wait for a core between the handoffs, which two workers overlap with
+    each other's spins, and that alone made two threads look 1.4x as fast at load 8.5.
+    With a core to spare the two agree, and two threads running in parallel would show 2x.
+    Processes must then beat what the GIL allows threads (1x at best) by 0.3."""
     best_one = best_two = math.inf
     thread_cores = 0.0
     for _ in range(4):  # a round slowed by load on one side only is retried, as below
-        one, two, cores = _makespans("cpu-thread")
-        best_one, best_two = min(best_one, one), min(best_two, two)
+        one, two, cores, one_cpu = _makespans("cpu-thread")
+        best_one, best_two = min(best_one, one, one_cpu), min(best_two, two)
         thread_cores = max(thread_cores, cores)  # the GIL's ceiling holds in every round
         thread = best_one / best_two
         if thread < 1.25:
@@ -290,12 +300,12 @@ def test_real_clock_cpu_kinds_gil_versus_processes() -> None:
             samples = (*_makespans("cpu-process")[:2], *_plain_makespans(pool))
             best = [min(b, s) for b, s in zip(best, samples, strict=True)]
             process, machine = best[0] / best[1], best[2] / best[3]
-            if process >= 0.8 * machine and (machine < 1.4 or process >= thread + 0.3):
+            if process >= 0.8 * machine and (machine < 1.4 or process >= max(thread, 1.0) + 0.3):
                 break
     seen = f"pool {process:.2f}, plain processes {machine:.2f}, threads {thread:.2f}"
     assert process >= 0.8 * machine, f"cpu-process speedup 1 -> 2 workers: {seen}"
     if machine >= 1.4:  # a second core was free: there, processes beat the GIL
-        assert process >= thread + 0.3, f"cpu-process speedup 1 -> 2 workers: {seen}"
+        assert process >= max(thread, 1.0) + 0.3, f"cpu-process speedup 1 -> 2 workers: {seen}"
 
 
 def test_handler_runs_count_every_run_beyond_one_per_attempt():

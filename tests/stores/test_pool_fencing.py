@@ -15,6 +15,10 @@ from jobsim import Job, JobStatus, RetryPolicy, WorkerPool
 
 pytestmark = pytest.mark.anyio
 
+# Renewed every LEASE / 3, a lease lapses only when its holder cannot renew for 2/3 of it: at
+# 1.5 s, a stall of 1 s, far beyond what a loaded two-core machine does to a running loop.
+LEASE = 1.5
+
 
 async def test_a_taken_over_claims_outcome_is_refused_and_not_counted(
     leasing_factory: Any, caplog: pytest.LogCaptureFixture
@@ -50,12 +54,13 @@ async def test_leases_are_renewed_through_the_drain_and_a_retry_delay(
 ) -> None:
     caplog.set_level(logging.WARNING)
     store, sweeper = await leasing_factory.open(), await leasing_factory.open()
-    long_job = await store.add(Job(payload={"seconds": 1.5}))
+    long_job = await store.add(Job(payload={"seconds": 2 * LEASE}))  # drained: 2 leases long
     retried = await store.add(Job(payload={"seconds": 0.0}, max_attempts=2))
-    started = anyio.Event()
+    started, failed = anyio.Event(), anyio.Event()
 
     async def handler(job: Job) -> str:
         if job.id == retried.id and job.attempts == 1:
+            failed.set()
             raise RuntimeError("once")
         started.set()
         await anyio.sleep(job.payload["seconds"])
@@ -69,13 +74,14 @@ async def test_leases_are_renewed_through_the_drain_and_a_retry_delay(
             swept += await sweeper.requeue_expired()
             await anyio.sleep(0.05)
 
-    policy = RetryPolicy(base=1.0, jitter=False)
+    policy = RetryPolicy(base=4 * LEASE, jitter=False)  # held, renewed, through the drain
     async with anyio.create_task_group() as tg:
         tg.start_soon(sweep)
-        async with WorkerPool(store, handler, workers=2, lease=0.3, retry=policy) as pool:
+        async with WorkerPool(store, handler, workers=2, lease=LEASE, retry=policy) as pool:
             with anyio.fail_after(20):
                 await started.wait()
-            report = await pool.shutdown(timeout=10)  # drains the 1.5 s job: 5 leases long
+                await failed.wait()
+            report = await pool.shutdown(timeout=30)  # drains the long job
         tg.cancel_scope.cancel()
     assert swept == 0  # no lease lapsed: not while draining, not during the retry delay
     assert report.refused == 0 and report.timed_out is False
