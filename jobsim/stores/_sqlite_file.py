@@ -1,5 +1,7 @@
-"""The SQLite store's one connection to its file: one database thread with group commit, and
-a check before every transaction that the file at the path is still the file it opened."""
+"""The SQLite store's connections to its file: the event loop's own (while the write lock is
+free, see :mod:`~jobsim.stores._loop_commit`), one database thread's (when it is not), each
+with group commit, and a check before every transaction that the file at the path is still
+the file it opened."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from jobsim.stores._loop_commit import LoopCommit
 from jobsim.stores._sqlite_schema import connect
-from jobsim.stores._threads import ConnectionThreads
+from jobsim.stores._threads import ConnectionThreads, hand_off
 from jobsim.stores.errors import StoreUnavailable
 
 __all__ = ["SQLiteFile"]
@@ -23,7 +26,7 @@ T = TypeVar("T")
 
 
 class SQLiteFile:
-    """The open database at ``path`` (``":memory:"``: a private one), served by one thread.
+    """The open database at ``path`` (``":memory:"``: a private one, served by the thread).
 
     The directory must exist (it is never created silently). If the file is removed or
     replaced while open, every later call raises :class:`~jobsim.stores.StoreUnavailable`.
@@ -55,18 +58,27 @@ class SQLiteFile:
             group=_transaction,
             check=None if self._identity is None else self._check,
         )
+        # Statements run on the caller's event loop while the write lock is free (see
+        # LoopCommit); a private in-memory database has only the thread's connection.
+        self._loop: LoopCommit | None = None
+        if path != ":memory:":
+            self._loop = LoopCommit(_loop_connection(path), self._threads.send, self._check)
 
     @property
     def closed(self) -> bool:
         return self._threads is None
 
     def run(self, fn: Callable[[sqlite3.Cursor], T]) -> Coroutine[Any, Any, T]:
-        """Run ``fn(cursor)`` on the database thread: await the result. (The database
-        thread's own coroutine, not one wrapped around it: a frame less on every statement.)"""
+        """Run ``fn(cursor)`` and await its result, answered once it is committed: on the
+        caller's own thread while the file's write lock is free, else on the database thread.
+        (The hand-off's own coroutine, not one wrapped around it: a frame less per statement.)
+        """
         threads = self._threads
         if threads is None:
             raise RuntimeError(f"the SQLite database {self.path!r} is closed")
-        return threads.call(fn)
+        if self._loop is None:
+            return threads.call(fn)
+        return hand_off(fn, self._loop.send)
 
     def _check(self, conn: sqlite3.Cursor) -> None:
         """Refuse to go on once the database file was removed or replaced: the connection
@@ -86,6 +98,9 @@ class SQLiteFile:
             )
 
     async def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
         threads, self._threads = self._threads, None
         if threads is not None:
             started = threads.close()  # the thread closes the connection after queued work
@@ -99,6 +114,16 @@ def _file_identity(path: str) -> tuple[int, int]:
     """(device, inode) of the file at ``path``: which file, not just which name."""
     st = os.stat(path)
     return st.st_dev, st.st_ino
+
+
+def _loop_connection(path: str) -> sqlite3.Cursor:
+    """The event loop's connection (see :class:`LoopCommit`): it never waits for a lock and
+    never checkpoints. The file and its schema exist already (``connect`` made them)."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 0")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    return conn.cursor()
 
 
 def _close_connection(cursor: sqlite3.Cursor) -> None:

@@ -16,7 +16,7 @@ import logging
 import math
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import sniffio
 
-__all__ = ["ConnectionThreads", "waker"]
+__all__ = ["ConnectionThreads", "hand_off", "waker"]
 
 logger = logging.getLogger("jobsim.stores")
 
@@ -217,48 +217,20 @@ class ConnectionThreads(Generic[C]):
         except Exception as exc:
             item.box.append((False, exc))
 
-    async def call(self, fn: Callable[[C], T]) -> T:
+    def call(self, fn: Callable[[C], T]) -> Coroutine[Any, Any, T]:
         """Run ``fn(connection)`` on a database thread and return its result (or raise).
 
         The wait is shielded: a statement once sent finishes and its outcome is known (a
         cancelled caller never leaves a claim half-done); cancellation is delivered after.
-        The caller waits on its loop's own primitive (an asyncio future, a parked trio task),
-        not on anyio's event and cancel scope: this hand-off is on every statement's path.
         """
         if self._closed:
             raise RuntimeError(f"{self._name}: the store is closed")
-        self._spawn_if_needed()
-        # asyncio's running loop (a C lookup) before sniffio's question (a few attribute and
-        # context lookups in Python): trio has no asyncio loop running in its thread.
-        loop = _running_asyncio_loop()
-        if loop is None and sniffio.current_async_library() == "trio":
-            import trio
+        return hand_off(fn, self.send)
 
-            task = trio.lowlevel.current_task()
-            call = _Call(fn, trio.lowlevel.current_trio_token().run_sync_soon, task)
-            self._queue.put(call)
-            await trio.lowlevel.wait_task_rescheduled(_no_abort)
-        else:
-            if loop is None:
-                loop = asyncio.get_running_loop()  # raises the usual "no running event loop"
-            call = _Call(fn, loop.call_soon_threadsafe, loop.create_future())
-            self._queue.put(call)
-            try:
-                await call.waiter
-            except asyncio.CancelledError:
-                if not call.done:  # wait for the outcome under a shield
-                    call.event = anyio.Event()
-                    with anyio.CancelScope(shield=True):
-                        await call.event.wait()
-                # A cancelled anyio scope cancels again at the caller's next checkpoint (anyio
-                # re-delivers until the scope is left): return the outcome. A plain asyncio
-                # cancellation is not re-delivered: let it go on once the outcome is known.
-                if anyio.current_effective_deadline() != -math.inf:
-                    raise
-        ok, value = call.box[0]
-        if ok:
-            return value  # type: ignore[no-any-return,unused-ignore]
-        raise value
+    def send(self, call: _Call) -> None:
+        """Queue ``call`` for a database thread (starting one if every thread is busy)."""
+        self._spawn_if_needed()
+        self._queue.put(call)
 
     def close(self) -> list[threading.Thread]:
         """Ask every thread to stop after the work already queued; returns them (to join)."""
@@ -268,3 +240,45 @@ class ConnectionThreads(Generic[C]):
         for _ in threads:
             self._queue.put(None)
         return threads
+
+
+async def hand_off(fn: Callable[[Any], T], send: Callable[[_Call], None]) -> T:
+    """Make ``fn`` a :class:`_Call` for the current event loop, ``send`` it on its way (to a
+    database thread, or run it on the spot and answer at commit) and wait for its answer.
+
+    The wait is shielded: a statement once sent finishes and its outcome is known (a
+    cancelled caller never leaves a claim half-done); cancellation is delivered after.
+    The caller waits on its loop's own primitive (an asyncio future, a parked trio task),
+    not on anyio's event and cancel scope: this hand-off is on every statement's path.
+    """
+    # asyncio's running loop (a C lookup) before sniffio's question (a few attribute and
+    # context lookups in Python): trio has no asyncio loop running in its thread.
+    loop = _running_asyncio_loop()
+    if loop is None and sniffio.current_async_library() == "trio":
+        import trio
+
+        task = trio.lowlevel.current_task()
+        call = _Call(fn, trio.lowlevel.current_trio_token().run_sync_soon, task)
+        send(call)
+        await trio.lowlevel.wait_task_rescheduled(_no_abort)
+    else:
+        if loop is None:
+            loop = asyncio.get_running_loop()  # raises the usual "no running event loop"
+        call = _Call(fn, loop.call_soon_threadsafe, loop.create_future())
+        send(call)
+        try:
+            await call.waiter
+        except asyncio.CancelledError:
+            if not call.done:  # wait for the outcome under a shield
+                call.event = anyio.Event()
+                with anyio.CancelScope(shield=True):
+                    await call.event.wait()
+            # A cancelled anyio scope cancels again at the caller's next checkpoint (anyio
+            # re-delivers until the scope is left): return the outcome. A plain asyncio
+            # cancellation is not re-delivered: let it go on once the outcome is known.
+            if anyio.current_effective_deadline() != -math.inf:
+                raise
+    ok, value = call.box[0]
+    if ok:
+        return value  # type: ignore[no-any-return,unused-ignore]
+    raise value

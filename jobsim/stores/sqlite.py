@@ -6,10 +6,13 @@
   threads or processes) exactly one sees the row still pending and wins.
 * **Several processes.** WAL mode lets readers run beside the one writer; ``busy_timeout``
   makes a writer wait for the lock instead of failing with ``database is locked``.
-* **Off the event loop.** Every statement runs on the store's own database thread, one at a
-  time, so a slow disk or a lock held by another process never blocks the loop. Works on
-  asyncio and trio. Calls that queue up while the thread is busy share one transaction
-  (group commit); each caller is answered only after the commit.
+* **Never waiting on the event loop.** While the file's write lock is free, a statement runs
+  at once on the caller's thread: the calls of one event-loop step share one transaction,
+  committed at the end of the step (group commit), and each caller is answered only after
+  the commit. When another process (or the store's own thread) holds the lock, the call goes
+  to the store's database thread, which waits ``busy_timeout`` for it; checkpoints (the one
+  step that calls ``fsync``) run there too. So a lock held elsewhere or a slow disk never blocks
+  the loop. Works on asyncio and trio.
 * **Ttl.** A claim never takes a job past its ttl. Marking such jobs ``expired`` costs a
   write, so a claim does it only when a job this store added is due, or when it has not been
   done for ``SWEEP_EVERY`` (1 s): another process's job shows ``expired`` up to that late.

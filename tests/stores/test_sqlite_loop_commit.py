@@ -1,0 +1,139 @@
+"""The SQLite store's statements run on the event loop's own thread while the file's write lock
+is free, one transaction per loop step; a lock held elsewhere sends them to the database
+thread, so the loop never waits for it; checkpoints happen off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import anyio
+import pytest
+
+from jobsim import Job, JobStatus
+from jobsim.stores._loop_commit import LoopCommit
+from jobsim.stores.sqlite import SQLiteJobStore
+
+pytestmark = pytest.mark.anyio
+
+
+def _database_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("jobsim-sqlite")]
+
+
+async def test_a_store_alone_on_its_file_runs_every_statement_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    before = _database_threads()
+    store = await SQLiteJobStore.open(tmp_path / "jobs.db")
+    try:
+        jobs = [Job(payload={"i": i}) for i in range(50)]
+        async with anyio.create_task_group() as tg:  # many callers in the same loop steps
+            for job in jobs:
+                tg.start_soon(store.add, job)
+        claimed = await store.claim_next("w", lease=30)
+        assert claimed is not None
+        await store.complete(claimed.id, "ok", token=claimed.token)
+        assert (await store.counts())[JobStatus.PENDING] == 49
+        assert _database_threads() == before  # no database thread was ever needed
+    finally:
+        await store.close()
+
+
+async def test_a_lock_held_by_another_connection_never_blocks_the_loop(tmp_path: Path) -> None:
+    """Another connection holds the write lock until the loop has ticked five times since the
+    store's ``add`` began (or gives up after ~10 s): the lock is released by the ticks only if
+    the loop kept running while the add waited (the call went to the database thread)."""
+    path = tmp_path / "jobs.db"
+    store = await SQLiteJobStore.open(path)  # busy_timeout 30 s: a loop waiting would freeze
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, held by "another process"
+    ticks = 0
+    ticked = anyio.Event()
+    released = threading.Event()
+    outcome: list[str] = []
+
+    def hold_until_five_ticks(since: int) -> None:
+        for _ in range(1000):  # ~10 s at most: then the assertion below fails, not the run
+            if ticks - since >= 5:
+                outcome.append("ticks")
+                break
+            released.wait(0.01)
+        else:
+            outcome.append("gave up")
+        holder.execute("COMMIT")
+        released.set()
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not released.is_set():
+            ticks += 1
+            ticked.set()
+            await anyio.sleep(0.005)
+
+    job = Job(payload={"k": 1})
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            await ticked.wait()
+            threading.Thread(target=hold_until_five_ticks, args=(ticks,), daemon=True).start()
+            await store.add(job)
+            assert released.is_set()  # answered only once the lock was free
+        assert outcome == ["ticks"]
+        assert (await store.get(job.id)).status is JobStatus.PENDING
+    finally:
+        holder.close()
+        await store.close()
+
+
+async def test_checkpoints_copy_the_log_into_the_file_while_the_store_is_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's connection never checkpoints; the database thread does, every
+    ``CHECKPOINT_EVERY`` rows changed: the database file itself grows, not only its log."""
+    monkeypatch.setattr(LoopCommit, "CHECKPOINT_EVERY", 100)
+    path = tmp_path / "jobs.db"
+    store = await SQLiteJobStore.open(path)
+    try:
+        empty = path.stat().st_size
+        for i in range(400):
+            await store.add(Job(payload={"i": i, "pad": "x" * 200}))
+        with anyio.fail_after(30):
+            while path.stat().st_size <= empty:  # noqa: ASYNC110  # the thread's checkpoint
+                await anyio.sleep(0.01)
+        assert path.stat().st_size > empty + 50_000
+    finally:
+        await store.close()
+
+
+def test_loops_in_two_threads_share_one_store(tmp_path: Path) -> None:
+    """The loop's connection belongs to one thread's step at a time; the other thread's calls
+    go to the database thread meanwhile. Nothing is lost either way."""
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    errors: list[BaseException] = []
+
+    def adder(prefix: str) -> None:
+        async def add_all() -> None:
+            await asyncio.gather(*(store.add(Job(id=f"{prefix}{i}")) for i in range(300)))
+
+        try:
+            asyncio.run(add_all())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=adder, args=(p,)) for p in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+    async def check() -> None:
+        try:
+            assert (await store.counts())[JobStatus.PENDING] == 600
+        finally:
+            await store.close()
+
+    asyncio.run(check())
