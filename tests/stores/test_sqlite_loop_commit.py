@@ -101,7 +101,7 @@ async def test_checkpoints_copy_the_log_into_the_file_while_the_store_is_open(
         for i in range(400):
             await store.add(Job(payload={"i": i, "pad": "x" * 200}))
         with anyio.fail_after(30):
-            while path.stat().st_size <= empty:  # noqa: ASYNC110  # the thread's checkpoint
+            while path.stat().st_size <= empty:  # the thread's checkpoint
                 await anyio.sleep(0.01)
         assert path.stat().st_size > empty + 50_000
     finally:
