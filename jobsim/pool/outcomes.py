@@ -151,14 +151,18 @@ class Outcomes:
         """Record a completion through the store's coroutine."""
         request = self.cancelling.pop(job_id, None)
         write = self.store.complete(job_id, result, at=self.clock(), token=token)
-        if request is None:  # the common case: no cancel scope (~10 µs on asyncio)
-            accepted = await self._write(write, job_id, worker_id)
-        else:
-            with anyio.CancelScope(shield=True):  # cancel() came too late
-                accepted = await self._write(write, job_id, worker_id)
-            request.done.set()
-        if not accepted:
+        try:  # _write's work, inlined: every job of a store that waits comes through here
+            if request is None:  # the common case: no cancel scope (~10 µs on asyncio)
+                await write
+            else:
+                with anyio.CancelScope(shield=True):  # cancel() came too late
+                    await write
+        except InvalidTransition as exc:
+            self.refused(job_id, worker_id, exc)
             return
+        finally:
+            if request is not None:
+                request.done.set()
         self.stats.completed += 1
         self.stats.processed[worker_id] += 1
         self._trace(_COMPLETED, job_id, worker_id)

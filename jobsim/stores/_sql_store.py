@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
 
 from jobsim.domain import ClaimToken, Job, JobNotFound, JobStatus
@@ -41,7 +41,9 @@ class SQLJobStore(abc.ABC):
     _NO_LIMIT: ClassVar[int | None] = None
 
     @abc.abstractmethod
-    async def _run(self, fn: Callable[[Conn], T], retried: list[int] | None = None) -> T:
+    def _run(
+        self, fn: Callable[[Conn], T], retried: list[int] | None = None
+    ) -> Coroutine[Any, Any, T]:
         """Run ``fn(connection)`` on a database thread and wait for it; ``retried`` (if
         given) counts the times ``fn`` was run again after the connection dropped."""
 
@@ -99,53 +101,52 @@ class SQLJobStore(abc.ABC):
             return True  # the first try claimed it before the connection dropped
         return bool(won)
 
-    async def _finish(
+    def _finish(
         self, sql: str, new: JobStatus, params: tuple[Any, ...], token: ClaimToken | None
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
         """End a claim: one conditional UPDATE (``params`` end with the job id), fenced by
-        ``token`` when given; when it moves nothing, who holds the job says why."""
+        ``token`` when given; when it moves nothing, who holds the job says why. (The store's
+        ``_run`` itself is returned, not a coroutine around it: a frame less per outcome.)"""
         job_id = params[-1]
         if token is not None:
             sql += self._sql.fence
             params += (token[0], token[1])
         holder = self._sql.holder
-
-        def finish(conn: Conn) -> tuple[bool, Any]:
-            if conn.execute(sql, params).rowcount:
-                return True, None
-            row = conn.execute(holder, (job_id,)).fetchone()
-            return False, None if row is None else tuple(row)
-
         retried: list[int] = []
-        moved, current = await self._run(finish, retried)
-        if moved:
-            return
-        if retried and token is not None and current == (new.value, *token):
-            return  # the first try was written before the connection dropped
-        raise refusal(job_id, new, token, current)
 
-    async def complete(
+        def finish(conn: Conn) -> None:
+            if conn.execute(sql, params).rowcount:
+                return
+            row = conn.execute(holder, (job_id,)).fetchone()
+            current = None if row is None else tuple(row)
+            if retried and token is not None and current == (new.value, *token):
+                return  # the first try was written before the connection dropped
+            raise refusal(job_id, new, token, current)
+
+        return self._run(finish, retried)
+
+    def complete(
         self,
         job_id: str,
         result: Any = None,
         *,
         at: float | None = None,
         token: ClaimToken | None = None,
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
         when = time.time() if at is None else at
         params = (encode_result(job_id, result), when, job_id)
-        await self._finish(self._sql.complete, JobStatus.COMPLETED, params, token)
+        return self._finish(self._sql.complete, JobStatus.COMPLETED, params, token)
 
-    async def fail(
+    def fail(
         self, job_id: str, error: str, *, at: float | None = None, token: ClaimToken | None = None
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
         when = time.time() if at is None else at
-        await self._finish(self._sql.fail, JobStatus.FAILED, (error, when, job_id), token)
+        return self._finish(self._sql.fail, JobStatus.FAILED, (error, when, job_id), token)
 
-    async def release(
+    def release(
         self, job_id: str, error: str | None = None, *, token: ClaimToken | None = None
-    ) -> None:
-        await self._finish(self._sql.release, JobStatus.PENDING, (error, job_id), token)
+    ) -> Coroutine[Any, Any, None]:
+        return self._finish(self._sql.release, JobStatus.PENDING, (error, job_id), token)
 
     async def cancel(self, job_id: str, *, at: float | None = None) -> bool:
         """Cancel a job: True if this call moved it to cancelled, False if it had already

@@ -34,7 +34,7 @@ import anyio.to_thread
 
 from jobsim.domain import DuplicateJob, Job
 from jobsim.stores._poll import PendingPoll
-from jobsim.stores._sql import rows_for_insert
+from jobsim.stores._sql import job_to_row, rows_for_insert
 from jobsim.stores._sql_store import SQLJobStore
 from jobsim.stores._sqlite_file import SQLiteFile
 from jobsim.stores._sqlite_schema import (  # noqa: F401 (re-exported)
@@ -120,21 +120,29 @@ class SQLiteJobStore(SQLJobStore):
 
     # -- JobStore ------------------------------------------------------------------------------
 
-    async def add(self, job: Job, *, at: float | None = None) -> Job:
-        await self.add_many([job], at=at)
-        return job
+    def add(self, job: Job, *, at: float | None = None) -> Coroutine[Any, Any, Job]:
+        """Store a new job (see :meth:`JobStore.add`): one ``INSERT``, the hand-off's own
+        coroutine (every POST of the service comes through here)."""
+        if job.created is None:
+            job.created = time.time() if at is None else at
+        row = job_to_row(job)
+        if job.ttl is not None:  # an id found taken below only costs one early sweep
+            heapq.heappush(self._deadlines, job.created + job.ttl)
+
+        def insert(conn: sqlite3.Cursor) -> Job:
+            try:
+                conn.execute(_INSERT, row)
+            except sqlite3.IntegrityError:
+                raise DuplicateJob(job.id) from None
+            return job
+
+        return self._run(insert)
 
     async def add_many(self, jobs: Iterable[Job], *, at: float | None = None) -> list[Job]:
         """Store many jobs in one transaction (all or none); much faster than one by one."""
         jobs, rows = rows_for_insert(jobs, at)
 
         def insert(conn: sqlite3.Cursor) -> None:
-            if len(rows) == 1:  # one statement is atomic by itself: no savepoint needed
-                try:
-                    conn.execute(_INSERT, rows[0])
-                except sqlite3.IntegrityError:
-                    raise DuplicateJob(jobs[0].id) from None
-                return
             # A savepoint: a transaction of its own, or nested in a group commit.
             conn.execute("SAVEPOINT add_many")
             try:
@@ -161,24 +169,27 @@ class SQLiteJobStore(SQLJobStore):
 
     # -- LeasingJobStore -----------------------------------------------------------------------
 
-    async def claim_next(
+    def claim_next(
         self, worker_id: str, lease: float, *, at: float | None = None
-    ) -> Job | None:
+    ) -> Coroutine[Any, Any, Job | None]:
+        """See :meth:`LeasingJobStore.claim_next` (the hand-off's own coroutine: a frame less
+        on every claim)."""
         if not lease > 0:
             raise ValueError(f"lease must be > 0 seconds, got {lease!r}")
 
         sweep = self._sweep_due(time.time() if at is None else at)
+        job = self._job
 
-        def claim_next(conn: sqlite3.Cursor) -> Any:
+        def claim_next(conn: sqlite3.Cursor) -> Job | None:
             now = time.time()
             started = now if at is None else at
             if sweep:
                 conn.execute(EXPIRE_DUE_SQL, (started, started))
             params = (worker_id, started, now + lease, started)
-            return conn.execute(CLAIM_NEXT_SQL, params).fetchone()
+            row = conn.execute(CLAIM_NEXT_SQL, params).fetchone()
+            return None if row is None else job(row)
 
-        row = await self._run(claim_next)
-        return None if row is None else self._job(row)
+        return self._run(claim_next)
 
     def _sweep_due(self, now: float) -> bool:
         """Whether this claim should first mark jobs past their ttl ``expired``: when a job
