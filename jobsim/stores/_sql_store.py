@@ -47,6 +47,11 @@ class SQLJobStore(abc.ABC):
         """Run ``fn(connection)`` on a database thread and wait for it; ``retried`` (if
         given) counts the times ``fn`` was run again after the connection dropped."""
 
+    def _run_scan(self, fn: Callable[[Conn], T]) -> Coroutine[Any, Any, T]:
+        """Run a statement whose work grows with the table (a page of jobs, the counts, a
+        purge, a sweep): as any other unless the store runs those elsewhere."""
+        return self._run(fn)
+
     def _lease_until(self, lease: float) -> float:
         """The parameter of :attr:`Statements.renew` for a lease of ``lease`` seconds (called
         on the database thread)."""
@@ -78,7 +83,7 @@ class SQLJobStore(abc.ABC):
             sql, params = self._sql.list_all, page
         else:
             sql, params = self._sql.list_status, (wanted.value, *page)
-        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        rows = await self._run_scan(lambda conn: conn.execute(sql, params).fetchall())
         return [self._job(row) for row in rows]
 
     async def claim(self, job_id: str, worker_id: str, *, at: float | None = None) -> bool:
@@ -179,12 +184,12 @@ class SQLJobStore(abc.ABC):
         moved. ``at``: now on the clock the jobs' ``created`` times use (default: wall clock)."""
         now = time.time() if at is None else at
         sql = self._sql.expire_due
-        return int(await self._run(lambda conn: conn.execute(sql, (now, now)).rowcount))
+        return int(await self._run_scan(lambda conn: conn.execute(sql, (now, now)).rowcount))
 
     async def counts(self) -> dict[JobStatus, int]:
         sql = self._sql.counts
         counts = dict.fromkeys(JobStatus, 0)
-        for status, n in await self._run(lambda conn: conn.execute(sql).fetchall()):
+        for status, n in await self._run_scan(lambda conn: conn.execute(sql).fetchall()):
             counts[JobStatus(status)] = n
         return counts
 
@@ -196,7 +201,7 @@ class SQLJobStore(abc.ABC):
         if statement is None:
             return 0
         sql, params = statement
-        return int(await self._run(lambda conn: conn.execute(sql, params).rowcount))
+        return int(await self._run_scan(lambda conn: conn.execute(sql, params).rowcount))
 
     # -- LeasingJobStore -----------------------------------------------------------------------
 
@@ -226,4 +231,4 @@ class SQLJobStore(abc.ABC):
         since leases that lapsed while it was down lapsed because nobody *could* renew them.
         """
         sql, params = self._sql.requeue, self._requeue_params
-        return int(await self._run(lambda conn: conn.execute(sql, params(settle)).rowcount))
+        return int(await self._run_scan(lambda conn: conn.execute(sql, params(settle)).rowcount))

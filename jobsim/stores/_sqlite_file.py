@@ -80,6 +80,14 @@ class SQLiteFile:
             return threads.call(fn)
         return hand_off(fn, self._loop.send)
 
+    def run_on_thread(self, fn: Callable[[sqlite3.Cursor], T]) -> Coroutine[Any, Any, T]:
+        """Run ``fn(cursor)`` on the database thread whatever the lock: for statements whose
+        work grows with the table, which would hold up the event loop for as long."""
+        threads = self._threads
+        if threads is None:
+            raise RuntimeError(f"the SQLite database {self.path!r} is closed")
+        return threads.call(fn)
+
     def _check(self, conn: sqlite3.Cursor) -> None:
         """Refuse to go on once the database file was removed or replaced: the connection
         would keep working on the old, unlinked file while everyone else uses the new one

@@ -112,6 +112,13 @@ class SQLiteJobStore(SQLJobStore):
             raise RuntimeError(f"{self!r} is closed; open a new store")
         return self._file.run(fn)
 
+    def _run_scan(self, fn: Callable[[sqlite3.Cursor], T]) -> Coroutine[Any, Any, T]:
+        """Run ``fn(cursor)`` on the database thread: a statement whose work grows with the
+        table (or a batch of jobs) would hold up the event loop for as long."""
+        if self._file.closed:
+            raise RuntimeError(f"{self!r} is closed; open a new store")
+        return self._file.run_on_thread(fn)
+
     def _lease_until(self, lease: float) -> float:
         return time.time() + lease  # leases on the host's wall clock, shared by its processes
 
@@ -158,7 +165,7 @@ class SQLiteJobStore(SQLJobStore):
                 raise
             conn.execute("RELEASE add_many")
 
-        await self._run(insert)
+        await self._run_scan(insert)
         for job in jobs:
             if job.ttl is not None and job.created is not None:
                 heapq.heappush(self._deadlines, job.created + job.ttl)
@@ -216,7 +223,7 @@ class SQLiteJobStore(SQLJobStore):
         await self._poll.wait(timeout)
 
     async def _count_pending(self) -> int:
-        return int(await self._run(lambda conn: conn.execute(PENDING_SQL).fetchone()[0]))
+        return int(await self._run_scan(lambda conn: conn.execute(PENDING_SQL).fetchone()[0]))
 
 
 def _first_taken(conn: sqlite3.Cursor, ids: list[str]) -> str:
