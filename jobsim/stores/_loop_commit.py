@@ -9,7 +9,7 @@ with no busy wait: it either gets the lock at once or fails at once); that call 
 others made in the same step run in it as they come, and one callback at the end of the step
 commits and only then answers them all, so nothing is acknowledged before it is committed.
 
-Nothing here waits on the event loop:
+Nothing here waits on the event loop for a lock or a disk flush:
 
 * a lock held by another connection (another process, or the database thread) fails the
   ``BEGIN`` at once, and the call goes to the database thread, which waits ``busy_timeout``;
@@ -18,6 +18,11 @@ Nothing here waits on the event loop:
   database thread runs a passive checkpoint instead;
 * only one thread at a time owns the loop's connection: a call from another thread while a
   step's transaction is open goes to the database thread.
+
+What the loop still does is a job's few small statements and, at each commit, writing the
+pages they changed to the WAL, into the operating system's page cache (a commit in WAL mode
+with ``synchronous = NORMAL`` does not ``fsync``). Only a disk so slow that the kernel
+throttles those writes would hold the loop up.
 """
 
 from __future__ import annotations

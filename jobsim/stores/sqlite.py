@@ -11,8 +11,9 @@
   committed at the end of the step (group commit), and each caller is answered only after
   the commit. When another process (or the store's own thread) holds the lock, the call goes
   to the store's database thread, which waits ``busy_timeout`` for it; checkpoints (the one
-  step that calls ``fsync``) run there too. So a lock held elsewhere or a slow disk never blocks
-  the loop. Works on asyncio and trio.
+  step that calls ``fsync``) run there too. So a lock held elsewhere never blocks the loop,
+  nor does a flush to disk (a commit writes the WAL into the page cache). Works on asyncio
+  and trio.
 * **Ttl.** A claim never takes a job past its ttl. Marking such jobs ``expired`` costs a
   write, so a claim does it only when a job this store added is due, or when it has not been
   done for ``SWEEP_EVERY`` (1 s): another process's job shows ``expired`` up to that late.
