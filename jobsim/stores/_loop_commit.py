@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable
 from typing import ClassVar
 
-from jobsim.stores._threads import _Call, _resume
+from jobsim.stores._threads import Call, resume
 
 __all__ = ["LoopCommit"]
 
@@ -59,7 +59,7 @@ class LoopCommit:
     def __init__(
         self,
         cursor: sqlite3.Cursor,
-        elsewhere: Callable[[_Call], None],
+        elsewhere: Callable[[Call], None],
         check: Callable[[sqlite3.Cursor], object] | None,
     ) -> None:
         self._cursor = cursor
@@ -67,10 +67,10 @@ class LoopCommit:
         self._check = check
         self._owner = threading.Lock()  # held while a step's transaction is open
         self._owner_ident: int | None = None  # the thread of that step
-        self._group: list[_Call] | None = None  # the calls of the open transaction
+        self._group: list[Call] | None = None  # the calls of the open transaction
         self._checkpointed = 0  # cursor.connection.total_changes at the last checkpoint
 
-    def send(self, call: _Call) -> None:
+    def send(self, call: Call) -> None:
         """Run ``call`` in this step's transaction (opening it if need be), or send it on."""
         group = self._group
         if group is None:
@@ -87,7 +87,7 @@ class LoopCommit:
             call.box.append((False, exc))
         group.append(call)
 
-    def _open(self, call: _Call) -> list[_Call] | None:
+    def _open(self, call: Call) -> list[Call] | None:
         """Open this step's transaction and schedule its commit; None if the lock is taken."""
         if not self._owner.acquire(blocking=False):
             return None
@@ -100,7 +100,7 @@ class LoopCommit:
             self._owner.release()
             return None
         self._owner_ident = threading.get_ident()
-        group: list[_Call] = []
+        group: list[Call] = []
         self._group = group
         waiter = call.waiter
         if isinstance(waiter, asyncio.Future):
@@ -125,11 +125,11 @@ class LoopCommit:
         finally:
             self._owner_ident = None
             self._owner.release()
-        _resume(group)
+        resume(group)
         changes = cursor.connection.total_changes
         if changes - self._checkpointed >= self.CHECKPOINT_EVERY:
             self._checkpointed = changes
-            self._elsewhere(_Call(_checkpoint, _drop, None))
+            self._elsewhere(Call(_checkpoint, _drop, None))
 
     def close(self) -> None:
         """Commit a transaction still open (its callers are answered), then close."""

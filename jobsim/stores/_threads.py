@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import sniffio
 
-__all__ = ["ConnectionThreads", "hand_off", "waker"]
+__all__ = ["Call", "ConnectionThreads", "hand_off", "resume", "waker"]
 
 logger = logging.getLogger("jobsim.stores")
 
@@ -46,7 +46,7 @@ def waker() -> Callable[[Callable[[], object]], object]:
     return asyncio.get_running_loop().call_soon_threadsafe
 
 
-class _Call:
+class Call:
     """One call on its way to a database thread and back: ``box`` gets ``(ok, value)`` on
     the thread; ``done`` is set and the caller resumed on its own loop, after the commit."""
 
@@ -61,7 +61,7 @@ class _Call:
         self.event: anyio.Event | None = None  # a cancelled asyncio caller waits on this
 
 
-def _resume(calls: list[_Call]) -> None:
+def resume(calls: list[Call]) -> None:
     """On the callers' loop: mark their calls done and let each caller go on."""
     for call in calls:
         call.done = True
@@ -119,7 +119,7 @@ class ConnectionThreads(Generic[C]):
         self._group = group
         self._group_max = group_max
         self._check = check
-        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Call | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
@@ -189,15 +189,15 @@ class ConnectionThreads(Generic[C]):
                 with self._lock:
                     self._idle += 1
                 if len(items) == 1:
-                    self._post(items[0].wake, partial(_resume, items))
+                    self._post(items[0].wake, partial(resume, items))
                     continue
                 # One wake-up per event loop for the whole group, not one per call: each is
                 # a write to the loop's self-pipe and a turn of its selector.
-                wakes: dict[Callable[[Callable[[], object]], object], list[_Call]] = {}
+                wakes: dict[Callable[[Callable[[], object]], object], list[Call]] = {}
                 for it in items:
                     wakes.setdefault(it.wake, []).append(it)
                 for wake, calls in wakes.items():
-                    self._post(wake, partial(_resume, calls))
+                    self._post(wake, partial(resume, calls))
         finally:
             if conn is not None:
                 try:
@@ -211,7 +211,7 @@ class ConnectionThreads(Generic[C]):
             wake(fn)
 
     @staticmethod
-    def _run_one(conn: Any, item: _Call) -> None:
+    def _run_one(conn: Any, item: Call) -> None:
         try:
             item.box.append((True, item.fn(conn)))
         except Exception as exc:
@@ -227,7 +227,7 @@ class ConnectionThreads(Generic[C]):
             raise RuntimeError(f"{self._name}: the store is closed")
         return hand_off(fn, self.send)
 
-    def send(self, call: _Call) -> None:
+    def send(self, call: Call) -> None:
         """Queue ``call`` for a database thread (starting one if every thread is busy)."""
         self._spawn_if_needed()
         self._queue.put(call)
@@ -242,8 +242,8 @@ class ConnectionThreads(Generic[C]):
         return threads
 
 
-async def hand_off(fn: Callable[[Any], T], send: Callable[[_Call], None]) -> T:
-    """Make ``fn`` a :class:`_Call` for the current event loop, ``send`` it on its way (to a
+async def hand_off(fn: Callable[[Any], T], send: Callable[[Call], None]) -> T:
+    """Make ``fn`` a :class:`Call` for the current event loop, ``send`` it on its way (to a
     database thread, or run it on the spot and answer at commit) and wait for its answer.
 
     The wait is shielded: a statement once sent finishes and its outcome is known (a
@@ -258,13 +258,13 @@ async def hand_off(fn: Callable[[Any], T], send: Callable[[_Call], None]) -> T:
         import trio
 
         task = trio.lowlevel.current_task()
-        call = _Call(fn, trio.lowlevel.current_trio_token().run_sync_soon, task)
+        call = Call(fn, trio.lowlevel.current_trio_token().run_sync_soon, task)
         send(call)
         await trio.lowlevel.wait_task_rescheduled(_no_abort)
     else:
         if loop is None:
             loop = asyncio.get_running_loop()  # raises the usual "no running event loop"
-        call = _Call(fn, loop.call_soon_threadsafe, loop.create_future())
+        call = Call(fn, loop.call_soon_threadsafe, loop.create_future())
         send(call)
         try:
             await call.waiter
