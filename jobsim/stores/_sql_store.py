@@ -3,9 +3,10 @@ are the same logic on SQLite and PostgreSQL, over each dialect's :class:`Stateme
 
 Each call is one function of a DB-API connection (``conn.execute(sql, params)`` then
 ``fetchone``/``fetchall``/``rowcount``, which ``sqlite3`` and psycopg share), run by the store's
-``_run`` on a database thread: SQLite's checks its file first, PostgreSQL's rides out an outage.
-A call that needs several statements (a claim that finds its job past its ttl, an outcome that
-was refused) sends them in one trip to the database thread.
+``_run`` (PostgreSQL: on a database thread, riding out an outage; SQLite: in the caller's loop
+step while the file's lock is free, else on its database thread, checking its file first) or,
+for work that grows with the table, ``_run_scan``. A call that needs several statements (a
+claim that finds its job past its ttl, an outcome that was refused) runs them in one trip.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class SQLJobStore(abc.ABC):
     def _run(
         self, fn: Callable[[Conn], T], retried: list[int] | None = None
     ) -> Coroutine[Any, Any, T]:
-        """Run ``fn(connection)`` on a database thread and wait for it; ``retried`` (if
+        """Run ``fn(connection)`` where the store runs its statements (a database thread;
+        SQLite: the caller's loop while the lock is free) and wait for it; ``retried`` (if
         given) counts the times ``fn`` was run again after the connection dropped."""
 
     def _run_scan(self, fn: Callable[[Conn], T]) -> Coroutine[Any, Any, T]:
@@ -54,12 +56,12 @@ class SQLJobStore(abc.ABC):
 
     def _lease_until(self, lease: float) -> float:
         """The parameter of :attr:`Statements.renew` for a lease of ``lease`` seconds (called
-        on the database thread)."""
+        where the statement runs)."""
         return lease
 
     @abc.abstractmethod
     def _requeue_params(self, settle: float) -> tuple[Any, ...]:
-        """The parameters of :attr:`Statements.requeue` (called on the database thread)."""
+        """The parameters of :attr:`Statements.requeue` (called where the statement runs)."""
 
     def _job(self, row: Any) -> Job:
         return row_to_job(row, json_decoded=self._JSON_DECODED)

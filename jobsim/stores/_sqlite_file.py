@@ -73,9 +73,7 @@ class SQLiteFile:
         caller's own thread while the file's write lock is free, else on the database thread.
         (The hand-off's own coroutine, not one wrapped around it: a frame less per statement.)
         """
-        threads = self._threads
-        if threads is None:
-            raise RuntimeError(f"the SQLite database {self.path!r} is closed")
+        threads = self._open_threads()
         if self._loop is None:
             return threads.call(fn)
         return hand_off(fn, self._loop.send)
@@ -83,10 +81,13 @@ class SQLiteFile:
     def run_on_thread(self, fn: Callable[[sqlite3.Cursor], T]) -> Coroutine[Any, Any, T]:
         """Run ``fn(cursor)`` on the database thread whatever the lock: for statements whose
         work grows with the table, which would hold up the event loop for as long."""
+        return self._open_threads().call(fn)
+
+    def _open_threads(self) -> ConnectionThreads[sqlite3.Cursor]:
         threads = self._threads
         if threads is None:
-            raise RuntimeError(f"the SQLite database {self.path!r} is closed")
-        return threads.call(fn)
+            raise RuntimeError(f"the SQLite store at {self.path!r} is closed; open a new store")
+        return threads
 
     def _check(self, conn: sqlite3.Cursor) -> None:
         """Refuse to go on once the database file was removed or replaced: the connection

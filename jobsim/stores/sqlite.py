@@ -106,18 +106,14 @@ class SQLiteJobStore(SQLJobStore):
     def _run(  # the awaitable itself, not a coroutine around it: a frame less per call
         self, fn: Callable[[sqlite3.Cursor], T], retried: list[int] | None = None
     ) -> Coroutine[Any, Any, T]:
-        """Run ``fn(cursor)`` (the connection's one cursor: ``execute``, ``executemany``) on
-        the store's database thread: await the result (a file has no connection to lose:
-        ``retried`` stays empty)."""
-        if self._file.closed:
-            raise RuntimeError(f"{self!r} is closed; open a new store")
+        """Run ``fn(cursor)`` (the connection's one cursor: ``execute``, ``executemany``) and
+        await the result, on the loop or the database thread (see :class:`SQLiteFile`; a file
+        has no connection to lose: ``retried`` stays empty)."""
         return self._file.run(fn)
 
     def _run_scan(self, fn: Callable[[sqlite3.Cursor], T]) -> Coroutine[Any, Any, T]:
         """Run ``fn(cursor)`` on the database thread: a statement whose work grows with the
         table (or a batch of jobs) would hold up the event loop for as long."""
-        if self._file.closed:
-            raise RuntimeError(f"{self!r} is closed; open a new store")
         return self._file.run_on_thread(fn)
 
     def _lease_until(self, lease: float) -> float:
