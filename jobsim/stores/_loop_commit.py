@@ -19,6 +19,13 @@ Nothing here waits on the event loop for a lock or a disk flush:
 * only one thread at a time owns the loop's connection: a call from another thread while a
   step's transaction is open goes to the database thread.
 
+Fair to other processes: a busy loop would take the lock again microseconds after each
+commit, while other writers' busy handlers sleep between tries (1, 2, 5, 10 ms ...) and
+seldom catch the gap, so one process could take nearly all the work of a shared file. Once
+the loop finds the lock taken by someone else than its own database thread, it sends its
+calls to that thread for :attr:`LoopCommit.YIELD_FOR` seconds, where they wait for the lock
+like everyone else's.
+
 What the loop still does is a job's few small statements and, at each commit, writing the
 pages they changed to the WAL, into the operating system's page cache (a commit in WAL mode
 with ``synchronous = NORMAL`` does not ``fsync``). Only a disk so slow that the kernel
@@ -32,6 +39,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -51,24 +59,32 @@ class LoopCommit:
         elsewhere: sends a call to the database thread (when the lock is taken).
         check: runs before each transaction (the file's identity); raising sends the call to
             the database thread, which runs the check again and answers with its error.
+        thread_busy: whether the store's own database thread is running a call (then a
+            lock found taken is most likely its own, and the loop does not yield).
     """
 
     #: Rows changed on the loop's connection between two checkpoints on the database thread.
     CHECKPOINT_EVERY: ClassVar[int] = 2000
+    #: Seconds the loop leaves the lock to the database thread's fair wait once it found the
+    #: lock taken (another writer is active).
+    YIELD_FOR: ClassVar[float] = 0.2
 
     def __init__(
         self,
         cursor: sqlite3.Cursor,
         elsewhere: Callable[[Call], None],
         check: Callable[[sqlite3.Cursor], object] | None,
+        thread_busy: Callable[[], bool],
     ) -> None:
         self._cursor = cursor
+        self._thread_busy = thread_busy
         self._elsewhere = elsewhere
         self._check = check
         self._owner = threading.Lock()  # held while a step's transaction is open
         self._owner_ident: int | None = None  # the thread of that step
         self._group: list[Call] | None = None  # the calls of the open transaction
         self._checkpointed = 0  # cursor.connection.total_changes at the last checkpoint
+        self._yield_until = 0.0  # time.monotonic() until which calls go to the thread
 
     def send(self, call: Call) -> None:
         """Run ``call`` in this step's transaction (opening it if need be), or send it on."""
@@ -89,6 +105,8 @@ class LoopCommit:
 
     def _open(self, call: Call) -> list[Call] | None:
         """Open this step's transaction and schedule its commit; None if the lock is taken."""
+        if self._yield_until and time.monotonic() < self._yield_until:
+            return None  # another writer was active just now: wait our turn on the thread
         if not self._owner.acquire(blocking=False):
             return None
         cursor = self._cursor
@@ -98,7 +116,10 @@ class LoopCommit:
             cursor.execute("BEGIN IMMEDIATE")
         except Exception:  # locked by another writer (or worse: the thread will say what)
             self._owner.release()
+            if not self._thread_busy():  # another process writes: take turns with it
+                self._yield_until = time.monotonic() + self.YIELD_FOR
             return None
+        self._yield_until = 0.0
         self._owner_ident = threading.get_ident()
         group: list[Call] = []
         self._group = group

@@ -62,7 +62,10 @@ class SQLiteFile:
         # LoopCommit); a private in-memory database has only the thread's connection.
         self._loop: LoopCommit | None = None
         if path != ":memory:":
-            self._loop = LoopCommit(_loop_connection(path), self._threads.send, self._check)
+            threads = self._threads
+            self._loop = LoopCommit(
+                _loop_connection(path), threads.send, self._check, lambda: threads.busy
+            )
 
     @property
     def closed(self) -> bool:

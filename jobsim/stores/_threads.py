@@ -227,6 +227,11 @@ class ConnectionThreads(Generic[C]):
             raise RuntimeError(f"{self._name}: the store is closed")
         return hand_off(fn, self.send)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a thread is running a call now (read without the lock: a hint)."""
+        return self._idle < len(self._threads)
+
     def send(self, call: Call) -> None:
         """Queue ``call`` for a database thread (starting one if every thread is busy)."""
         self._spawn_if_needed()
