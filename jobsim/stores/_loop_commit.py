@@ -15,7 +15,10 @@ Nothing here waits on the event loop for a lock or a disk flush:
   ``BEGIN`` at once, and the call goes to the database thread, which waits ``busy_timeout``;
 * the loop's connection never checkpoints (``wal_autocheckpoint = 0``: a checkpoint is the
   one step that calls ``fsync``); every :attr:`LoopCommit.CHECKPOINT_EVERY` rows changed, the
-  database thread runs a passive checkpoint instead;
+  database thread runs a passive checkpoint instead, and the loop holds its calls until it is
+  done (they wait on the loop, answered right after). The pause is what keeps the log short:
+  only a log copied to its very end starts over, and a checkpoint racing steady writes never
+  reaches the end, so the log would grow for as long as the writes go on;
 * only one thread at a time owns the loop's connection: a call from another thread while a
   step's transaction is open goes to the database thread.
 
@@ -34,14 +37,14 @@ throttles those writes would hold the loop up.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from functools import partial
+from typing import Any, ClassVar
 
 from jobsim.stores._threads import Call, resume
 
@@ -56,7 +59,8 @@ class LoopCommit:
 
     Args:
         cursor: the loop's connection's one cursor.
-        elsewhere: sends a call to the database thread (when the lock is taken).
+        elsewhere: sends a call to the database thread (a checkpoint; a held call the loop
+            cannot run after it).
         check: runs before each transaction (the file's identity); raising sends the call to
             the database thread, which runs the check again and answers with its error.
         thread_busy: whether the store's own database thread is running a call (then a
@@ -85,26 +89,43 @@ class LoopCommit:
         self._group: list[Call] | None = None  # the calls of the open transaction
         self._checkpointed = 0  # cursor.connection.total_changes at the last checkpoint
         self._yield_until = 0.0  # time.monotonic() until which calls go to the thread
+        self._checkpointing = False  # a checkpoint is queued or running on the thread
+        self._held: list[tuple[Call, Any]] = []  # calls taken meanwhile, with their ``soon``
+        self._held_lock = threading.Lock()  # the checkpoint hands them back from its thread
+        self._closed = False
 
-    def send(self, call: Call) -> None:
-        """Run ``call`` in this step's transaction (opening it if need be), or send it on."""
+    def run_here(self, call: Call, soon: Callable[[Callable[[], object]], object]) -> bool:
+        """Take ``call``: run it in this step's transaction, opening it (and queueing its
+        commit with ``soon``, the loop's "run this callback next") if need be, or hold it while
+        a checkpoint runs. Either way it is answered on the caller's loop. False, having taken
+        nothing, when the lock is taken or another thread's step has the connection: the
+        caller sends the call to the database thread."""
         group = self._group
         if group is None:
-            group = self._open(call)
+            if self._checkpointing and self._hold(call, soon):
+                return True
+            group = self._open(soon)
             if group is None:
-                self._elsewhere(call)
-                return
+                return False
         elif self._owner_ident != threading.get_ident():
-            self._elsewhere(call)  # another thread's step has the connection
-            return
+            return False  # another thread's step has the connection
         try:
             call.box.append((True, call.fn(self._cursor)))
         except Exception as exc:
             call.box.append((False, exc))
         group.append(call)
+        return True
 
-    def _open(self, call: Call) -> list[Call] | None:
-        """Open this step's transaction and schedule its commit; None if the lock is taken."""
+    def _hold(self, call: Call, soon: Callable[[Callable[[], object]], object]) -> bool:
+        """Keep ``call`` until the running checkpoint is done (False: it just ended)."""
+        with self._held_lock:
+            if not self._checkpointing:
+                return False
+            self._held.append((call, soon))
+            return True
+
+    def _open(self, soon: Callable[[Callable[[], object]], object]) -> list[Call] | None:
+        """Open this step's transaction and queue its commit; None if the lock is taken."""
         if self._yield_until and time.monotonic() < self._yield_until:
             return None  # another writer was active just now: wait our turn on the thread
         if not self._owner.acquire(blocking=False):
@@ -123,11 +144,7 @@ class LoopCommit:
         self._owner_ident = threading.get_ident()
         group: list[Call] = []
         self._group = group
-        waiter = call.waiter
-        if isinstance(waiter, asyncio.Future):
-            waiter.get_loop().call_soon(self._commit)  # after the callbacks of this step
-        else:
-            call.wake(self._commit)  # trio's run_sync_soon: the next batch of this run
+        soon(self._commit)  # asyncio: after the callbacks already queued; trio: next batch
         return group
 
     def _commit(self) -> None:
@@ -150,22 +167,50 @@ class LoopCommit:
         changes = cursor.connection.total_changes
         if changes - self._checkpointed >= self.CHECKPOINT_EVERY:
             self._checkpointed = changes
-            self._elsewhere(Call(_checkpoint, _drop, None))
+            self._checkpointing = True  # calls are held until it is done
+            self._elsewhere(Call(_checkpoint, self._checkpoint_done, None))
+
+    def _checkpoint_done(self, _resume: object) -> None:
+        """On the database thread, once it is done with a checkpoint (or failed before it, when
+        the file was removed): hand the calls held meanwhile back to their loops."""
+        with self._held_lock:
+            self._checkpointing = False
+            held, self._held = self._held, []
+        loops: dict[Callable[..., object], list[tuple[Call, Any]]] = {}
+        for call, soon in held:
+            loops.setdefault(call.wake, []).append((call, soon))
+        for wake, calls in loops.items():
+            with contextlib.suppress(RuntimeError):  # that loop is gone
+                wake(partial(self._run_held, calls))
+
+    def _run_held(self, calls: list[tuple[Call, Any]]) -> None:
+        """On the callers' loop, after a checkpoint: run the calls held meanwhile."""
+        for call, soon in calls:
+            if self._closed:
+                call.box[:] = [(False, RuntimeError("the SQLite store was closed"))]
+                resume([call])
+            elif not self.run_here(call, soon):
+                self._elsewhere(call)
 
     def close(self) -> None:
-        """Commit a transaction still open (its callers are answered), then close."""
+        """Commit a transaction still open (its callers are answered), send held calls to the
+        database thread (which serves what was queued before it stops), then close."""
         if self._group is not None:
             self._commit()
+        with self._held_lock:
+            self._closed = True
+            self._checkpointing = False
+            held, self._held = self._held, []
+        for call, _ in held:
+            self._elsewhere(call)
         self._cursor.connection.close()
 
 
 def _checkpoint(conn: sqlite3.Cursor) -> None:
-    """On the database thread: copy committed pages back into the file, without waiting."""
+    """On the database thread: copy committed pages back into the file, without waiting for
+    anyone. This store holds its writes meanwhile, so unless another process writes, the
+    checkpoint copies the whole log and the next write starts the log over."""
     try:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     except sqlite3.Error:
         logger.debug("a passive checkpoint failed", exc_info=True)
-
-
-def _drop(fn: object) -> None:
-    """The wake-up of a call nobody waits for."""

@@ -79,7 +79,7 @@ class SQLiteFile:
         threads = self._open_threads()
         if self._loop is None:
             return threads.call(fn)
-        return hand_off(fn, self._loop.send)
+        return hand_off(fn, threads.send, self._loop.run_here)
 
     def run_on_thread(self, fn: Callable[[sqlite3.Cursor], T]) -> Coroutine[Any, Any, T]:
         """Run ``fn(cursor)`` on the database thread whatever the lock: for statements whose

@@ -16,7 +16,8 @@ import logging
 import math
 import queue
 import threading
-from collections.abc import Callable, Coroutine
+import types
+from collections.abc import Callable, Coroutine, Generator
 from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -24,7 +25,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import sniffio
 
-__all__ = ["Call", "ConnectionThreads", "hand_off", "resume", "waker"]
+__all__ = ["Call", "ConnectionThreads", "RunHere", "hand_off", "resume", "waker"]
 
 logger = logging.getLogger("jobsim.stores")
 
@@ -56,7 +57,7 @@ class Call:
         self.fn = fn
         self.box: list[tuple[bool, Any]] = []
         self.wake = wake  # "run this soon" on the caller's loop, from any thread
-        self.waiter = waiter  # an asyncio future, or a trio task
+        self.waiter = waiter  # an asyncio future, a trio task, or None (see hand_off)
         self.done = False
         self.event: anyio.Event | None = None  # a cancelled asyncio caller waits on this
 
@@ -69,6 +70,8 @@ def resume(calls: list[Call]) -> None:
             call.event.set()
             continue
         waiter = call.waiter
+        if waiter is None:
+            continue  # an asyncio caller whose call ran on its loop: it looks at ``done``
         if isinstance(waiter, asyncio.Future):
             if not waiter.done():
                 waiter.set_result(None)
@@ -247,14 +250,32 @@ class ConnectionThreads(Generic[C]):
         return threads
 
 
-async def hand_off(fn: Callable[[Any], T], send: Callable[[Call], None]) -> T:
-    """Make ``fn`` a :class:`Call` for the current event loop, ``send`` it on its way (to a
-    database thread, or run it on the spot and answer at commit) and wait for its answer.
+#: ``here(call, soon)`` runs ``call`` at once in a transaction whose commit ``soon`` (the
+#: caller's loop's own "run this callback next") will run and that answers the call; it
+#: returns False, having run nothing, when it cannot (the call then goes to ``send``).
+RunHere = Callable[[Call, Callable[[Callable[[], object]], object]], bool]
+
+
+@types.coroutine
+def _next_turn() -> Generator[None, None, None]:
+    """Give asyncio's loop one turn: the task's next step is queued after every callback
+    queued so far (asyncio runs them in order)."""
+    yield
+
+
+async def hand_off(
+    fn: Callable[[Any], T], send: Callable[[Call], None], here: RunHere | None = None
+) -> T:
+    """Make ``fn`` a :class:`Call` for the current event loop, run it ``here`` (on the
+    caller's thread, answered at the commit) or ``send`` it on its way (to a database thread)
+    and wait for its answer.
 
     The wait is shielded: a statement once sent finishes and its outcome is known (a
     cancelled caller never leaves a claim half-done); cancellation is delivered after.
     The caller waits on its loop's own primitive (an asyncio future, a parked trio task),
-    not on anyio's event and cancel scope: this hand-off is on every statement's path.
+    not on anyio's event and cancel scope: this hand-off is on every statement's path. On
+    asyncio, a call run ``here`` needs no future at all: its commit was queued before the
+    caller yields, so one turn of the loop later the call is answered.
     """
     # asyncio's running loop (a C lookup) before sniffio's question (a few attribute and
     # context lookups in Python): trio has no asyncio loop running in its thread.
@@ -262,17 +283,26 @@ async def hand_off(fn: Callable[[Any], T], send: Callable[[Call], None]) -> T:
     if loop is None and sniffio.current_async_library() == "trio":
         import trio
 
-        task = trio.lowlevel.current_task()
-        call = Call(fn, trio.lowlevel.current_trio_token().run_sync_soon, task)
-        send(call)
+        soon = trio.lowlevel.current_trio_token().run_sync_soon
+        call = Call(fn, soon, trio.lowlevel.current_task())
+        if here is None or not here(call, soon):
+            send(call)
         await trio.lowlevel.wait_task_rescheduled(_no_abort)
     else:
         if loop is None:
             loop = asyncio.get_running_loop()  # raises the usual "no running event loop"
-        call = Call(fn, loop.call_soon_threadsafe, loop.create_future())
-        send(call)
+        call = Call(fn, loop.call_soon_threadsafe, None)
+        ran_here = here is not None and here(call, loop.call_soon)
+        if not ran_here:
+            call.waiter = loop.create_future()
+            send(call)
         try:
-            await call.waiter
+            if ran_here:
+                await _next_turn()
+            if not call.done:  # sent on (or, on a loop that reorders callbacks, not yet)
+                if call.waiter is None:
+                    call.waiter = loop.create_future()
+                await call.waiter
         except asyncio.CancelledError:
             if not call.done:  # wait for the outcome under a shield
                 call.event = anyio.Event()

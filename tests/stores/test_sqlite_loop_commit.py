@@ -10,9 +10,11 @@ import threading
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from jobsim import Job, JobStatus
+from jobsim.stores import _loop_commit
 from jobsim.stores._loop_commit import LoopCommit
 from jobsim.stores.sqlite import SQLiteJobStore
 
@@ -110,6 +112,115 @@ async def test_checkpoints_copy_the_log_into_the_file_while_the_store_is_open(
         assert path.stat().st_size > empty + 50_000
     finally:
         await store.close()
+
+
+async def test_the_log_stays_bounded_under_a_steady_stream_of_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log that is written to all the time would only ever grow: a checkpoint racing the
+    writes never catches up with its end, so the log never starts over. The store holds its
+    writes while the database thread checkpoints, and the log stays a few checkpoints long
+    while 6,000 jobs (some 6 MB of log pages) go through without a pause."""
+    monkeypatch.setattr(LoopCommit, "CHECKPOINT_EVERY", 300)
+    path = tmp_path / "jobs.db"
+    log = tmp_path / "jobs.db-wal"
+    store = await SQLiteJobStore.open(path)
+    largest = 0
+
+    async def submitter(k: int) -> None:
+        for i in range(300):
+            await store.add(Job(payload={"k": k, "i": i}))
+
+    async def worker(name: str) -> None:
+        done = 0
+        while done < 600:
+            job = await store.claim_next(name, lease=30)
+            if job is None:
+                await anyio.lowlevel.checkpoint()
+                continue
+            await store.complete(job.id, None, token=job.token)
+            done += 1
+
+    async def watch() -> None:
+        nonlocal largest
+        while True:
+            largest = max(largest, log.stat().st_size if log.exists() else 0)
+            await anyio.sleep(0.002)
+
+    try:
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                async with anyio.create_task_group() as load:
+                    for k in range(20):
+                        load.start_soon(submitter, k)
+                    for w in range(10):
+                        load.start_soon(worker, f"w{w}")
+                tg.cancel_scope.cancel()
+        counts = await store.counts()
+        assert counts[JobStatus.COMPLETED] == 6000
+        assert largest < 2_000_000, f"the log grew to {largest:,} bytes"
+    finally:
+        await store.close()
+
+
+async def test_calls_held_during_a_checkpoint_are_answered_after_it_and_at_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the database thread checkpoints, the loop holds new calls (none goes to the
+    thread, none is lost): they run once the checkpoint is done, and a store closed
+    meanwhile hands them to the thread, which stores them before it stops."""
+    monkeypatch.setattr(LoopCommit, "CHECKPOINT_EVERY", 10)
+    started, go_on = threading.Event(), threading.Event()
+    checkpoint = _loop_commit._checkpoint
+
+    def slow_checkpoint(conn: sqlite3.Cursor) -> None:
+        started.set()
+        go_on.wait(10)
+        checkpoint(conn)
+
+    monkeypatch.setattr(_loop_commit, "_checkpoint", slow_checkpoint)
+    path = tmp_path / "jobs.db"
+    store = await SQLiteJobStore.open(path)
+    first = [Job(payload={"i": i}) for i in range(10)]
+    for job in first:  # ten rows changed: a checkpoint starts on the thread
+        await store.add(job)
+    await anyio.to_thread.run_sync(started.wait, 10)
+    held = Job(payload={"held": 1})
+    answered = anyio.Event()
+
+    async def add_held() -> None:
+        await store.add(held)
+        answered.set()
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(add_held)
+            for _ in range(20):
+                await anyio.sleep(0.005)
+            assert not answered.is_set()  # held while the checkpoint runs
+            go_on.set()
+    assert (await store.get(held.id)).status is JobStatus.PENDING
+
+    go_on.clear()
+    started.clear()
+    async with anyio.create_task_group() as tg:  # one group commit: the next checkpoint
+        for i in range(10):
+            tg.start_soon(store.add, Job(payload={"j": i}))
+    await anyio.to_thread.run_sync(started.wait, 10)
+    late = Job(payload={"late": 1})
+    with anyio.fail_after(30):  # a held call nobody answers would hang here
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.add, late)
+            await anyio.sleep(0.02)
+            threading.Timer(0.05, go_on.set).start()
+            await store.close()  # the held add goes to the thread, answered before it stops
+    reopened = await SQLiteJobStore.open(path)
+    try:
+        assert (await reopened.get(late.id)).status is JobStatus.PENDING
+        assert (await reopened.counts())[JobStatus.PENDING] == 22
+    finally:
+        await reopened.close()
 
 
 def test_loops_in_two_threads_share_one_store(tmp_path: Path) -> None:
