@@ -47,6 +47,7 @@ from jobsim.stores._sqlite_schema import (  # noqa: F401 (re-exported)
     PENDING_SQL,
     STATEMENTS,
     connect,
+    insert_binding,
     upgrade,
 )
 
@@ -129,13 +130,13 @@ class SQLiteJobStore(SQLJobStore):
         coroutine (every POST of the service comes through here)."""
         if job.created is None:
             job.created = time.time() if at is None else at
-        row = job_to_row(job)
+        sql, values = insert_binding(job_to_row(job))
         if job.ttl is not None:  # an id found taken below only costs one early sweep
             heapq.heappush(self._deadlines, job.created + job.ttl)
 
         def insert(conn: sqlite3.Cursor) -> Job:
             try:
-                conn.execute(_INSERT, row)
+                conn.execute(sql, values)
             except sqlite3.IntegrityError:
                 raise DuplicateJob(job.id) from None
             return job
