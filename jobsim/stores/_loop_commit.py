@@ -18,7 +18,9 @@ Nothing here waits on the event loop for a lock or a disk flush:
   database thread runs a passive checkpoint instead, and the loop holds its calls until it is
   done (they wait on the loop, answered right after). The pause is what keeps the log short:
   only a log copied to its very end starts over, and a checkpoint racing steady writes never
-  reaches the end, so the log would grow for as long as the writes go on;
+  reaches the end, so the log would grow for as long as the writes go on. The thread also
+  flushes the log every quarter of that, beside the writes, so the checkpoint, and the pause,
+  is short (about 5 ms here instead of 15);
 * only one thread at a time owns the loop's connection: a call from another thread while a
   step's transaction is open goes to the database thread.
 
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -93,6 +96,8 @@ class LoopCommit:
         self._held: list[tuple[Call, Any]] = []  # calls taken meanwhile, with their ``soon``
         self._held_lock = threading.Lock()  # the checkpoint hands them back from its thread
         self._closed = False
+        self._flushed = 0  # cursor.connection.total_changes at the last flush of the log
+        self._log_fd: int | None = None  # the log, opened by the database thread to flush it
 
     def run_here(self, call: Call, soon: Callable[[Callable[[], object]], object]) -> bool:
         """Take ``call``: run it in this step's transaction, opening it (and queueing its
@@ -166,9 +171,32 @@ class LoopCommit:
         resume(group)
         changes = cursor.connection.total_changes
         if changes - self._checkpointed >= self.CHECKPOINT_EVERY:
-            self._checkpointed = changes
+            self._checkpointed = self._flushed = changes
             self._checkpointing = True  # calls are held until it is done
             self._elsewhere(Call(_checkpoint, self._checkpoint_done, None))
+        elif changes - self._flushed >= self.CHECKPOINT_EVERY // 4:
+            self._flushed = changes
+            self._elsewhere(Call(self._flush_log, _ignore, None))
+
+    def _flush_log(self, conn: sqlite3.Cursor) -> None:
+        """On the database thread, beside the loop's writes: ``fdatasync`` the log. A
+        checkpoint first flushes the log it copies, most of its time (about 10 ms for 2,000
+        rows' worth here), and the loop's calls wait through it; flushed a quarter at a time
+        beforehand, the checkpoint has only the last quarter left to flush."""
+        fd = self._log_fd
+        try:
+            if fd is None:
+                path = conn.execute("PRAGMA database_list").fetchone()[2]
+                fd = self._log_fd = os.open(f"{path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+            os.fdatasync(fd)
+        except OSError:
+            logger.debug("flushing the log failed", exc_info=True)
+
+    def _close_log(self, conn: sqlite3.Cursor) -> None:
+        """On the database thread, after any flush still queued: close the log's descriptor."""
+        fd, self._log_fd = self._log_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def _checkpoint_done(self, _resume: object) -> None:
         """On the database thread, once it is done with a checkpoint (or failed before it, when
@@ -203,6 +231,7 @@ class LoopCommit:
             held, self._held = self._held, []
         for call, _ in held:
             self._elsewhere(call)
+        self._elsewhere(Call(self._close_log, _ignore, None))
         self._cursor.connection.close()
 
 
@@ -214,3 +243,7 @@ def _checkpoint(conn: sqlite3.Cursor) -> None:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     except sqlite3.Error:
         logger.debug("a passive checkpoint failed", exc_info=True)
+
+
+def _ignore(_resume: object) -> None:
+    """The wake-up of a call nobody waits for."""
