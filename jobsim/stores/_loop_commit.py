@@ -192,8 +192,8 @@ class LoopCommit:
         except OSError:
             logger.debug("flushing the log failed", exc_info=True)
 
-    def _close_log(self, conn: sqlite3.Cursor) -> None:
-        """On the database thread, after any flush still queued: close the log's descriptor."""
+    def close_log(self) -> None:
+        """Close the descriptor the flushes use, once the database thread has stopped."""
         fd, self._log_fd = self._log_fd, None
         if fd is not None:
             os.close(fd)
@@ -222,7 +222,8 @@ class LoopCommit:
 
     def close(self) -> None:
         """Commit a transaction still open (its callers are answered), send held calls to the
-        database thread (which serves what was queued before it stops), then close."""
+        database thread (which serves what was queued before it stops), then close (the log's
+        descriptor: :meth:`close_log`, after the thread)."""
         if self._group is not None:
             self._commit()
         with self._held_lock:
@@ -231,7 +232,6 @@ class LoopCommit:
             held, self._held = self._held, []
         for call, _ in held:
             self._elsewhere(call)
-        self._elsewhere(Call(self._close_log, _ignore, None))
         self._cursor.connection.close()
 
 

@@ -110,9 +110,9 @@ class SQLiteFile:
             )
 
     async def close(self) -> None:
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.close()
         threads, self._threads = self._threads, None
         if threads is not None:
             started = threads.close()  # the thread closes the connection after queued work
@@ -120,6 +120,8 @@ class SQLiteFile:
                 await anyio.to_thread.run_sync(thread.join)
             if not started:  # never used: no thread owns the connection
                 self._conn.close()
+        if loop is not None:
+            loop.close_log()  # no flush of the log's can follow now
 
 
 def _file_identity(path: str) -> tuple[int, int]:

