@@ -46,10 +46,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from functools import partial
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from jobsim.stores._threads import Call, resume
+from jobsim.stores._threads import Call, ConnectionThreads, resume
 
 __all__ = ["LoopCommit"]
 
@@ -93,7 +92,7 @@ class LoopCommit:
         self._checkpointed = 0  # cursor.connection.total_changes at the last checkpoint
         self._yield_until = 0.0  # time.monotonic() until which calls go to the thread
         self._checkpointing = False  # a checkpoint is queued or running on the thread
-        self._held: list[tuple[Call, Any]] = []  # calls taken meanwhile, with their ``soon``
+        self._held: list[Call] = []  # calls taken while a checkpoint runs
         self._held_lock = threading.Lock()  # the checkpoint hands them back from its thread
         self._closed = False
         self._flushed = 0  # cursor.connection.total_changes at the last flush of the log
@@ -107,7 +106,7 @@ class LoopCommit:
         caller sends the call to the database thread."""
         group = self._group
         if group is None:
-            if self._checkpointing and self._hold(call, soon):
+            if self._checkpointing and self._hold(call):
                 return True
             group = self._open(soon)
             if group is None:
@@ -121,12 +120,12 @@ class LoopCommit:
         group.append(call)
         return True
 
-    def _hold(self, call: Call, soon: Callable[[Callable[[], object]], object]) -> bool:
+    def _hold(self, call: Call) -> bool:
         """Keep ``call`` until the running checkpoint is done (False: it just ended)."""
         with self._held_lock:
             if not self._checkpointing:
                 return False
-            self._held.append((call, soon))
+            self._held.append(call)
             return True
 
     def _open(self, soon: Callable[[Callable[[], object]], object]) -> list[Call] | None:
@@ -204,20 +203,16 @@ class LoopCommit:
         with self._held_lock:
             self._checkpointing = False
             held, self._held = self._held, []
-        loops: dict[Callable[..., object], list[tuple[Call, Any]]] = {}
-        for call, soon in held:
-            loops.setdefault(call.wake, []).append((call, soon))
-        for wake, calls in loops.items():
-            with contextlib.suppress(RuntimeError):  # that loop is gone
-                wake(partial(self._run_held, calls))
+        ConnectionThreads.post_to_loops(held, self._run_held)
 
-    def _run_held(self, calls: list[tuple[Call, Any]]) -> None:
-        """On the callers' loop, after a checkpoint: run the calls held meanwhile."""
-        for call, soon in calls:
+    def _run_held(self, calls: list[Call]) -> None:
+        """On the callers' loop, after a checkpoint: run the calls held meanwhile (the commit
+        queued with the call's own wake-up, a thread-safe "soon": this path is rare)."""
+        for call in calls:
             if self._closed:
                 call.box[:] = [(False, RuntimeError("the SQLite store was closed"))]
                 resume([call])
-            elif not self.run_here(call, soon):
+            elif not self.run_here(call, call.wake):
                 self._elsewhere(call)
 
     def close(self) -> None:
@@ -230,7 +225,7 @@ class LoopCommit:
             self._closed = True
             self._checkpointing = False
             held, self._held = self._held, []
-        for call, _ in held:
+        for call in held:
             self._elsewhere(call)
         self._cursor.connection.close()
 

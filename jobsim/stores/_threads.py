@@ -25,7 +25,14 @@ from typing import Any, Generic, TypeVar
 import anyio
 import sniffio
 
-__all__ = ["Call", "ConnectionThreads", "RunHere", "hand_off", "resume", "waker"]
+__all__ = [
+    "Call",
+    "ConnectionThreads",
+    "RunHere",
+    "hand_off",
+    "resume",
+    "waker",
+]
 
 logger = logging.getLogger("jobsim.stores")
 
@@ -194,19 +201,24 @@ class ConnectionThreads(Generic[C]):
                 if len(items) == 1:
                     self._post(items[0].wake, partial(resume, items))
                     continue
-                # One wake-up per event loop for the whole group, not one per call: each is
-                # a write to the loop's self-pipe and a turn of its selector.
-                wakes: dict[Callable[[Callable[[], object]], object], list[Call]] = {}
-                for it in items:
-                    wakes.setdefault(it.wake, []).append(it)
-                for wake, calls in wakes.items():
-                    self._post(wake, partial(resume, calls))
+                self.post_to_loops(items, resume)
         finally:
             if conn is not None:
                 try:
                     self._release(conn)
                 except Exception:
                     logger.debug("%s: releasing a connection failed", self._name, exc_info=True)
+
+    @classmethod
+    def post_to_loops(cls, calls: list[Call], fn: Callable[[list[Call]], object]) -> None:
+        """From any thread: run ``fn`` on each caller's loop with that loop's calls, one
+        wake-up per loop, not one per call (each is a write to the loop's self-pipe and a turn
+        of its selector)."""
+        loops: dict[Callable[[Callable[[], object]], object], list[Call]] = {}
+        for call in calls:
+            loops.setdefault(call.wake, []).append(call)
+        for wake, group in loops.items():
+            cls._post(wake, partial(fn, group))
 
     @staticmethod
     def _post(wake: Callable[[Callable[[], object]], object], fn: Callable[[], object]) -> None:
